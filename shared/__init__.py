@@ -1,0 +1,1 @@
+"""Common code of the AI Execution System, shared by every deployed function."""

@@ -1,0 +1,1 @@
+"""The `aiexec` command line."""

@@ -1,0 +1,77 @@
+"""Structured JSON logs in Cloud Logging's format, one object per line on stdout.
+
+Every line carries `task_id` (null outside a task) taken from a context variable, so code deep in
+the call stack does not have to pass it around.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+_task_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("task_id", default=None)
+
+_SEVERITY = {
+    logging.DEBUG: "DEBUG",
+    logging.INFO: "INFO",
+    logging.WARNING: "WARNING",
+    logging.ERROR: "ERROR",
+    logging.CRITICAL: "CRITICAL",
+}
+
+
+class CloudLoggingFormatter(logging.Formatter):
+    def __init__(self, component: str) -> None:
+        super().__init__()
+        self.component = component
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "severity": _SEVERITY.get(record.levelno, "DEFAULT"),
+            "message": record.getMessage(),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "task_id": getattr(record, "task_id", None) or _task_id.get(),
+            "component": self.component,
+            "logger": record.name,
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_info:
+            entry["stack_trace"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure(component: str, level: int = logging.INFO) -> None:
+    """Route every logger to stdout as Cloud Logging JSON. Idempotent."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_aiexec", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(CloudLoggingFormatter(component))
+    handler._aiexec = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("urllib3", "httpx", "httpcore", "google", "grpc", "openai", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def task_context(task_id: str | None) -> Iterator[None]:
+    token = _task_id.set(task_id)
+    try:
+        yield
+    finally:
+        _task_id.reset(token)
+
+
+def log(logger: logging.Logger, level: int, message: str, **fields: Any) -> None:
+    """Log `message` with extra structured fields (never pass prompts here)."""
+    logger.log(level, message, extra={"fields": fields})

@@ -1,0 +1,1 @@
+"""AI providers behind one interface; see `base` for the contract and `registry` for lookup."""

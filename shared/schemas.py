@@ -1,0 +1,186 @@
+"""Wire schemas: the task request of the public contract and the messages between functions.
+
+The request is strict (no coercion, no unknown fields) because it is what clients send; the
+internal messages carry a version `v` so that functions deployed at different times can tell
+what they are reading.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from shared.settings import get_settings
+
+# Firestore document ids may not contain "/", be "." or "..", or match __.*__; ours are stricter
+# so that ids are safe in URLs, logs and the `usage/{task_id}-{attempt}` key.
+TASK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+_TASK_ID_RE = re.compile(TASK_ID_PATTERN)
+MAX_METADATA_ITEMS = 32
+MAX_METADATA_KEY = 64
+MAX_METADATA_VALUE = 512
+MAX_MODEL_NAME = 128
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.REJECTED)
+
+
+TaskType = Literal["analytical", "creative", "code", "general"]
+
+
+def check_task_id(value: str) -> str:
+    if not _TASK_ID_RE.fullmatch(value) or ".." in value:
+        raise ValueError(
+            "must be 1-128 characters of letters, digits, '_', '-', '.', ':', "
+            "start with a letter or digit and not contain '..'"
+        )
+    return value
+
+
+class TaskRequest(BaseModel):
+    """A task as a client submits it (HTTP body or Pub/Sub message data)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    task_description: str = Field(min_length=1)
+    task_id: str | None = None
+    system: str | None = None
+    task_type: TaskType | None = None
+    model: dict[str, str] | None = None
+    providers: list[str] | None = Field(default=None, min_length=1)
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    metadata: dict[str, str] | None = None
+
+    @field_validator("task_description", "system")
+    @classmethod
+    def _bounded_text(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.strip():
+            raise ValueError("must not be blank")
+        limit = get_settings().max_prompt_chars
+        if len(value) > limit:
+            raise ValueError(f"is {len(value)} characters long; the limit is {limit}")
+        return value
+
+    @field_validator("task_id")
+    @classmethod
+    def _safe_id(cls, value: str | None) -> str | None:
+        return None if value is None else check_task_id(value)
+
+    @field_validator("max_output_tokens")
+    @classmethod
+    def _bounded_tokens(cls, value: int | None) -> int | None:
+        limit = get_settings().max_output_tokens_limit
+        if value is not None and value > limit:
+            raise ValueError(f"must be at most {limit}")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _models(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for provider, name in (value or {}).items():
+            if not name.strip() or len(name) > MAX_MODEL_NAME:
+                raise ValueError(f"model for {provider!r} must be 1-{MAX_MODEL_NAME} characters")
+        return value
+
+    @field_validator("providers")
+    @classmethod
+    def _unique(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("must not name a provider twice")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _bounded_metadata(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return value
+        if len(value) > MAX_METADATA_ITEMS:
+            raise ValueError(f"has {len(value)} entries; the limit is {MAX_METADATA_ITEMS}")
+        for key, item in value.items():
+            if not key or len(key) > MAX_METADATA_KEY or len(item) > MAX_METADATA_VALUE:
+                raise ValueError(
+                    f"keys must be 1-{MAX_METADATA_KEY} and values at most "
+                    f"{MAX_METADATA_VALUE} characters"
+                )
+        return value
+
+
+class TaskMessage(BaseModel):
+    """What travels on `tasks-<provider>` and `tasks-dead`: a pointer to the task document.
+
+    The request itself stays in Firestore (the worker reads the document in its transaction
+    anyway), so messages stay small and a task's content is never duplicated on the bus.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    v: Literal[1] = 1
+    task_id: str
+    chain: list[str] = Field(min_length=1)
+    hop: int = Field(0, ge=0)
+    reason: str | None = None  # why the previous hop handed over (for logs)
+
+    @field_validator("task_id")
+    @classmethod
+    def _safe_id(cls, value: str) -> str:
+        return check_task_id(value)
+
+
+class ResultEvent(BaseModel):
+    """Published on `task-results` when a task reaches a terminal state."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    v: Literal[1] = 1
+    task_id: str
+    client_id: str
+    status: TaskStatus
+    provider: str | None = None
+    model: str | None = None
+    error_code: str | None = None
+
+
+class FieldProblem(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+_CODES = {
+    "extra_forbidden": "unknown_field",
+    "missing": "missing_field",
+    "string_too_short": "empty_field",
+    "json_invalid": "invalid_json",
+}
+
+
+def describe_validation_error(error: ValidationError) -> FieldProblem:
+    """The first problem of a validation error, phrased for the client, naming the field."""
+    first: dict[str, Any] = dict(error.errors(include_url=False)[0])
+    loc = ".".join(str(part) for part in first.get("loc", ()))
+    kind = str(first.get("type", "invalid"))
+    code = _CODES.get(kind, "invalid_field")
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        message = "is not a known field"
+    elif kind == "missing":
+        message = "is required"
+    if "the limit is" in message and "characters" in message:
+        code = "too_large"
+    text = f"{loc}: {message}" if loc else message
+    return FieldProblem(code=code, message=text, field=loc or None)

@@ -1,0 +1,165 @@
+"""The one settings object: every knob of the system, read from the environment.
+
+Names follow the contract where Google's libraries or the providers' SDKs already define one
+(`GOOGLE_CLOUD_PROJECT`, `PUBSUB_EMULATOR_HOST`, `OPENAI_API_KEY`, ...); everything else is
+`AIEXEC_<FIELD>`. `docs`/`.env.example` list them all.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROVIDER_NAME_PATTERN = r"^[a-z][a-z0-9]{1,30}$"
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AIEXEC_", extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    # --- identity and environment -------------------------------------------------------
+    project_id: str = Field(
+        "demo-aiexec",
+        validation_alias=_env("GOOGLE_CLOUD_PROJECT", "AIEXEC_PROJECT_ID"),
+        description="Google Cloud project id (the emulators accept any `demo-` id).",
+    )
+    pubsub_emulator_host: str | None = Field(
+        None,
+        validation_alias=_env("PUBSUB_EMULATOR_HOST"),
+        description="host:port of the Pub/Sub emulator; unset in production.",
+    )
+    firestore_emulator_host: str | None = Field(
+        None,
+        validation_alias=_env("FIRESTORE_EMULATOR_HOST"),
+        description="host:port of the Firestore emulator; unset in production.",
+    )
+    version: str = Field("0.1.0", description="Version reported by `GET /health`.")
+
+    # --- names of the public contract ---------------------------------------------------
+    topic_tasks: str = Field("tasks", description="Entry topic clients publish tasks to.")
+    topic_prefix: str = Field("tasks-", description="Provider queue topic = prefix + provider.")
+    topic_dead: str = Field("tasks-dead", description="Final dead-letter topic.")
+    topic_results: str = Field("task-results", description="Completion events.")
+    topic_report_requests: str = Field(
+        "usage-report-requests", description="Topic that triggers the usage report."
+    )
+    collection_tasks: str = Field("tasks", description="Firestore collection of tasks.")
+    collection_usage: str = Field("usage", description="Firestore collection of provider calls.")
+    collection_reports: str = Field("reports", description="Firestore collection of reports.")
+
+    # --- providers ----------------------------------------------------------------------
+    providers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["openai", "vertex"],
+        description="Provider chain, comma-separated, in fallback order.",
+    )
+    provider: str | None = Field(
+        None,
+        validation_alias=_env("AIEXEC_PROVIDER", "PROVIDER"),
+        description="The provider a worker deployment serves (worker only).",
+    )
+    provider_attempts: int = Field(
+        3, ge=1, le=10, description="Calls per provider per task before handing over."
+    )
+    retry_backoff_s: float = Field(
+        0.2, ge=0, description="First back-off between transient retries (doubles)."
+    )
+    max_retry_after_s: float = Field(
+        5.0, ge=0, description="Longest `Retry-After` a worker honours in process."
+    )
+    simulator_url: str | None = Field(
+        None,
+        description="Base URL of the provider simulator; providers without an explicit "
+        "endpoint or key call it instead (local stack only).",
+    )
+
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=_env("OPENAI_API_KEY"), description="OpenAI API key."
+    )
+    openai_base_url: str | None = Field(
+        None,
+        validation_alias=_env("OPENAI_BASE_URL"),
+        description="OpenAI-compatible endpoint (…/v1); default: api.openai.com.",
+    )
+    openai_model: str = Field("gpt-4o-mini", description="Default OpenAI model.")
+    openai_timeout_s: float = Field(30.0, gt=0, description="OpenAI call timeout.")
+
+    vertex_model: str = Field("gemini-2.0-flash", description="Default Vertex AI model.")
+    vertex_location: str = Field("us-central1", description="Vertex AI region.")
+    vertex_project: str | None = Field(
+        None, description="Project for Vertex AI calls; default: project_id."
+    )
+    vertex_base_url: str | None = Field(
+        None, description="Override of the Vertex AI endpoint (the simulator locally)."
+    )
+    vertex_timeout_s: float = Field(30.0, gt=0, description="Vertex AI call timeout.")
+
+    # --- task limits --------------------------------------------------------------------
+    max_prompt_chars: int = Field(
+        100_000, gt=0, description="Longest accepted `task_description`/`system`."
+    )
+    max_output_tokens_limit: int = Field(
+        8192, gt=0, description="Upper bound of `max_output_tokens`."
+    )
+    max_body_bytes: int = Field(
+        262_144, gt=0, description="Largest accepted HTTP body / message."
+    )
+    lease_margin_s: float = Field(
+        30.0, ge=0, description="Lease = provider timeout x attempts + this margin."
+    )
+    wait_max_s: float = Field(60.0, ge=0, description="Upper bound of `?wait=N` on POST /tasks.")
+    sync_wait_s: float = Field(120.0, ge=0, description="How long the V2 `POST /` waits.")
+    log_prompts: bool = Field(False, description="Log prompts (debugging only).")
+
+    # --- local stack --------------------------------------------------------------------
+    ingest_url: str = Field(
+        "http://127.0.0.1:8080", description="Where the CLI finds the ingest function."
+    )
+    state_dir: str = Field(".aiexec", description="Local stack state (pids, logs, local.env).")
+    host: str = Field("127.0.0.1", description="Address the local stack binds to.")
+    pubsub_port: int = Field(8085, description="Local Pub/Sub emulator port.")
+    firestore_port: int = Field(8086, description="Local Firestore emulator port.")
+    ingest_port: int = Field(8080, description="Local ingest (HTTP) function port.")
+    ingest_events_port: int = Field(8081, description="Local ingest (`tasks` topic) port.")
+    finalizer_port: int = Field(8082, description="Local finalizer function port.")
+    worker_base_port: int = Field(8083, description="First local worker port (one per provider).")
+    simulator_port: int = Field(8090, description="Local provider simulator port.")
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _split_chain(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("providers")
+    @classmethod
+    def _check_chain(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("the provider chain is empty")
+        if len(set(value)) != len(value):
+            raise ValueError(f"a provider appears twice in the chain {value}")
+        return value
+
+    def provider_topic(self, provider: str) -> str:
+        return f"{self.topic_prefix}{provider}"
+
+    def timeout_for(self, provider: str) -> float:
+        value = getattr(self, f"{provider}_timeout_s", None)
+        return float(value) if value is not None else 30.0
+
+    def lease_seconds(self, provider: str) -> float:
+        return self.timeout_for(provider) * self.provider_attempts + self.lease_margin_s
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once (functions are long-lived processes)."""
+    return Settings()
