@@ -1,0 +1,39 @@
+"""Publishing to Pub/Sub topics (one cached client per process; topic paths from settings)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+from shared.settings import Settings
+
+PUBLISH_TIMEOUT_S = 30.0
+
+
+class Bus:
+    def __init__(self, settings: Settings, client: Any = None) -> None:
+        self.settings = settings
+        self._client = client
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                # Short batching latency: each task is one message and latency matters more
+                # than packing messages together.
+                self._client = pubsub_v1.PublisherClient(
+                    batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.005)
+                )
+            return self._client
+
+    def topic_path(self, topic: str) -> str:
+        return f"projects/{self.settings.project_id}/topics/{topic}"
+
+    def publish(self, topic: str, data: bytes, **attributes: str) -> str:
+        """Publish and wait for the server's ack, so a returned id means the message is stored."""
+        future = self.client.publish(self.topic_path(topic), data, **attributes)
+        message_id: str = future.result(timeout=PUBLISH_TIMEOUT_S)
+        return message_id

@@ -1,0 +1,260 @@
+"""The Firestore task store: every state change of a task happens here, inside a transaction.
+
+Life of a document: `queued` (ingest) → `running` (a worker holds a lease) → back to `queued` at
+the next hop (hand-over) → `succeeded` / `failed`; or `rejected` at ingest. `hop` is the index in
+the task's provider `chain` that currently owns it; it lets a worker tell a stale or duplicate
+delivery from a live one. Terminal documents are never changed again.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+
+from shared.schemas import FieldProblem, TaskStatus
+from shared.settings import Settings
+from shared.usage import CallRecord, add_usage
+
+TERMINAL = {s.value for s in TaskStatus if s.terminal}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class BeginKind(StrEnum):
+    START = "start"  # this delivery owns the task now
+    MISSING = "missing"  # no such task
+    TERMINAL = "terminal"  # already finished: a duplicate delivery
+    LEASED = "leased"  # another delivery holds a live lease
+    STALE = "stale"  # the task has moved past this hop already
+
+
+@dataclass(frozen=True)
+class Begin:
+    kind: BeginKind
+    task: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a worker decided: succeed with a result, move to `next_hop`, or fail."""
+
+    status: TaskStatus
+    result: dict[str, Any] | None = None
+    next_hop: int | None = None
+    error: dict[str, str] | None = None
+
+
+class TaskStore:
+    def __init__(self, settings: Settings, client: firestore.Client | None = None) -> None:
+        self.settings = settings
+        self._client = client
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> firestore.Client:
+        with self._lock:
+            if self._client is None:
+                self._client = firestore.Client(project=self.settings.project_id)
+            return self._client
+
+    def task_ref(self, task_id: str) -> Any:
+        return self.client.collection(self.settings.collection_tasks).document(task_id)
+
+    def usage_ref(self, task_id: str, attempt: int) -> Any:
+        return self.client.collection(self.settings.collection_usage).document(
+            f"{task_id}-{attempt}"
+        )
+
+    # --- ingest -------------------------------------------------------------------------
+
+    def create(
+        self, task_id: str, client_id: str, request: dict[str, Any], chain: list[str]
+    ) -> tuple[dict[str, Any], bool]:
+        """Create `tasks/{task_id}` as queued; `(existing, False)` if the id is taken."""
+        now = utcnow()
+        doc = {
+            "task_id": task_id,
+            "client_id": client_id,
+            "status": TaskStatus.QUEUED.value,
+            "request": request,
+            "chain": chain,
+            "hop": 0,
+            "attempts": [],
+            "usage": add_usage(None, []),
+            "result": None,
+            "error": None,
+            "created_at": now,
+            "updated_at": now,
+            "completed_at": None,
+        }
+        try:
+            self.task_ref(task_id).create(doc)
+        except gexc.AlreadyExists:
+            existing = self.get(task_id)
+            if existing is None:  # deleted in between: extremely unlikely; try once more
+                self.task_ref(task_id).create(doc)
+                return doc, True
+            return existing, False
+        return doc, True
+
+    def record_rejection(
+        self, task_id: str, client_id: str, problem: FieldProblem
+    ) -> dict[str, Any] | None:
+        """Keep a `rejected` document for a message we could not accept (if the id is free)."""
+        now = utcnow()
+        doc: dict[str, Any] = {
+            "task_id": task_id,
+            "client_id": client_id,
+            "status": TaskStatus.REJECTED.value,
+            "request": None,
+            "attempts": [],
+            "error": problem.model_dump(),
+            "created_at": now,
+            "updated_at": now,
+            "completed_at": now,
+        }
+        try:
+            self.task_ref(task_id).create(doc)
+        except gexc.AlreadyExists:
+            return None
+        return doc
+
+    def get(self, task_id: str) -> dict[str, Any] | None:
+        snap = self.task_ref(task_id).get()
+        return snap.to_dict() if snap.exists else None
+
+    # --- worker -------------------------------------------------------------------------
+
+    def begin(self, task_id: str, hop: int, provider: str, owner: str) -> Begin:
+        """Take the task for one delivery at `hop`, under a lease, unless someone else may."""
+        lease = timedelta(seconds=self.settings.lease_seconds(provider))
+        ref = self.task_ref(task_id)
+
+        @firestore.transactional
+        def run(txn: Any) -> Begin:
+            snap = ref.get(transaction=txn)
+            if not snap.exists:
+                return Begin(BeginKind.MISSING)
+            task: dict[str, Any] = snap.to_dict()
+            now = utcnow()
+            if task["status"] in TERMINAL:
+                return Begin(BeginKind.TERMINAL, task)
+            if hop < int(task.get("hop", 0)):
+                return Begin(BeginKind.STALE, task)
+            lease_until = task.get("lease_until")
+            if task["status"] == TaskStatus.RUNNING and lease_until and lease_until > now:
+                return Begin(BeginKind.LEASED, task)
+            update = {
+                "status": TaskStatus.RUNNING.value,
+                "hop": hop,
+                "lease_owner": owner,
+                "lease_until": now + lease,
+                "updated_at": now,
+            }
+            txn.update(ref, update)
+            return Begin(BeginKind.START, task | update)
+
+        result: Begin = run(self.client.transaction())
+        return result
+
+    def finish(
+        self, task_id: str, owner: str, calls: list[CallRecord], outcome: Outcome
+    ) -> dict[str, Any] | None:
+        """Record this delivery's calls (one usage document each) and apply `outcome`.
+
+        Returns the task as written, or None when the delivery had lost its lease (someone else
+        finished or took over): its calls are still recorded, since they were really made.
+        """
+        ref = self.task_ref(task_id)
+
+        @firestore.transactional
+        def run(txn: Any) -> dict[str, Any] | None:
+            task: dict[str, Any] = ref.get(transaction=txn).to_dict()
+            now = utcnow()
+            first = len(task.get("attempts", [])) + 1
+            client_id = str(task.get("client_id", ""))
+            for number, call in enumerate(calls, first):
+                if call.called_provider:
+                    txn.create(
+                        self.usage_ref(task_id, number),
+                        call.usage_document(task_id, client_id, number),
+                    )
+            update: dict[str, Any] = {
+                "attempts": task.get("attempts", [])
+                + [call.attempt_entry(n) for n, call in enumerate(calls, first)],
+                "usage": add_usage(task.get("usage"), calls),
+                "updated_at": now,
+            }
+            owned = task["status"] == TaskStatus.RUNNING and task.get("lease_owner") == owner
+            if owned:
+                update |= _outcome_fields(outcome, now)
+            txn.update(ref, update)
+            return task | update if owned else None
+
+        written: dict[str, Any] | None = run(self.client.transaction())
+        return written
+
+    # --- finalizer ----------------------------------------------------------------------
+
+    def fail(self, task_id: str, error: dict[str, str]) -> dict[str, Any] | None:
+        """Mark a non-terminal task failed; None if it is missing or already terminal."""
+        ref = self.task_ref(task_id)
+
+        @firestore.transactional
+        def run(txn: Any) -> dict[str, Any] | None:
+            snap = ref.get(transaction=txn)
+            if not snap.exists:
+                return None
+            task: dict[str, Any] = snap.to_dict()
+            if task["status"] in TERMINAL:
+                return None
+            update = _outcome_fields(Outcome(TaskStatus.FAILED, error=error), utcnow())
+            txn.update(ref, update)
+            return task | update
+
+        failed: dict[str, Any] | None = run(self.client.transaction())
+        return failed
+
+    def wait_for_terminal(self, task_id: str, timeout_s: float) -> dict[str, Any] | None:
+        """The task once terminal, or its latest state after `timeout_s` (None if missing).
+
+        A snapshot listener rather than polling: one stream, woken by the write itself.
+        """
+        done = threading.Event()
+        latest: dict[str, Any] = {}
+
+        def on_change(snapshots: list[Any], _changes: Any, _read_time: Any) -> None:
+            for snap in snapshots:
+                if snap.exists:
+                    latest["task"] = snap.to_dict()
+                    if latest["task"]["status"] in TERMINAL:
+                        done.set()
+
+        watch = self.task_ref(task_id).on_snapshot(on_change)
+        try:
+            done.wait(timeout_s)
+        finally:
+            watch.unsubscribe()
+        return latest.get("task") or self.get(task_id)
+
+
+def _outcome_fields(outcome: Outcome, now: datetime) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "status": outcome.status.value,
+        "lease_owner": None,
+        "lease_until": None,
+        "updated_at": now,
+    }
+    if outcome.status.terminal:
+        fields |= {"completed_at": now, "result": outcome.result, "error": outcome.error}
+    if outcome.next_hop is not None:
+        fields["hop"] = outcome.next_hop
+    return fields

@@ -1,0 +1,115 @@
+"""What one provider call cost: the record kept in `tasks/{id}.attempts` and `usage/{id}-{n}`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.pricing import cost_of
+from shared.providers.base import Completion, ProviderError
+
+TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One provider call (or one skipped/dead-lettered hop), successful or not."""
+
+    provider: str
+    model: str
+    started_at: datetime
+    ended_at: datetime
+    outcome: str  # "ok" or an error kind ("transient", "provider_fatal", "invalid_task", ...)
+    error: dict[str, str] | None = None
+    tokens: dict[str, int] = field(default_factory=dict)
+    cost_usd: float | None = 0.0
+    price_version: str | None = None
+    called_provider: bool = True  # False for hops recorded without a call (e.g. dead-lettered)
+
+    @property
+    def latency_ms(self) -> int:
+        return max(0, round((self.ended_at - self.started_at).total_seconds() * 1000))
+
+    @classmethod
+    def success(
+        cls, provider: str, model: str, started: datetime, ended: datetime, completion: Completion
+    ) -> CallRecord:
+        cost = cost_of(completion, model)
+        return cls(
+            provider=provider,
+            model=completion.model or model,
+            started_at=started,
+            ended_at=ended,
+            outcome="ok",
+            tokens={
+                "prompt_tokens": completion.prompt_tokens,
+                "completion_tokens": completion.completion_tokens,
+                "total_tokens": completion.total_tokens,
+                "cached_tokens": completion.cached_tokens,
+                "reasoning_tokens": completion.reasoning_tokens,
+            },
+            cost_usd=cost.cost_usd,
+            price_version=cost.price_version,
+        )
+
+    @classmethod
+    def failure(
+        cls, provider: str, model: str, started: datetime, ended: datetime, error: ProviderError
+    ) -> CallRecord:
+        return cls(
+            provider=provider,
+            model=model,
+            started_at=started,
+            ended_at=ended,
+            outcome=str(error.kind),
+            error={"code": error.code, "message": error.message[:500]},
+        )
+
+    def attempt_entry(self, number: int) -> dict[str, Any]:
+        return {
+            "attempt": number,
+            "provider": self.provider,
+            "model": self.model,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "latency_ms": self.latency_ms,
+            "outcome": self.outcome,
+            "error": self.error,
+        }
+
+    def usage_document(self, task_id: str, client_id: str, number: int) -> dict[str, Any]:
+        return {
+            "task_id": task_id,
+            "client_id": client_id,
+            "attempt": number,
+            "provider": self.provider,
+            "model": self.model,
+            "prompt_tokens": self.tokens.get("prompt_tokens", 0),
+            "completion_tokens": self.tokens.get("completion_tokens", 0),
+            "total_tokens": self.tokens.get("total_tokens", 0),
+            "cached_tokens": self.tokens.get("cached_tokens", 0),
+            "reasoning_tokens": self.tokens.get("reasoning_tokens", 0),
+            "cost_usd": self.cost_usd,
+            "price_version": self.price_version,
+            "latency_ms": self.latency_ms,
+            "outcome": self.outcome,
+            "error_code": (self.error or {}).get("code"),
+            "created_at": self.ended_at,
+        }
+
+
+def add_usage(total: dict[str, Any] | None, calls: list[CallRecord]) -> dict[str, Any]:
+    """Task-level usage over all attempts; cost is null once any billed call is unpriced."""
+    result: dict[str, Any] = {name: 0 for name in TOKEN_FIELDS} | {"cost_usd": 0.0}
+    result.update(total or {})
+    for call in calls:
+        for name in TOKEN_FIELDS:
+            result[name] = int(result.get(name) or 0) + call.tokens.get(name, 0)
+        if result["cost_usd"] is not None:
+            result["cost_usd"] = (
+                None
+                if call.cost_usd is None
+                else round(float(result["cost_usd"]) + call.cost_usd, 10)
+            )
+    return result
