@@ -7,6 +7,7 @@ what they are reading.
 
 from __future__ import annotations
 
+import json
 import re
 from enum import StrEnum
 from typing import Any, Literal
@@ -184,3 +185,18 @@ def describe_validation_error(error: ValidationError) -> FieldProblem:
         code = "too_large"
     text = f"{loc}: {message}" if loc else message
     return FieldProblem(code=code, message=text, field=loc or None)
+
+
+def readable_task_id(data: bytes) -> str | None:
+    """A valid `task_id` from a message that failed validation, if it names one."""
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    candidate = value.get("task_id") if isinstance(value, dict) else None
+    if not isinstance(candidate, str):
+        return None
+    try:
+        return check_task_id(candidate)
+    except ValueError:
+        return None

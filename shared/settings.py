@@ -108,9 +108,7 @@ class Settings(BaseSettings):
     max_output_tokens_limit: int = Field(
         8192, gt=0, description="Upper bound of `max_output_tokens`."
     )
-    max_body_bytes: int = Field(
-        262_144, gt=0, description="Largest accepted HTTP body / message."
-    )
+    max_body_bytes: int = Field(262_144, gt=0, description="Largest accepted HTTP body / message.")
     lease_margin_s: float = Field(
         30.0, ge=0, description="Lease = provider timeout x attempts + this margin."
     )

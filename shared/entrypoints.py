@@ -1,0 +1,109 @@
+"""What each deployed function runs: wiring (settings, clients) plus the ack/nack policy.
+
+A handler that returns normally acks the Pub/Sub delivery; one that raises nacks it. So: bad
+*content* is recorded and returns (no poison loop); *infrastructure* failures raise (retry).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.bus import Bus
+from shared.events import MalformedEnvelopeError, PubSubMessage, decode
+from shared.finalizer import Finalizer
+from shared.http_api import HttpApi
+from shared.ingest import Ingest, RequestProblemError
+from shared.logging import configure, log, task_context
+from shared.providers.registry import get_provider
+from shared.schemas import TaskMessage
+from shared.settings import get_settings
+from shared.store import TaskStore
+from shared.worker import Worker
+
+logger = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def _clients() -> tuple[TaskStore, Bus]:
+    settings = get_settings()
+    return TaskStore(settings), Bus(settings)
+
+
+@lru_cache(maxsize=1)
+def ingest_service() -> Ingest:
+    configure("ingest")
+    store, bus = _clients()
+    return Ingest(get_settings(), store, bus)
+
+
+@lru_cache(maxsize=1)
+def http_api() -> HttpApi:
+    return HttpApi(get_settings(), ingest_service())
+
+
+@lru_cache(maxsize=1)
+def worker_service() -> Worker:
+    settings = get_settings()
+    if not settings.provider:
+        raise RuntimeError("a worker needs PROVIDER (or AIEXEC_PROVIDER) set to its provider")
+    configure(f"worker-{settings.provider}")
+    store, bus = _clients()
+    return Worker(settings, store, bus, get_provider(settings.provider, settings))
+
+
+@lru_cache(maxsize=1)
+def finalizer_service() -> Finalizer:
+    configure("finalizer")
+    store, bus = _clients()
+    return Finalizer(get_settings(), store, bus)
+
+
+def _message(event: Any) -> PubSubMessage | None:
+    try:
+        return decode(event.data)
+    except MalformedEnvelopeError as error:
+        log(logger, logging.ERROR, "not a Pub/Sub delivery; acked", reason=str(error))
+        return None
+
+
+def handle_ingest_http(request: Any) -> Any:
+    return http_api().handle(request)
+
+
+def handle_ingest_event(event: Any) -> None:
+    service = ingest_service()
+    message = _message(event)
+    if message is None:
+        return
+    client_id = message.attributes.get("client_id", "pubsub")
+    try:
+        request = service.parse(message.data)
+        service.submit(request, client_id)
+    except RequestProblemError as error:
+        service.reject_message(message.data, error.problem, client_id)
+
+
+def handle_worker_event(event: Any) -> None:
+    worker = worker_service()
+    message = _message(event)
+    if message is None:
+        return
+    try:
+        task_message = TaskMessage.model_validate_json(message.data)
+    except ValidationError as error:
+        log(logger, logging.ERROR, "malformed task message; acked", message_id=message.message_id,
+            reason=str(error.errors(include_url=False)[0].get("msg")))
+        return
+    with task_context(task_message.task_id):
+        worker.process(task_message, message.dead_letter_source)
+
+
+def handle_finalizer_event(event: Any) -> None:
+    finalizer = finalizer_service()
+    message = _message(event)
+    if message is not None:
+        finalizer.process(message)

@@ -1,0 +1,44 @@
+"""Unwrapping Pub/Sub push deliveries (as CloudEvents from functions-framework)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any
+
+DEAD_LETTER_SOURCE_ATTR = "CloudPubSubDeadLetterSourceSubscription"
+DEAD_LETTER_COUNT_ATTR = "CloudPubSubDeadLetterSourceDeliveryCount"
+
+
+class MalformedEnvelopeError(ValueError):
+    """The delivery is not a Pub/Sub message at all (not the message *content*)."""
+
+
+@dataclass(frozen=True)
+class PubSubMessage:
+    data: bytes
+    message_id: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dead_letter_source(self) -> str | None:
+        return self.attributes.get(DEAD_LETTER_SOURCE_ATTR)
+
+
+def decode(event_data: Any) -> PubSubMessage:
+    """The message inside a Pub/Sub CloudEvent's `data` (`{"message": {...}}`)."""
+    if not isinstance(event_data, dict) or not isinstance(event_data.get("message"), dict):
+        raise MalformedEnvelopeError("the event carries no Pub/Sub message")
+    message = event_data["message"]
+    raw = message.get("data") or ""
+    try:
+        data = base64.b64decode(raw, validate=True) if isinstance(raw, str) else b""
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedEnvelopeError("message data is not valid base64") from exc
+    attributes = message.get("attributes") or {}
+    return PubSubMessage(
+        data=data,
+        message_id=str(message.get("messageId") or message.get("message_id") or ""),
+        attributes={str(k): str(v) for k, v in attributes.items()},
+    )

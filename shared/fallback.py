@@ -1,0 +1,40 @@
+"""Where a task goes next: the provider chain, hop by hop, ending in `tasks-dead`."""
+
+from __future__ import annotations
+
+from shared.schemas import TaskMessage
+from shared.settings import Settings
+
+
+def topic_for_hop(settings: Settings, chain: list[str], hop: int) -> str:
+    """The topic that owns `hop`: a provider queue, or the final dead-letter topic past the end."""
+    return settings.provider_topic(chain[hop]) if hop < len(chain) else settings.topic_dead
+
+
+def resolve_chain(settings: Settings, requested: list[str] | None) -> list[str]:
+    """The task's chain: the request's restriction/reordering of the configured chain.
+
+    Raises ValueError naming the providers that are not deployed (no queue exists for them).
+    """
+    if not requested:
+        return list(settings.providers)
+    unknown = [name for name in requested if name not in settings.providers]
+    if unknown:
+        raise ValueError(
+            f"unknown provider(s) {', '.join(unknown)}; configured: {', '.join(settings.providers)}"
+        )
+    return list(requested)
+
+
+def hand_over(message: TaskMessage, next_hop: int, reason: str) -> TaskMessage:
+    return TaskMessage(task_id=message.task_id, chain=message.chain, hop=next_hop, reason=reason)
+
+
+def model_for(settings: Settings, provider: str, requested: dict[str, str] | None) -> str:
+    """An explicit per-provider model in the request wins over the configured default."""
+    if requested and provider in requested:
+        return requested[provider]
+    default = getattr(settings, f"{provider}_model", None)
+    if not isinstance(default, str):
+        raise ValueError(f"no default model configured for provider {provider!r}")
+    return default

@@ -1,0 +1,86 @@
+"""The end of the line: a task on `tasks-dead` has no provider left, so it fails — visibly.
+
+Besides hand-overs from the last worker, `tasks-dead` receives what Pub/Sub dead-lettered (a
+worker crash loop, a poison message on `tasks`): each is recorded, none is silently dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.bus import Bus
+from shared.events import PubSubMessage
+from shared.logging import log, task_context
+from shared.schemas import FieldProblem, TaskMessage, readable_task_id
+from shared.settings import Settings
+from shared.store import TaskStore
+from shared.worker import publish_result
+
+logger = logging.getLogger(__name__)
+
+
+class Finalizer:
+    def __init__(self, settings: Settings, store: TaskStore, bus: Bus) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+
+    def process(self, message: PubSubMessage) -> str:
+        try:
+            task_message = TaskMessage.model_validate_json(message.data)
+        except ValidationError:
+            return self._not_a_task_message(message)
+        with task_context(task_message.task_id):
+            task = self.store.get(task_message.task_id)
+            if task is None:
+                log(logger, logging.ERROR, "dead task message for a task that does not exist")
+                return "missing"
+            failed = self.store.fail(task_message.task_id, failure_error(task, message))
+            if failed is None:
+                log(logger, logging.INFO, "task already terminal; nothing to finalize")
+                return "terminal"
+            publish_result(self.bus, self.settings, failed)
+            log(logger, logging.WARNING, "task failed", code=failed["error"]["code"],
+                attempts=len(failed.get("attempts", [])))
+            return "failed"
+
+    def _not_a_task_message(self, message: PubSubMessage) -> str:
+        """A raw request dead-lettered from `tasks`: ingest could not take it in five tries."""
+        task_id = readable_task_id(message.data)
+        with task_context(task_id):
+            if task_id and self.store.get(task_id) is None:
+                self.store.record_rejection(
+                    task_id,
+                    message.attributes.get("client_id", "pubsub"),
+                    FieldProblem(
+                        code="ingest_failed",
+                        message="the task could not be accepted after repeated deliveries",
+                    ),
+                )
+            log(logger, logging.ERROR, "unprocessable message on the dead-letter topic",
+                message_id=message.message_id, source=message.dead_letter_source,
+                recorded=bool(task_id))
+            return "unprocessable"
+
+
+def failure_error(task: dict[str, Any], message: PubSubMessage) -> dict[str, str]:
+    """One line a user can act on: which providers failed and how."""
+    attempts = task.get("attempts") or []
+    last_by_provider: dict[str, str] = {}
+    for attempt in attempts:
+        error = attempt.get("error") or {}
+        last_by_provider[attempt["provider"]] = str(error.get("code", attempt.get("outcome")))
+    summary = "; ".join(f"{p}: {code}" for p, code in last_by_provider.items())
+    if message.dead_letter_source:
+        return {
+            "code": "dead_lettered",
+            "message": f"delivery failed repeatedly on {message.dead_letter_source}"
+            + (f" (attempts: {summary})" if summary else ""),
+        }
+    return {
+        "code": "all_providers_failed",
+        "message": f"every provider in the chain failed ({summary or 'no attempts recorded'})",
+    }

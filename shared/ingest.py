@@ -1,0 +1,134 @@
+"""Accepting tasks: validate, create `tasks/{id}` (queued), publish to the first provider's queue.
+
+Shared by both doors — HTTP and the `tasks` topic — so that a task is the same task whichever
+way it came in.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared import fallback
+from shared.bus import Bus
+from shared.logging import log, task_context
+from shared.schemas import (
+    FieldProblem,
+    TaskMessage,
+    TaskRequest,
+    TaskStatus,
+    describe_validation_error,
+    readable_task_id,
+)
+from shared.settings import Settings
+from shared.store import TaskStore
+
+logger = logging.getLogger(__name__)
+
+
+class RequestProblemError(ValueError):
+    """A request we refuse, with the HTTP status it deserves and a problem naming the field."""
+
+    def __init__(self, problem: FieldProblem, status: int = 400) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Submission:
+    task: dict[str, Any]
+    created: bool
+
+
+class Ingest:
+    def __init__(self, settings: Settings, store: TaskStore, bus: Bus) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+
+    def parse(self, body: bytes) -> TaskRequest:
+        """Validate raw JSON bytes into a request, or raise RequestProblemError."""
+        if len(body) > self.settings.max_body_bytes:
+            raise RequestProblemError(
+                FieldProblem(
+                    code="too_large",
+                    message=f"the body is {len(body)} bytes; the limit is "
+                    f"{self.settings.max_body_bytes}",
+                ),
+                status=413,
+            )
+        try:
+            return TaskRequest.model_validate_json(body)
+        except ValidationError as error:
+            problem = describe_validation_error(error)
+            status = 413 if problem.code == "too_large" else 400
+            raise RequestProblemError(problem, status) from error
+
+    def submit(self, request: TaskRequest, client_id: str) -> Submission:
+        """Create and enqueue the task; the same `task_id` again returns the existing task."""
+        chain = self._chain(request)
+        task_id = request.task_id or uuid.uuid4().hex
+        body = request.model_dump(mode="json", exclude_none=True) | {"task_id": task_id}
+        with task_context(task_id):
+            task, created = self.store.create(task_id, client_id, body, chain)
+            if not created:
+                self._check_same(task, body, client_id)
+                if task["status"] == TaskStatus.QUEUED and int(task.get("hop", 0)) == 0:
+                    # The first submission may have died between create and publish; a second
+                    # publish is harmless (workers deduplicate) and makes the retry complete it.
+                    self._enqueue(task_id, task["chain"])
+                log(logger, logging.INFO, "duplicate submission", status=task["status"])
+                return Submission(task, created=False)
+            self._enqueue(task_id, chain)
+            log(logger, logging.INFO, "task accepted", client_id=client_id, chain=chain,
+                prompt_chars=len(request.task_description),
+                **({"prompt": request.task_description} if self.settings.log_prompts else {}))
+            return Submission(task, created=True)
+
+    def reject_message(self, data: bytes, problem: FieldProblem, client_id: str) -> None:
+        """Record a malformed `tasks` message (a `rejected` document when it names an id)."""
+        task_id = readable_task_id(data)
+        with task_context(task_id):
+            if task_id:
+                self.store.record_rejection(task_id, client_id, problem)
+            log(logger, logging.WARNING, "rejected a message on the tasks topic",
+                code=problem.code, field=problem.field, reason=problem.message,
+                recorded=bool(task_id))
+
+    def _chain(self, request: TaskRequest) -> list[str]:
+        try:
+            chain = fallback.resolve_chain(self.settings, request.providers)
+        except ValueError as error:
+            raise RequestProblemError(
+                FieldProblem(code="invalid_field", message=f"providers: {error}", field="providers")
+            ) from error
+        unknown = sorted(set(request.model or {}) - set(self.settings.providers))
+        if unknown:
+            raise RequestProblemError(
+                FieldProblem(
+                    code="invalid_field",
+                    message=f"model: unknown provider(s) {', '.join(unknown)}",
+                    field="model",
+                )
+            )
+        return chain
+
+    def _check_same(self, task: dict[str, Any], body: dict[str, Any], client_id: str) -> None:
+        if task.get("client_id") != client_id or task.get("request") != body:
+            raise RequestProblemError(
+                FieldProblem(
+                    code="task_id_conflict",
+                    message="task_id: already used for a different task",
+                    field="task_id",
+                ),
+                status=409,
+            )
+
+    def _enqueue(self, task_id: str, chain: list[str]) -> None:
+        message = TaskMessage(task_id=task_id, chain=chain, hop=0)
+        self.bus.publish(self.settings.provider_topic(chain[0]), message.model_dump_json().encode())

@@ -1,0 +1,188 @@
+"""The provider worker: one delivery of `tasks-<provider>` → one call loop → one outcome.
+
+Transient errors are retried here, in process, within `provider_attempts` (nacks would feed
+Pub/Sub's push back-off and stall the pipeline exactly when a provider struggles — see
+DESIGN.md); provider-fatal errors and an exhausted budget hand the task to the next hop; an
+invalid task fails at once. Only infrastructure errors (Firestore, Pub/Sub) escape as exceptions,
+so that Pub/Sub redelivers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any
+
+from shared import fallback
+from shared.bus import Bus
+from shared.logging import log
+from shared.providers.base import (
+    CompletionRequest,
+    InvalidTaskError,
+    Provider,
+    ProviderError,
+    TransientError,
+)
+from shared.schemas import ResultEvent, TaskMessage, TaskStatus
+from shared.settings import Settings
+from shared.store import BeginKind, Outcome, TaskStore, utcnow
+from shared.usage import CallRecord
+
+logger = logging.getLogger(__name__)
+_INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Worker:
+    def __init__(self, settings: Settings, store: TaskStore, bus: Bus, provider: Provider) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.provider = provider
+
+    def process(self, message: TaskMessage, dead_letter_source: str | None = None) -> str:
+        """Handle one delivery; returns what happened (for logs and tests)."""
+        me = self.provider.name
+        hop, skipped = self._my_hop(message, dead_letter_source)
+        if hop is None:
+            return self._forward(message, message.hop + 1, "not in this task's chain")
+        owner = f"{me}:{_INSTANCE}:{uuid.uuid4().hex[:8]}"
+        begin = self.store.begin(message.task_id, hop, me, owner)
+        if begin.kind is not BeginKind.START:
+            return self._skip(begin.kind, begin.task, message)
+        task = begin.task or {}
+        calls, outcome = self._call(task, hop)
+        written = self.store.finish(message.task_id, owner, skipped + calls, outcome)
+        if written is None:
+            log(logger, logging.WARNING, "lease lost before finishing; calls recorded only")
+            return "lease_lost"
+        return self._after(written, outcome, message)
+
+    def _my_hop(
+        self, message: TaskMessage, dead_letter_source: str | None
+    ) -> tuple[int | None, list[CallRecord]]:
+        """This worker's hop; a dead-lettered delivery skips the hop(s) that could not run it."""
+        chain, me = message.chain, self.provider.name
+        if message.hop < len(chain) and chain[message.hop] == me:
+            return message.hop, []
+        if me not in chain[message.hop :]:
+            return None, []
+        hop = chain.index(me, message.hop)
+        now = utcnow()
+        error = {
+            "code": "dead_lettered" if dead_letter_source else "skipped",
+            "message": f"delivery gave up on this hop ({dead_letter_source or 'misrouted'})",
+        }
+        skipped = [
+            CallRecord(p, "", now, now, "dead_lettered", error, called_provider=False)
+            for p in chain[message.hop : hop]
+        ]
+        return hop, skipped
+
+    def _call(self, task: dict[str, Any], hop: int) -> tuple[list[CallRecord], Outcome]:
+        request = task.get("request") or {}
+        me = self.provider.name
+        model = fallback.model_for(self.settings, me, request.get("model"))
+        call = CompletionRequest(
+            prompt=request["task_description"],
+            model=model,
+            system=request.get("system"),
+            max_output_tokens=request.get("max_output_tokens"),
+            temperature=request.get("temperature"),
+        )
+        calls: list[CallRecord] = []
+        for attempt in range(1, self.settings.provider_attempts + 1):
+            started = utcnow()
+            try:
+                completion = self.provider.complete(call)
+            except ProviderError as error:
+                calls.append(CallRecord.failure(me, model, started, utcnow(), error))
+                log(
+                    logger,
+                    logging.WARNING,
+                    "provider call failed",
+                    provider=me,
+                    model=model,
+                    attempt=attempt,
+                    kind=str(error.kind),
+                    code=error.code,
+                )
+                if isinstance(error, InvalidTaskError):
+                    return calls, Outcome(TaskStatus.FAILED, error=_error("invalid_task", error))
+                if isinstance(error, TransientError) and attempt < self.settings.provider_attempts:
+                    time.sleep(self._backoff(attempt, error))
+                    continue
+                return calls, Outcome(TaskStatus.QUEUED, next_hop=hop + 1)
+            calls.append(CallRecord.success(me, model, started, utcnow(), completion))
+            result = {
+                "text": completion.text,
+                "provider": me,
+                "model": completion.model or model,
+                "finish_reason": completion.finish_reason,
+            }
+            return calls, Outcome(TaskStatus.SUCCEEDED, result=result)
+        raise AssertionError("unreachable: the loop always returns")  # pragma: no cover
+
+    def _backoff(self, attempt: int, error: ProviderError) -> float:
+        if error.retry_after_s is not None:
+            return min(error.retry_after_s, self.settings.max_retry_after_s)
+        return float(min(self.settings.retry_backoff_s * 2 ** (attempt - 1), 5.0))
+
+    def _after(self, task: dict[str, Any], outcome: Outcome, message: TaskMessage) -> str:
+        if outcome.status.terminal:
+            publish_result(self.bus, self.settings, task)
+            log(
+                logger,
+                logging.INFO,
+                "task finished",
+                status=outcome.status.value,
+                provider=self.provider.name,
+            )
+            return outcome.status.value
+        assert outcome.next_hop is not None
+        return self._forward(message, outcome.next_hop, "provider failed")
+
+    def _forward(self, message: TaskMessage, next_hop: int, reason: str) -> str:
+        topic = fallback.topic_for_hop(self.settings, message.chain, next_hop)
+        onward = fallback.hand_over(message, next_hop, reason)
+        self.bus.publish(topic, onward.model_dump_json().encode())
+        log(
+            logger,
+            logging.INFO,
+            "handed over",
+            from_provider=self.provider.name,
+            topic=topic,
+            reason=reason,
+        )
+        return "handed_over"
+
+    def _skip(self, kind: BeginKind, task: dict[str, Any] | None, message: TaskMessage) -> str:
+        log(logger, logging.INFO, "delivery not processed", reason=kind.value)
+        if kind is BeginKind.STALE and task and task.get("status") == TaskStatus.QUEUED:
+            # The hand-over was recorded but its publish may not have happened (the delivery
+            # that wrote it was nacked); publishing again is safe because hops are idempotent.
+            return self._forward(message, int(task["hop"]), "re-publishing a recorded hand-over")
+        return kind.value
+
+
+def _error(code: str, error: ProviderError) -> dict[str, str]:
+    return {"code": code, "message": f"{error.code}: {error.message}"[:500]}
+
+
+def publish_result(bus: Bus, settings: Settings, task: dict[str, Any]) -> None:
+    """Completion event on `task-results`; best effort — the document is the source of truth."""
+    result = task.get("result") or {}
+    event = ResultEvent(
+        task_id=task["task_id"],
+        client_id=str(task.get("client_id", "")),
+        status=TaskStatus(task["status"]),
+        provider=result.get("provider"),
+        model=result.get("model"),
+        error_code=(task.get("error") or {}).get("code"),
+    )
+    try:
+        bus.publish(settings.topic_results, event.model_dump_json().encode())
+    except Exception:  # the task is already terminal; a lost event is only logged
+        logger.exception("could not publish the completion event")
