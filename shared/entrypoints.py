@@ -95,8 +95,13 @@ def handle_worker_event(event: Any) -> None:
     try:
         task_message = TaskMessage.model_validate_json(message.data)
     except ValidationError as error:
-        log(logger, logging.ERROR, "malformed task message; acked", message_id=message.message_id,
-            reason=str(error.errors(include_url=False)[0].get("msg")))
+        log(
+            logger,
+            logging.ERROR,
+            "malformed task message; acked",
+            message_id=message.message_id,
+            reason=str(error.errors(include_url=False)[0].get("msg")),
+        )
         return
     with task_context(task_message.task_id):
         worker.process(task_message, message.dead_letter_source)

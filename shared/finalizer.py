@@ -43,8 +43,13 @@ class Finalizer:
                 log(logger, logging.INFO, "task already terminal; nothing to finalize")
                 return "terminal"
             publish_result(self.bus, self.settings, failed)
-            log(logger, logging.WARNING, "task failed", code=failed["error"]["code"],
-                attempts=len(failed.get("attempts", [])))
+            log(
+                logger,
+                logging.WARNING,
+                "task failed",
+                code=failed["error"]["code"],
+                attempts=len(failed.get("attempts", [])),
+            )
             return "failed"
 
     def _not_a_task_message(self, message: PubSubMessage) -> str:
@@ -60,9 +65,14 @@ class Finalizer:
                         message="the task could not be accepted after repeated deliveries",
                     ),
                 )
-            log(logger, logging.ERROR, "unprocessable message on the dead-letter topic",
-                message_id=message.message_id, source=message.dead_letter_source,
-                recorded=bool(task_id))
+            log(
+                logger,
+                logging.ERROR,
+                "unprocessable message on the dead-letter topic",
+                message_id=message.message_id,
+                source=message.dead_letter_source,
+                recorded=bool(task_id),
+            )
             return "unprocessable"
 
 

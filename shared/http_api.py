@@ -41,8 +41,9 @@ def respond(body: dict[str, Any], status: int, headers: dict[str, str] | None = 
 
 
 def problem(status: int, code: str, message: str, field: str | None = None) -> Any:
-    return respond({"error": FieldProblem(code=code, message=message, field=field).model_dump()},
-                   status)
+    return respond(
+        {"error": FieldProblem(code=code, message=message, field=field).model_dump()}, status
+    )
 
 
 class HttpApi:
@@ -152,8 +153,11 @@ class HttpApi:
                 {"status": "task_failed", "error": task.get("error"), "request_id": task_id}, 502
             )
         return respond(
-            {"status": "task_pending", "request_id": task_id,
-             "status_url": f"{request.host_url.rstrip('/')}/tasks/{task_id}"},
+            {
+                "status": "task_pending",
+                "request_id": task_id,
+                "status_url": f"{request.host_url.rstrip('/')}/tasks/{task_id}",
+            },
             202,
         )
 

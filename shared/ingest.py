@@ -85,9 +85,15 @@ class Ingest:
                 log(logger, logging.INFO, "duplicate submission", status=task["status"])
                 return Submission(task, created=False)
             self._enqueue(task_id, chain)
-            log(logger, logging.INFO, "task accepted", client_id=client_id, chain=chain,
+            log(
+                logger,
+                logging.INFO,
+                "task accepted",
+                client_id=client_id,
+                chain=chain,
                 prompt_chars=len(request.task_description),
-                **({"prompt": request.task_description} if self.settings.log_prompts else {}))
+                **({"prompt": request.task_description} if self.settings.log_prompts else {}),
+            )
             return Submission(task, created=True)
 
     def reject_message(self, data: bytes, problem: FieldProblem, client_id: str) -> None:
@@ -96,9 +102,15 @@ class Ingest:
         with task_context(task_id):
             if task_id:
                 self.store.record_rejection(task_id, client_id, problem)
-            log(logger, logging.WARNING, "rejected a message on the tasks topic",
-                code=problem.code, field=problem.field, reason=problem.message,
-                recorded=bool(task_id))
+            log(
+                logger,
+                logging.WARNING,
+                "rejected a message on the tasks topic",
+                code=problem.code,
+                field=problem.field,
+                reason=problem.message,
+                recorded=bool(task_id),
+            )
 
     def _chain(self, request: TaskRequest) -> list[str]:
         try:

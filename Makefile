@@ -1,0 +1,64 @@
+# AI Execution System — `make run` (the demo, end to end, locally) and `make test` (every test).
+# Both install what they need: uv (pinned) into .tools/, then the locked environment into .venv/.
+
+PYTHON      ?= python3
+UV_VERSION  := 0.13.8
+TOOLS       := .tools
+UV          := $(TOOLS)/bin/uv
+VENV        := .venv
+BIN         := $(VENV)/bin
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help install prereqs run test lint typecheck format up down clean
+
+help:
+	@echo "make run    - start the local stack, run the demo (incl. an OpenAI outage), stop"
+	@echo "make test   - lint, type-check and run every test (starts its own emulators)"
+	@echo "make up / make down - start / stop the local stack in the background"
+	@echo "make lint | typecheck | format | clean"
+
+$(UV):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "Python >= 3.11 is required (found: $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.installed: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.installed
+
+prereqs:
+	@command -v gcloud >/dev/null || { echo "Missing the Google Cloud CLI (gcloud). Install it: https://cloud.google.com/sdk/docs/install (Debian/Ubuntu: apt-get install google-cloud-cli)"; exit 1; }
+	@command -v java >/dev/null || { echo "Missing Java (the emulators need Java 11+). Debian/Ubuntu: apt-get install openjdk-17-jre-headless"; exit 1; }
+	@gcloud beta emulators pubsub env-init --help >/dev/null 2>&1 || { echo "Missing the Pub/Sub emulator: apt-get install google-cloud-cli-pubsub-emulator (or: gcloud components install pubsub-emulator beta)"; exit 1; }
+	@gcloud emulators firestore --help >/dev/null 2>&1 || { echo "Missing the Firestore emulator: apt-get install google-cloud-cli-firestore-emulator (or: gcloud components install cloud-firestore-emulator)"; exit 1; }
+
+run: install prereqs
+	@$(BIN)/aiexec down >/dev/null 2>&1 || true
+	@$(BIN)/aiexec up --detach && { $(BIN)/aiexec demo; rc=$$?; $(BIN)/aiexec down; exit $$rc; }
+
+up: install prereqs
+	$(BIN)/aiexec up --detach
+
+down: install
+	$(BIN)/aiexec down
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy shared infra functions tests
+
+test: install prereqs lint typecheck
+	$(BIN)/pytest
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	-$(BIN)/aiexec down >/dev/null 2>&1
+	rm -rf $(VENV) $(TOOLS) .aiexec .mypy_cache .ruff_cache .pytest_cache
