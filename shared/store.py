@@ -19,7 +19,7 @@ from google.cloud import firestore
 
 from shared.schemas import FieldProblem, TaskStatus
 from shared.settings import Settings
-from shared.usage import CallRecord, add_usage
+from shared.usage import CallRecord, add_usage, attempt_entries, calls_made
 
 TERMINAL = {s.value for s in TaskStatus if s.terminal}
 
@@ -179,17 +179,20 @@ class TaskStore:
         def run(txn: Any) -> dict[str, Any] | None:
             task: dict[str, Any] = ref.get(transaction=txn).to_dict()
             now = utcnow()
-            first = len(task.get("attempts", [])) + 1
+            attempts: list[dict[str, Any]] = task.get("attempts") or []
             client_id = str(task.get("client_id", ""))
-            for number, call in enumerate(calls, first):
-                if call.called_provider:
-                    txn.create(
-                        self.usage_ref(task_id, number),
-                        call.usage_document(task_id, client_id, number),
-                    )
+            usage_ids: list[str | None] = []
+            number = calls_made(attempts)
+            for call in calls:
+                if not call.called_provider:
+                    usage_ids.append(None)
+                    continue
+                number += 1
+                ref_usage = self.usage_ref(task_id, number)
+                txn.create(ref_usage, call.usage_document(task_id, client_id, number))
+                usage_ids.append(ref_usage.id)
             update: dict[str, Any] = {
-                "attempts": task.get("attempts", [])
-                + [call.attempt_entry(n) for n, call in enumerate(calls, first)],
+                "attempts": attempts + attempt_entries(calls, len(attempts) + 1, usage_ids),
                 "usage": add_usage(task.get("usage"), calls),
                 "updated_at": now,
             }

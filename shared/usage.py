@@ -66,18 +66,6 @@ class CallRecord:
             error={"code": error.code, "message": error.message[:500]},
         )
 
-    def attempt_entry(self, number: int) -> dict[str, Any]:
-        return {
-            "attempt": number,
-            "provider": self.provider,
-            "model": self.model,
-            "started_at": self.started_at,
-            "ended_at": self.ended_at,
-            "latency_ms": self.latency_ms,
-            "outcome": self.outcome,
-            "error": self.error,
-        }
-
     def usage_document(self, task_id: str, client_id: str, number: int) -> dict[str, Any]:
         return {
             "task_id": task_id,
@@ -113,3 +101,42 @@ def add_usage(total: dict[str, Any] | None, calls: list[CallRecord]) -> dict[str
                 else round(float(result["cost_usd"]) + call.cost_usd, 10)
             )
     return result
+
+
+def attempt_entries(
+    calls: list[CallRecord], first_attempt: int, usage_ids: list[str | None]
+) -> list[dict[str, Any]]:
+    """One `attempts` entry per provider hop: consecutive calls to one provider are one attempt.
+
+    In-process retries are part of the attempt (`calls`, `usage_ids`); the outcome and error are
+    those of its last call, the latency is the hop's wall time including back-off.
+    """
+    entries: list[dict[str, Any]] = []
+    for call, usage_id in zip(calls, usage_ids, strict=True):
+        if not entries or entries[-1]["provider"] != call.provider:
+            entries.append(
+                {
+                    "attempt": first_attempt + len(entries),
+                    "provider": call.provider,
+                    "model": call.model,
+                    "started_at": call.started_at,
+                    "calls": 0,
+                    "usage_ids": [],
+                }
+            )
+        entry = entries[-1]
+        entry.update(
+            ended_at=call.ended_at,
+            latency_ms=max(0, round((call.ended_at - entry["started_at"]).total_seconds() * 1000)),
+            outcome=call.outcome,
+            error=call.error,
+            model=call.model or entry["model"],
+        )
+        if usage_id is not None:
+            entry["calls"] += 1
+            entry["usage_ids"].append(usage_id)
+    return entries
+
+
+def calls_made(attempts: list[dict[str, Any]]) -> int:
+    return sum(int(entry.get("calls", 0)) for entry in attempts)

@@ -37,3 +37,35 @@ def test_task_usage_adds_calls_and_turns_null_when_a_call_is_unpriced() -> None:
     assert total["total_tokens"] == 30
     assert total["cost_usd"] == pytest.approx(2 * (priced.cost_usd or 0))
     assert add_usage(total, [unpriced])["cost_usd"] is None
+
+
+def test_attempts_group_the_calls_of_one_provider_hop() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shared.providers.base import TransientError
+    from shared.usage import attempt_entries
+
+    t0 = datetime.now(UTC)
+    failure = TransientError("unavailable", "503")
+    calls = [
+        CallRecord.failure("openai", "gpt-4o-mini", t0, t0 + timedelta(seconds=1), failure),
+        CallRecord.failure(
+            "openai", "gpt-4o-mini", t0 + timedelta(seconds=2), t0 + timedelta(seconds=3), failure
+        ),
+        CallRecord.success(
+            "vertex",
+            "gemini-2.0-flash",
+            t0 + timedelta(seconds=4),
+            t0 + timedelta(seconds=5),
+            completion("gemini-2.0-flash", 3, 4),
+        ),
+    ]
+    entries = attempt_entries(calls, 1, ["t-1", "t-2", "t-3"])
+    assert [
+        (e["attempt"], e["provider"], e["outcome"], e["calls"], e["usage_ids"]) for e in entries
+    ] == [
+        (1, "openai", "transient", 2, ["t-1", "t-2"]),
+        (2, "vertex", "ok", 1, ["t-3"]),
+    ]
+    assert entries[0]["latency_ms"] == 3000
+    assert entries[0]["error"] == {"code": "unavailable", "message": "503"}

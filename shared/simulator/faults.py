@@ -1,0 +1,163 @@
+"""Run-time fault injection and call counters, shared by every request thread of the simulator.
+
+One `SimState` per server: the HTTP handlers ask it what to do with each model call and report
+how the call ended; the control API (`/_sim/...`) changes or reads it.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import zlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PROVIDERS = ("openai", "vertex")
+MODES = ("ok", "down", "rate-limit", "slow", "flaky", "auth", "quota", "reset")
+
+
+class FaultSpecError(ValueError):
+    """A control request asked for something the simulator cannot do."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    mode: str = "ok"
+    retry_after_s: float = 1.0
+    delay_s: float = 3.0
+    failure_rate: float = 0.5
+    status: int = 503
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the handler must do before (or instead of) answering a model call.
+
+    `mode` is "ok" to answer normally (after sleeping `delay_s`, which is 0 unless slow), or the
+    name of the fault to render in the provider's own error shape.
+    """
+
+    mode: str
+    delay_s: float = 0.0
+    status: int = 200
+    retry_after_s: float | None = None
+
+
+@dataclass
+class Counters:
+    calls: int = 0
+    ok: int = 0
+    errors: int = 0
+
+
+@dataclass
+class _ProviderState:
+    fault: Fault = field(default_factory=Fault)
+    counters: Counters = field(default_factory=Counters)
+    rng: random.Random = field(default_factory=random.Random)
+
+
+def _default_seed(provider: str) -> int:
+    # Stable across processes (unlike hash()), so a flaky run replays the same failures.
+    return zlib.crc32(provider.encode())
+
+
+def parse_fault(spec: dict[str, Any]) -> Fault:
+    """Validate a control-API body into a `Fault`; unknown keys are an error, not ignored."""
+    allowed = {"mode", "retry_after_s", "delay_s", "failure_rate", "status", "seed"}
+    unknown = set(spec) - allowed
+    if unknown:
+        raise FaultSpecError(f"unknown fault parameter(s): {', '.join(sorted(unknown))}")
+    mode = spec.get("mode")
+    if mode not in MODES:
+        raise FaultSpecError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    try:
+        fault = Fault(
+            mode=mode,
+            retry_after_s=float(spec.get("retry_after_s", 1.0)),
+            delay_s=float(spec.get("delay_s", 3.0)),
+            failure_rate=float(spec.get("failure_rate", 0.5)),
+            status=int(spec.get("status", 503)),
+            seed=None if spec.get("seed") is None else int(spec["seed"]),
+        )
+    except (TypeError, ValueError) as exc:
+        raise FaultSpecError(f"invalid fault parameter: {exc}") from exc
+    if fault.retry_after_s < 0 or fault.delay_s < 0:
+        raise FaultSpecError("retry_after_s and delay_s must be >= 0")
+    if not 0.0 <= fault.failure_rate <= 1.0:
+        raise FaultSpecError("failure_rate must be between 0 and 1")
+    if not 400 <= fault.status <= 599:
+        raise FaultSpecError("status must be an HTTP error status (400-599)")
+    return fault
+
+
+class SimState:
+    """Thread-safe fault configuration and counters for all providers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # Set on shutdown so that requests sleeping in a "slow" fault give up at once.
+        self.stopping = threading.Event()
+        self._providers: dict[str, _ProviderState] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._providers = {p: _ProviderState() for p in PROVIDERS}
+            for name, state in self._providers.items():
+                state.rng.seed(_default_seed(name))
+
+    def set_fault(self, provider: str, fault: Fault) -> None:
+        self._check(provider)
+        with self._lock:
+            state = self._providers[provider]
+            state.fault = fault
+            # Re-seeding on every change makes "set flaky, send N calls" replayable in tests.
+            state.rng.seed(fault.seed if fault.seed is not None else _default_seed(provider))
+
+    def faults(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {name: asdict(state.fault) for name, state in self._providers.items()}
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {name: asdict(state.counters) for name, state in self._providers.items()}
+
+    def begin_call(self, provider: str) -> Outcome:
+        """Count a model call and decide, under the lock, how the fault affects it."""
+        self._check(provider)
+        with self._lock:
+            state = self._providers[provider]
+            state.counters.calls += 1
+            fault = state.fault
+            if fault.mode == "flaky":
+                failed = state.rng.random() < fault.failure_rate
+                return Outcome("down", status=fault.status) if failed else Outcome("ok")
+        return _outcome_for(fault)
+
+    def end_call(self, provider: str, status: int) -> None:
+        with self._lock:
+            counters = self._providers[provider].counters
+            if 200 <= status < 300:
+                counters.ok += 1
+            else:
+                counters.errors += 1
+
+    def _check(self, provider: str) -> None:
+        if provider not in PROVIDERS:
+            raise FaultSpecError(f"unknown provider {provider!r}; known: {', '.join(PROVIDERS)}")
+
+
+def _outcome_for(fault: Fault) -> Outcome:
+    if fault.mode == "slow":
+        return Outcome("ok", delay_s=fault.delay_s)
+    if fault.mode == "down":
+        return Outcome("down", status=fault.status)
+    if fault.mode in ("rate-limit", "quota"):
+        return Outcome(fault.mode, status=429, retry_after_s=fault.retry_after_s)
+    if fault.mode == "auth":
+        return Outcome("auth", status=401)
+    if fault.mode == "reset":
+        return Outcome("reset", status=0)
+    return Outcome("ok")
