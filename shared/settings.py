@@ -149,6 +149,13 @@ class Settings(BaseSettings):
     def provider_topic(self, provider: str) -> str:
         return f"{self.topic_prefix}{provider}"
 
+    def provider_configured(self, provider: str) -> bool:
+        """Whether a provider has somewhere to send calls (never says what, for /health)."""
+        if provider == "openai":
+            return bool(self.openai_api_key or self.openai_base_url or self.simulator_url)
+        # Vertex AI uses Application Default Credentials, resolved at call time.
+        return provider == "vertex"
+
     def timeout_for(self, provider: str) -> float:
         value = getattr(self, f"{provider}_timeout_s", None)
         return float(value) if value is not None else 30.0
