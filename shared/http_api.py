@@ -121,8 +121,7 @@ class HttpApi:
                 "name": name,
                 "topic": self.settings.provider_topic(name),
                 "model": getattr(self.settings, f"{name}_model", None),
-                "configured": name in known_providers()
-                and self.settings.provider_configured(name),
+                "configured": name in known_providers() and self.settings.provider_configured(name),
                 "circuit": "closed",
             }
             for name in self.settings.providers

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import threading
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 PROVIDERS = ("openai", "vertex")
@@ -40,8 +40,9 @@ class Outcome:
 
     mode: str
     delay_s: float = 0.0
-    status: int = 200
+    status: int = 503  # of a "down" outcome; the other faults have their provider's own status
     retry_after_s: float | None = None
+    generation: int = 0  # the reset epoch the call began in; later resets disown it
 
 
 @dataclass
@@ -97,13 +98,18 @@ class SimState:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # Set on shutdown so that requests sleeping in a "slow" fault give up at once.
-        self.stopping = threading.Event()
         self._providers: dict[str, _ProviderState] = {}
+        self._generation = 0
+        # Set by reset and shutdown so that requests sleeping in a "slow" fault wake at once and
+        # a test's leftover slow call cannot land in the next test's counters.
+        self._wake = threading.Event()
         self.reset()
 
     def reset(self) -> None:
         with self._lock:
+            self._wake.set()
+            self._wake = threading.Event()
+            self._generation += 1
             self._providers = {p: _ProviderState() for p in PROVIDERS}
             for name, state in self._providers.items():
                 state.rng.seed(_default_seed(name))
@@ -130,14 +136,30 @@ class SimState:
         with self._lock:
             state = self._providers[provider]
             state.counters.calls += 1
-            fault = state.fault
+            fault, generation = state.fault, self._generation
             if fault.mode == "flaky":
                 failed = state.rng.random() < fault.failure_rate
-                return Outcome("down", status=fault.status) if failed else Outcome("ok")
-        return _outcome_for(fault)
+                outcome = Outcome("down", status=fault.status) if failed else Outcome("ok")
+            else:
+                outcome = _outcome_for(fault)
+        return replace(outcome, generation=generation)
 
-    def end_call(self, provider: str, status: int) -> None:
+    def sleep(self, outcome: Outcome) -> None:
+        """Apply a "slow" delay; returns early on reset or shutdown."""
+        if outcome.delay_s > 0:
+            with self._lock:
+                wake = self._wake if outcome.generation == self._generation else None
+            if wake is not None:
+                wake.wait(outcome.delay_s)
+
+    def shutdown(self) -> None:
         with self._lock:
+            self._wake.set()
+
+    def end_call(self, outcome: Outcome, provider: str, status: int) -> None:
+        with self._lock:
+            if outcome.generation != self._generation:
+                return  # began before a reset: its result belongs to nobody's counters
             counters = self._providers[provider].counters
             if 200 <= status < 300:
                 counters.ok += 1
@@ -155,9 +177,7 @@ def _outcome_for(fault: Fault) -> Outcome:
     if fault.mode == "down":
         return Outcome("down", status=fault.status)
     if fault.mode in ("rate-limit", "quota"):
-        return Outcome(fault.mode, status=429, retry_after_s=fault.retry_after_s)
-    if fault.mode == "auth":
-        return Outcome("auth", status=401)
-    if fault.mode == "reset":
-        return Outcome("reset", status=0)
+        return Outcome(fault.mode, retry_after_s=fault.retry_after_s)
+    if fault.mode in ("auth", "reset"):
+        return Outcome(fault.mode)
     return Outcome("ok")

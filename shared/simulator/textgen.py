@@ -49,6 +49,10 @@ def count_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
+def prompt_token_count(system: str, prompt: str) -> int:
+    return max(1, count_tokens(system) + count_tokens(prompt))
+
+
 def is_reasoning_model(model: str) -> bool:
     name = model.lower()
     return name.startswith(("o1", "o3", "o4", "gpt-5", "gemini-2.5")) or "thinking" in name
@@ -98,7 +102,7 @@ def generate(
     cache: PromptCache,
 ) -> Generation:
     """The completion for one call; `tag` ("openai/<model>") prefixes the text."""
-    prompt_tokens = max(1, count_tokens(system) + count_tokens(prompt))
+    prompt_tokens = prompt_token_count(system, prompt)
     text = render_text(tag, prompt, system)
     visible = count_tokens(text)
     reasoning = 2 * visible if is_reasoning_model(model) else 0

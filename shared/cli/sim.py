@@ -1,0 +1,120 @@
+"""`aiexec sim fault | status | reset`: drive the local provider simulator's fault injection."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from shared.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from shared.settings import Settings
+from shared.simulator.client import SimulatorClient, SimulatorControlError
+from shared.simulator.faults import MODES, PROVIDERS
+
+# CLI option -> control-API field; options left out keep the simulator's defaults.
+_FAULT_OPTIONS = {
+    "retry_after": "retry_after_s",
+    "delay": "delay_s",
+    "rate": "failure_rate",
+    "status": "status",
+}
+
+
+def register(subparsers: Any) -> None:
+    sim = subparsers.add_parser("sim", help="control the local provider simulator")
+    actions = sim.add_subparsers(dest="sim_command", required=True, metavar="ACTION")
+
+    fault = actions.add_parser("fault", help="set a provider's fault mode")
+    fault.add_argument("provider", choices=PROVIDERS)
+    fault.add_argument("mode", choices=MODES)
+    fault.add_argument(
+        "--retry-after", type=float, metavar="S", help="rate-limit: Retry-After seconds"
+    )
+    fault.add_argument("--delay", type=float, metavar="S", help="slow: seconds before answering")
+    fault.add_argument("--rate", type=float, metavar="R", help="flaky: failure probability 0..1")
+    fault.add_argument("--status", type=int, metavar="N", help="down/flaky: HTTP status")
+    fault.set_defaults(func=cmd_fault)
+
+    status = actions.add_parser("status", help="show fault modes and call counters")
+    status.add_argument("--json", action="store_true", help="print the raw JSON")
+    status.set_defaults(func=cmd_status)
+
+    reset = actions.add_parser("reset", help="all providers ok, counters zeroed")
+    reset.set_defaults(func=cmd_reset)
+
+
+def simulator_url() -> str:
+    settings = Settings()
+    return settings.simulator_url or f"http://127.0.0.1:{settings.simulator_port}"
+
+
+def _run(action: Callable[[SimulatorClient], None]) -> int:
+    client = SimulatorClient(simulator_url())
+    try:
+        action(client)
+    except httpx.TransportError as exc:
+        print(
+            f"aiexec sim: the provider simulator is not reachable at {client.url} "
+            f"({exc.__class__.__name__}); start the local stack with `aiexec up` "
+            "or point AIEXEC_SIMULATOR_URL at it",
+            file=sys.stderr,
+        )
+        return EXIT_UNREACHABLE
+    except SimulatorControlError as exc:
+        print(f"aiexec sim: the simulator refused: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE if exc.status == 400 else EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_fault(args: argparse.Namespace) -> int:
+    params = {
+        field: getattr(args, option)
+        for option, field in _FAULT_OPTIONS.items()
+        if getattr(args, option) is not None
+    }
+
+    def action(client: SimulatorClient) -> None:
+        result = client.set_fault(args.provider, args.mode, **params)
+        print(f"{args.provider}: {_describe(result.get('fault', {}))}")
+
+    return _run(action)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    def action(client: SimulatorClient) -> None:
+        faults, stats = client.faults(), client.stats()
+        if args.json:
+            print(json.dumps({"url": client.url, "faults": faults, "stats": stats}, indent=2))
+            return
+        print(f"simulator {client.url}")
+        for provider in sorted(faults):
+            counts = stats.get(provider, {})
+            print(
+                f"  {provider:<8} {_describe(faults[provider]):<40} calls={counts.get('calls', 0)}"
+                f" ok={counts.get('ok', 0)} errors={counts.get('errors', 0)}"
+            )
+
+    return _run(action)
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    def action(client: SimulatorClient) -> None:
+        client.reset()
+        print("simulator reset: all providers ok, counters zeroed")
+
+    return _run(action)
+
+
+def _describe(fault: dict[str, Any]) -> str:
+    mode = str(fault.get("mode", "?"))
+    detail = {
+        "rate-limit": f"retry_after_s={fault.get('retry_after_s')}",
+        "slow": f"delay_s={fault.get('delay_s')}",
+        "flaky": f"failure_rate={fault.get('failure_rate')} status={fault.get('status')}",
+        "down": f"status={fault.get('status')}",
+    }.get(mode)
+    return f"{mode} ({detail})" if detail else mode

@@ -1,0 +1,123 @@
+"""Shared classification of provider failures onto the three error kinds of `base.py`.
+
+Both adapters translate their SDK's exception into (HTTP status, provider error code, message,
+headers) and let `error_for_status` decide the kind, so the retry/hand-over policy is one table.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+
+from shared.providers.base import (
+    InvalidTaskError,
+    ProviderError,
+    ProviderFatalError,
+    TransientError,
+)
+
+CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
+INSUFFICIENT_QUOTA = "insufficient_quota"
+
+# status -> (error class, short code); statuses not listed fall back by class (4xx/5xx).
+_STATUS_TABLE: dict[int, tuple[type[ProviderError], str]] = {
+    400: (InvalidTaskError, "invalid_request"),
+    401: (ProviderFatalError, "auth"),
+    403: (ProviderFatalError, "auth"),
+    404: (ProviderFatalError, "unknown_model"),
+    408: (TransientError, "timeout"),
+    409: (TransientError, "conflict"),
+    # Too large for this provider's limits; another provider may accept it.
+    413: (ProviderFatalError, CONTEXT_LENGTH_EXCEEDED),
+    422: (InvalidTaskError, "invalid_request"),
+    429: (TransientError, "rate_limited"),
+    504: (TransientError, "timeout"),
+}
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` value: delta-seconds or an HTTP date (RFC 9110)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None  # HTTP dates are always GMT; a naive one is not an HTTP date
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def retry_after_from_headers(headers: Mapping[str, str] | None) -> float | None:
+    """Retry-After from response headers, preferring OpenAI's millisecond variant."""
+    if headers is None:
+        return None
+    # httpx headers are case-insensitive, but a plain dict from elsewhere may not be.
+    lowered = {k.lower(): v for k, v in headers.items()}
+    millis = lowered.get("retry-after-ms")
+    if millis is not None:
+        try:
+            value = float(millis) / 1000
+        except ValueError:
+            value = math.nan
+        if value >= 0 and math.isfinite(value):
+            return value
+    return parse_retry_after(lowered.get("retry-after"))
+
+
+def error_for_status(
+    status: int,
+    message: str,
+    *,
+    provider_code: str | None = None,
+    retry_after_s: float | None = None,
+) -> ProviderError:
+    """The classified error for an HTTP error response.
+
+    `provider_code` is the provider's own reason when it changes the kind: a context that is too
+    long (400, but another provider with a larger window may accept it) or an exhausted quota
+    (429, but retrying will not help).
+    """
+    if provider_code == CONTEXT_LENGTH_EXCEEDED:
+        return ProviderFatalError(CONTEXT_LENGTH_EXCEEDED, message, status=status)
+    if provider_code == INSUFFICIENT_QUOTA:
+        return ProviderFatalError("quota", message, status=status)
+    cls, code = _STATUS_TABLE.get(status, _fallback(status))
+    if cls is TransientError:
+        return TransientError(code, message, status=status, retry_after_s=retry_after_s)
+    return cls(code, message, status=status)
+
+
+def _fallback(status: int) -> tuple[type[ProviderError], str]:
+    if status >= 500:
+        return TransientError, "unavailable"
+    # An unexpected 4xx says nothing about the task itself: let the next provider try it.
+    return ProviderFatalError, "client_error"
+
+
+def timeout_error(message: str) -> TransientError:
+    return TransientError("timeout", message)
+
+
+def connection_error(message: str) -> TransientError:
+    return TransientError("connection", message)
+
+
+def not_configured(provider: str, message: str) -> ProviderFatalError:
+    return ProviderFatalError("not_configured", f"{provider}: {message}")
+
+
+def unexpected_error(provider: str, exc: Exception) -> TransientError:
+    """Anything else an SDK raises. Workers only catch `ProviderError`, so an unmapped exception
+    would crash the function and have Pub/Sub redeliver the task forever; as a transient error
+    it is retried a bounded number of times and then handed to the next provider."""
+    return TransientError("unexpected", f"{provider}: {type(exc).__name__}: {exc}")

@@ -1,0 +1,56 @@
+"""A small client of the simulator's control API, used by `aiexec sim` and by tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class SimulatorControlError(Exception):
+    """The simulator answered a control request with an error (e.g. an invalid fault spec)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class SimulatorClient:
+    """Calls `/_sim/...`. Network failures surface as `httpx.TransportError`."""
+
+    def __init__(self, url: str, *, timeout_s: float = 5.0) -> None:
+        self.url = url.rstrip("/")
+        self._timeout_s = timeout_s
+
+    def health(self) -> dict[str, Any]:
+        return self._call("GET", "/_sim/health")
+
+    def set_fault(self, provider: str, mode: str, **params: Any) -> dict[str, Any]:
+        """Set `provider`'s fault; params: retry_after_s, delay_s, failure_rate, status, seed."""
+        return self._call("POST", f"/_sim/faults/{provider}", {"mode": mode, **params})
+
+    def faults(self) -> dict[str, Any]:
+        return self._call("GET", "/_sim/faults")
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("GET", "/_sim/stats")
+
+    def calls(self, provider: str) -> int:
+        """Model calls `provider` received since the last reset."""
+        return int(self.stats()[provider]["calls"])
+
+    def reset(self) -> dict[str, Any]:
+        return self._call("POST", "/_sim/reset")
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = httpx.request(method, self.url + path, json=body, timeout=self._timeout_s)
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if not response.is_success or not isinstance(payload, dict):
+            error = payload.get("error") if isinstance(payload, dict) else None
+            message = error.get("message") if isinstance(error, dict) else None
+            raise SimulatorControlError(response.status_code, str(message or response.text))
+        return payload
