@@ -59,7 +59,7 @@ def configure(component: str, level: int = logging.INFO) -> None:
     handler._aiexec = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("urllib3", "httpx", "httpcore", "google", "grpc", "openai", "werkzeug"):
+    for noisy in ("urllib3", "httpx", "httpx2", "httpcore", "google", "grpc", "openai", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -33,6 +33,7 @@ from shared.usage import CallRecord
 
 logger = logging.getLogger(__name__)
 _INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
+pause = time.sleep  # the back-off between in-process retries (replaceable in unit tests)
 
 
 class Worker:
@@ -112,7 +113,7 @@ class Worker:
                 if isinstance(error, InvalidTaskError):
                     return calls, Outcome(TaskStatus.FAILED, error=_error("invalid_task", error))
                 if isinstance(error, TransientError) and attempt < self.settings.provider_attempts:
-                    time.sleep(self._backoff(attempt, error))
+                    pause(self._backoff(attempt, error))
                     continue
                 return calls, Outcome(TaskStatus.QUEUED, next_hop=hop + 1)
             calls.append(CallRecord.success(me, model, started, utcnow(), completion))

@@ -69,4 +69,4 @@ def test_a_message_delivered_twice_calls_the_provider_once(pipeline: Pipeline) -
     assert len(task["attempts"]) == 1
     assert pipeline.usage_ids(task_id) == [f"{task_id}-1"]
     assert pipeline.calls("openai") - before == 1
-    assert pipeline.store.get(task_id)["usage"] == task["usage"]
+    assert (pipeline.store.get(task_id) or {}).get("usage") == task["usage"]

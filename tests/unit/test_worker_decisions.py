@@ -76,7 +76,7 @@ class FakeBus:
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     recorded: list[float] = []
-    monkeypatch.setattr(worker_module.time, "sleep", recorded.append)
+    monkeypatch.setattr(worker_module, "pause", recorded.append)
     return recorded
 
 
