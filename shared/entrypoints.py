@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.bus import Bus
+from shared.circuit import CircuitBreaker
 from shared.events import MalformedEnvelopeError, PubSubMessage, decode
 from shared.finalizer import Finalizer
 from shared.http_api import HttpApi
@@ -52,7 +53,8 @@ def worker_service() -> Worker:
         raise RuntimeError("a worker needs PROVIDER (or AIEXEC_PROVIDER) set to its provider")
     configure(f"worker-{settings.provider}")
     store, bus = _clients()
-    return Worker(settings, store, bus, get_provider(settings.provider, settings))
+    breaker = CircuitBreaker(settings, lambda: store.client, settings.provider)
+    return Worker(settings, store, bus, get_provider(settings.provider, settings), breaker)
 
 
 @lru_cache(maxsize=1)

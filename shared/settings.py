@@ -51,9 +51,15 @@ class Settings(BaseSettings):
     topic_report_requests: str = Field(
         "usage-report-requests", description="Topic that triggers the usage report."
     )
+    topic_sweep_requests: str = Field(
+        "sweep-requests", description="Topic that triggers the sweeper (Cloud Scheduler)."
+    )
     collection_tasks: str = Field("tasks", description="Firestore collection of tasks.")
     collection_usage: str = Field("usage", description="Firestore collection of provider calls.")
     collection_reports: str = Field("reports", description="Firestore collection of reports.")
+    collection_circuits: str = Field(
+        "circuits", description="Firestore collection of circuit-breaker states."
+    )
 
     # --- providers ----------------------------------------------------------------------
     providers: Annotated[list[str], NoDecode] = Field(
@@ -73,6 +79,28 @@ class Settings(BaseSettings):
     )
     max_retry_after_s: float = Field(
         5.0, ge=0, description="Longest `Retry-After` a worker honours in process."
+    )
+    circuit_failures: int = Field(
+        5, ge=1, description="Failures within the window that open a provider's circuit."
+    )
+    circuit_min_calls: int = Field(
+        10, ge=1, description="Calls within the window before the failure ratio can open it."
+    )
+    circuit_failure_ratio: float = Field(
+        0.5, gt=0, le=1, description="Failure ratio (of >= min calls) that opens the circuit."
+    )
+    circuit_window_s: float = Field(60.0, gt=0, description="Rolling window of the counts.")
+    circuit_cooldown_s: float = Field(
+        30.0, ge=0, description="How long an open circuit skips its provider before a probe."
+    )
+    circuit_cache_s: float = Field(
+        2.0, ge=0, description="How long a worker trusts its cached view of a circuit."
+    )
+    task_deadline_s: float = Field(
+        900.0, gt=0, description="A task not finished this long after creation fails (expired)."
+    )
+    requeue_after_s: float = Field(
+        120.0, gt=0, description="The sweeper re-publishes a queued task untouched this long."
     )
     simulator_url: str | None = Field(
         None,

@@ -14,10 +14,12 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from shared import fallback
 from shared.bus import Bus
+from shared.circuit import CircuitBreaker, Decision
 from shared.logging import log
 from shared.providers.base import (
     CompletionRequest,
@@ -37,11 +39,19 @@ pause = time.sleep  # the back-off between in-process retries (replaceable in un
 
 
 class Worker:
-    def __init__(self, settings: Settings, store: TaskStore, bus: Bus, provider: Provider) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: TaskStore,
+        bus: Bus,
+        provider: Provider,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.bus = bus
         self.provider = provider
+        self.breaker = breaker
 
     def process(self, message: TaskMessage, dead_letter_source: str | None = None) -> str:
         """Handle one delivery; returns what happened (for logs and tests)."""
@@ -86,6 +96,13 @@ class Worker:
         request = task.get("request") or {}
         me = self.provider.name
         model = fallback.model_for(self.settings, me, request.get("model"))
+        decision = self._decide()
+        if decision is Decision.SKIP:
+            now = utcnow()
+            error = {"code": "circuit_open", "message": f"{me} circuit is open; not called"}
+            skipped = CallRecord(me, model, now, now, "circuit_open", error, called_provider=False)
+            log(logger, logging.INFO, "circuit open: handing over without a call", provider=me)
+            return [skipped], Outcome(TaskStatus.QUEUED, next_hop=hop + 1)
         call = CompletionRequest(
             prompt=request["task_description"],
             model=model,
@@ -93,8 +110,16 @@ class Worker:
             max_output_tokens=request.get("max_output_tokens"),
             temperature=request.get("temperature"),
         )
+        return self._attempts(call, hop, probe=decision is Decision.PROBE)
+
+    def _attempts(
+        self, call: CompletionRequest, hop: int, probe: bool
+    ) -> tuple[list[CallRecord], Outcome]:
+        """Call until success, a non-transient error, or the budget (one call for a probe)."""
+        me, model = self.provider.name, call.model
+        budget = 1 if probe else self.settings.provider_attempts
         calls: list[CallRecord] = []
-        for attempt in range(1, self.settings.provider_attempts + 1):
+        for attempt in range(1, budget + 1):
             started = utcnow()
             try:
                 completion = self.provider.complete(call)
@@ -109,14 +134,18 @@ class Worker:
                     attempt=attempt,
                     kind=str(error.kind),
                     code=error.code,
+                    probe=probe,
                 )
                 if isinstance(error, InvalidTaskError):
                     return calls, Outcome(TaskStatus.FAILED, error=_error("invalid_task", error))
-                if isinstance(error, TransientError) and attempt < self.settings.provider_attempts:
+                code = error.code
+                self._health(lambda breaker: breaker.record_failure(code, probe))
+                if isinstance(error, TransientError) and attempt < budget:
                     pause(self._backoff(attempt, error))
                     continue
                 return calls, Outcome(TaskStatus.QUEUED, next_hop=hop + 1)
             calls.append(CallRecord.success(me, model, started, utcnow(), completion))
+            self._health(lambda breaker: breaker.record_success(probe))
             result = {
                 "text": completion.text,
                 "provider": me,
@@ -125,6 +154,23 @@ class Worker:
             }
             return calls, Outcome(TaskStatus.SUCCEEDED, result=result)
         raise AssertionError("unreachable: the loop always returns")  # pragma: no cover
+
+    def _decide(self) -> Decision:
+        if self.breaker is None:
+            return Decision.CALL
+        try:
+            return self.breaker.allow()
+        except Exception:  # a breaker we cannot read must not stop the work: call as usual
+            logger.exception("circuit breaker unavailable; calling the provider")
+            return Decision.CALL
+
+    def _health(self, update: Callable[[CircuitBreaker], None]) -> None:
+        if self.breaker is None:
+            return
+        try:
+            update(self.breaker)
+        except Exception:  # the breaker is advisory; the task's outcome is what matters
+            logger.exception("could not update the circuit breaker")
 
     def _backoff(self, attempt: int, error: ProviderError) -> float:
         if error.retry_after_s is not None:

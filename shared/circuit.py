@@ -1,0 +1,222 @@
+"""A circuit breaker per provider, shared by every worker instance through Firestore.
+
+`circuits/{provider}` holds the state (closed / open / half_open), the counts of the current
+window and when it opened. Cost is kept off the healthy path: a worker reads the document at most
+once per `circuit_cache_s`, successes are written only while the window holds failures (a blind
+increment), and only failures and probes take a transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from google.cloud import firestore
+
+from shared.settings import Settings
+from shared.store import utcnow
+
+# Request-specific provider-fatal errors say nothing about the provider's health.
+NOT_HEALTH_SIGNALS = frozenset({"context_length_exceeded", "blocked"})
+
+
+class CircuitState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class Decision(StrEnum):
+    CALL = "call"  # closed: call as usual
+    PROBE = "probe"  # this delivery is the one probe call after the cooldown
+    SKIP = "skip"  # open: hand over without calling
+
+
+@dataclass(frozen=True)
+class CircuitView:
+    state: CircuitState = CircuitState.CLOSED
+    failures: int = 0
+    successes: int = 0
+    window_start: datetime | None = None
+    opened_at: datetime | None = None
+    probe_until: datetime | None = None
+
+    @classmethod
+    def of(cls, data: dict[str, Any] | None) -> CircuitView:
+        if not data:
+            return cls()
+        return cls(
+            state=CircuitState(data.get("state", CircuitState.CLOSED)),
+            failures=int(data.get("failures", 0)),
+            successes=int(data.get("successes", 0)),
+            window_start=data.get("window_start"),
+            opened_at=data.get("opened_at"),
+            probe_until=data.get("probe_until"),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state.value,
+            "failures": self.failures,
+            "successes": self.successes,
+            "window_start": self.window_start,
+            "opened_at": self.opened_at,
+            "probe_until": self.probe_until,
+        }
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        settings: Settings,
+        client: Callable[[], firestore.Client],
+        provider: str,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.provider = provider
+        self._client = client
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cached: tuple[float, CircuitView] | None = None
+
+    @property
+    def ref(self) -> Any:
+        return self._client().collection(self.settings.collection_circuits).document(self.provider)
+
+    def view(self) -> CircuitView:
+        """The circuit as last read, re-read when the cache is older than `circuit_cache_s`."""
+        with self._lock:
+            if self._cached and time.monotonic() - self._cached[0] < self.settings.circuit_cache_s:
+                return self._cached[1]
+        snap = self.ref.get()
+        return self._remember(CircuitView.of(snap.to_dict() if snap.exists else None))
+
+    def _remember(self, view: CircuitView) -> CircuitView:
+        with self._lock:
+            self._cached = (time.monotonic(), view)
+        return view
+
+    def allow(self) -> Decision:
+        view = self.view()
+        if view.state is CircuitState.CLOSED:
+            return Decision.CALL
+        now = self._clock()
+        cooled = view.opened_at is None or now - view.opened_at >= self._cooldown
+        probing = view.state is CircuitState.HALF_OPEN and (view.probe_until or now) > now
+        if not cooled or probing:
+            return Decision.SKIP
+        return Decision.PROBE if self._claim_probe() else Decision.SKIP
+
+    @property
+    def _cooldown(self) -> timedelta:
+        return timedelta(seconds=self.settings.circuit_cooldown_s)
+
+    def _claim_probe(self) -> bool:
+        """Exactly one worker wins the probe after a cooldown (or after a probe died)."""
+        ref = self.ref
+        lease = timedelta(seconds=self.settings.lease_seconds(self.provider))
+
+        @firestore.transactional
+        def run(txn: Any) -> CircuitView | None:
+            snap = ref.get(transaction=txn)
+            view = CircuitView.of(snap.to_dict() if snap.exists else None)
+            now = self._clock()
+            if view.state is CircuitState.CLOSED:
+                return None
+            if view.state is CircuitState.OPEN and now - (view.opened_at or now) < self._cooldown:
+                return None
+            if view.state is CircuitState.HALF_OPEN and (view.probe_until or now) > now:
+                return None
+            claimed = CircuitView(
+                CircuitState.HALF_OPEN,
+                view.failures,
+                view.successes,
+                view.window_start,
+                view.opened_at,
+                now + lease,
+            )
+            txn.set(ref, claimed.as_dict())
+            return claimed
+
+        claimed: CircuitView | None = run(self._client().transaction())
+        if claimed is not None:
+            self._remember(claimed)
+        else:
+            self.invalidate()
+        return claimed is not None
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._cached = None
+
+    def record_success(self, probe: bool = False) -> None:
+        if probe:
+            self._write(CircuitView(CircuitState.CLOSED))
+            return
+        view = self.view()
+        if view.failures and not self._window_over(view, self._clock()):
+            # Only a window that holds failures needs successes for its ratio.
+            self.ref.set({"successes": firestore.Increment(1)}, merge=True)
+
+    def record_failure(self, code: str, probe: bool = False) -> None:
+        if code in NOT_HEALTH_SIGNALS:
+            return
+        if probe:
+            now = self._clock()
+            self._write(CircuitView(CircuitState.OPEN, 1, 0, now, now))
+            return
+        ref = self.ref
+
+        @firestore.transactional
+        def run(txn: Any) -> CircuitView:
+            snap = ref.get(transaction=txn)
+            view = CircuitView.of(snap.to_dict() if snap.exists else None)
+            now = self._clock()
+            if view.state is not CircuitState.CLOSED:
+                return view  # already open (or probing): nothing to count
+            if self._window_over(view, now):
+                view = CircuitView(window_start=now)
+            failures, successes = view.failures + 1, view.successes
+            calls = failures + successes
+            opens = failures >= self.settings.circuit_failures or (
+                calls >= self.settings.circuit_min_calls
+                and failures / calls >= self.settings.circuit_failure_ratio
+            )
+            state = CircuitState.OPEN if opens else CircuitState.CLOSED
+            updated = CircuitView(
+                state, failures, successes, view.window_start or now, now if opens else None
+            )
+            txn.set(ref, updated.as_dict())
+            return updated
+
+        self._remember(run(self._client().transaction()))
+
+    def _window_over(self, view: CircuitView, now: datetime) -> bool:
+        start = view.window_start
+        return start is None or (now - start).total_seconds() > self.settings.circuit_window_s
+
+    def _write(self, view: CircuitView) -> None:
+        self.ref.set(view.as_dict())
+        self._remember(view)
+
+
+def circuit_states(settings: Settings, client: firestore.Client) -> dict[str, dict[str, Any]]:
+    """Every provider's circuit (closed when never written), for /health and `aiexec status`."""
+    found = {
+        snap.id: CircuitView.of(snap.to_dict())
+        for snap in client.collection(settings.collection_circuits).stream()
+    }
+    return {
+        name: {
+            "state": found.get(name, CircuitView()).state.value,
+            "opened_at": found.get(name, CircuitView()).opened_at,
+            "failures": found.get(name, CircuitView()).failures,
+        }
+        for name in settings.providers
+    }
