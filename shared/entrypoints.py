@@ -23,6 +23,7 @@ from shared.providers.registry import get_provider
 from shared.schemas import TaskMessage
 from shared.settings import get_settings
 from shared.store import TaskStore
+from shared.sweeper import Sweeper
 from shared.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,13 @@ def finalizer_service() -> Finalizer:
     configure("finalizer")
     store, bus = _clients()
     return Finalizer(get_settings(), store, bus)
+
+
+@lru_cache(maxsize=1)
+def sweeper_service() -> Sweeper:
+    configure("sweeper")
+    store, bus = _clients()
+    return Sweeper(get_settings(), store, bus)
 
 
 def _message(event: Any) -> PubSubMessage | None:
@@ -114,3 +122,8 @@ def handle_finalizer_event(event: Any) -> None:
     message = _message(event)
     if message is not None:
         finalizer.process(message)
+
+
+def handle_sweeper_event(event: Any) -> None:
+    """Any message on `sweep-requests` triggers one sweep; its content does not matter."""
+    sweeper_service().sweep()

@@ -13,6 +13,7 @@ from typing import Any
 
 import flask
 
+from shared.circuit import circuit_states
 from shared.ingest import Ingest, RequestProblemError
 from shared.providers.registry import known_providers
 from shared.schemas import FieldProblem, TaskStatus, check_task_id
@@ -116,13 +117,18 @@ class HttpApi:
         return respond({k: v for k, v in task.items() if not k.startswith("lease_")}, 200)
 
     def health(self) -> Any:
+        try:
+            circuits = circuit_states(self.settings, self.ingest.store.client)
+        except Exception:  # health must answer even when Firestore does not
+            logger.exception("could not read circuit states")
+            circuits = {}
         providers = [
             {
                 "name": name,
                 "topic": self.settings.provider_topic(name),
                 "model": getattr(self.settings, f"{name}_model", None),
                 "configured": name in known_providers() and self.settings.provider_configured(name),
-                "circuit": "closed",
+                "circuit": circuits.get(name, {}).get("state", "unknown"),
             }
             for name in self.settings.providers
         ]

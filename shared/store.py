@@ -16,6 +16,7 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.schemas import FieldProblem, TaskStatus
 from shared.settings import Settings
@@ -93,6 +94,7 @@ class TaskStore:
             "error": None,
             "created_at": now,
             "updated_at": now,
+            "deadline_at": now + timedelta(seconds=self.settings.task_deadline_s),
             "completed_at": None,
         }
         try:
@@ -225,6 +227,79 @@ class TaskStore:
 
         failed: dict[str, Any] | None = run(self.client.transaction())
         return failed
+
+    def replay(self, task_id: str) -> dict[str, Any] | None:
+        """A failed task back to `queued` at hop 0, keeping its attempts; None if not failed."""
+        ref = self.task_ref(task_id)
+
+        @firestore.transactional
+        def run(txn: Any) -> dict[str, Any] | None:
+            snap = ref.get(transaction=txn)
+            task: dict[str, Any] | None = snap.to_dict() if snap.exists else None
+            if task is None or task["status"] != TaskStatus.FAILED:
+                return None
+            now = utcnow()
+            update = {
+                "status": TaskStatus.QUEUED.value,
+                "hop": 0,
+                "result": None,
+                "error": None,
+                "completed_at": None,
+                "updated_at": now,
+                "deadline_at": now + timedelta(seconds=self.settings.task_deadline_s),
+                "replays": int(task.get("replays", 0)) + 1,
+                "previous_errors": [*task.get("previous_errors", []), task.get("error")],
+            }
+            txn.update(ref, update)
+            return task | update
+
+        replayed: dict[str, Any] | None = run(self.client.transaction())
+        return replayed
+
+    def touch_if(self, task_id: str, status: str, hop: int) -> bool:
+        """Mark a task as just re-published, if it is still `status` at `hop` (for the sweeper)."""
+        ref = self.task_ref(task_id)
+
+        @firestore.transactional
+        def run(txn: Any) -> bool:
+            snap = ref.get(transaction=txn)
+            task = snap.to_dict() if snap.exists else None
+            if not task or task["status"] != status or int(task.get("hop", 0)) != hop:
+                return False
+            txn.update(ref, {"updated_at": utcnow(), "requeues": int(task.get("requeues", 0)) + 1})
+            return True
+
+        touched: bool = run(self.client.transaction())
+        return touched
+
+    def query(self, status: str, field: str, before: datetime, limit: int) -> list[dict[str, Any]]:
+        """Tasks in `status` whose timestamp `field` is before `before` (oldest first)."""
+        snaps = (
+            self.client.collection(self.settings.collection_tasks)
+            .where(filter=FieldFilter("status", "==", status))
+            .where(filter=FieldFilter(field, "<", before))
+            .order_by(field)
+            .limit(limit)
+            .stream()
+        )
+        return [snap.to_dict() or {} for snap in snaps]
+
+    def count(self, status: str) -> int:
+        """How many tasks are in `status` (an aggregation query: one read per 1000 matches)."""
+        query: Any = self.client.collection(self.settings.collection_tasks).where(
+            filter=FieldFilter("status", "==", status)
+        )
+        return int(query.count().get()[0][0].value)
+
+    def query_since(self, status: str, field: str, since: datetime) -> list[dict[str, Any]]:
+        """Tasks in `status` whose timestamp `field` is at or after `since`."""
+        snaps = (
+            self.client.collection(self.settings.collection_tasks)
+            .where(filter=FieldFilter("status", "==", status))
+            .where(filter=FieldFilter(field, ">=", since))
+            .stream()
+        )
+        return [snap.to_dict() or {} for snap in snaps]
 
     def wait_for_terminal(self, task_id: str, timeout_s: float) -> dict[str, Any] | None:
         """The task once terminal, or its latest state after `timeout_s` (None if missing).

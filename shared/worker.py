@@ -15,6 +15,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from shared import fallback
@@ -138,14 +139,13 @@ class Worker:
                 )
                 if isinstance(error, InvalidTaskError):
                     return calls, Outcome(TaskStatus.FAILED, error=_error("invalid_task", error))
-                code = error.code
-                self._health(lambda breaker: breaker.record_failure(code, probe))
+                self._health(partial(CircuitBreaker.record_failure, code=error.code, probe=probe))
                 if isinstance(error, TransientError) and attempt < budget:
                     pause(self._backoff(attempt, error))
                     continue
                 return calls, Outcome(TaskStatus.QUEUED, next_hop=hop + 1)
             calls.append(CallRecord.success(me, model, started, utcnow(), completion))
-            self._health(lambda breaker: breaker.record_success(probe))
+            self._health(partial(CircuitBreaker.record_success, probe=probe))
             result = {
                 "text": completion.text,
                 "provider": me,

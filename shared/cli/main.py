@@ -18,7 +18,13 @@ EXIT_UNREACHABLE = 3
 EXIT_TIMEOUT = 4
 
 # Modules that add sub-commands; each exposes `register(subparsers)` and sets `func` defaults.
-COMMAND_MODULES = ("shared.cli.stack", "shared.cli.sim", "shared.cli.tasks", "shared.cli.demo")
+COMMAND_MODULES = (
+    "shared.cli.stack",
+    "shared.cli.sim",
+    "shared.cli.tasks",
+    "shared.cli.demo",
+    "shared.cli.operations",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

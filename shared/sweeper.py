@@ -1,0 +1,95 @@
+"""The sweeper: nothing accepted stays stuck. Run by Cloud Scheduler (through `sweep-requests`)
+every few minutes, or by hand with `aiexec sweep`.
+
+- a task past its deadline fails with `error.code = "expired"`;
+- a `running` task whose lease ran out (its worker died) is re-published to its hop's topic, so
+  the next delivery takes over;
+- a `queued` task untouched for `requeue_after_s` (its message was lost) is re-published.
+Re-publishing is always safe: workers deduplicate by status, hop and lease.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared import fallback
+from shared.bus import Bus
+from shared.logging import log, task_context
+from shared.schemas import TaskMessage, TaskStatus
+from shared.settings import Settings
+from shared.store import TaskStore, utcnow
+from shared.worker import publish_result
+
+logger = logging.getLogger(__name__)
+BATCH = 500
+
+
+@dataclass
+class SweepReport:
+    expired: list[str] = field(default_factory=list)
+    republished: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"expired": self.expired, "republished": self.republished}
+
+
+class Sweeper:
+    def __init__(self, settings: Settings, store: TaskStore, bus: Bus) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+
+    def sweep(self, now: datetime | None = None) -> SweepReport:
+        now = now or utcnow()
+        report = SweepReport()
+        for status in (TaskStatus.QUEUED, TaskStatus.RUNNING):
+            for task in self.store.query(status.value, "deadline_at", now, BATCH):
+                self._expire(task["task_id"], report)
+        for task in self.store.query(TaskStatus.RUNNING.value, "lease_until", now, BATCH):
+            self._republish(task, TaskStatus.RUNNING, report)
+        stale = now - timedelta(seconds=self.settings.requeue_after_s)
+        for task in self.store.query(TaskStatus.QUEUED.value, "updated_at", stale, BATCH):
+            self._republish(task, TaskStatus.QUEUED, report)
+        log(
+            logger,
+            logging.INFO,
+            "sweep done",
+            expired=len(report.expired),
+            republished=len(report.republished),
+        )
+        return report
+
+    def _expire(self, task_id: str, report: SweepReport) -> None:
+        with task_context(task_id):
+            error = {
+                "code": "expired",
+                "message": f"not finished within {self.settings.task_deadline_s:g} s",
+            }
+            failed = self.store.fail(task_id, error)
+            if failed is not None:
+                publish_result(self.bus, self.settings, failed)
+                report.expired.append(task_id)
+                log(logger, logging.WARNING, "task expired")
+
+    def _republish(self, task: dict[str, Any], status: TaskStatus, report: SweepReport) -> None:
+        task_id, hop = str(task["task_id"]), int(task.get("hop", 0))
+        chain = [str(p) for p in task.get("chain") or []]
+        with task_context(task_id):
+            if task_id in report.expired or not chain:
+                return
+            if not self.store.touch_if(task_id, status.value, hop):
+                return  # it moved on since the query: nothing is stuck
+            message = TaskMessage(task_id=task_id, chain=chain, hop=hop, reason="sweeper")
+            topic = fallback.topic_for_hop(self.settings, chain, hop)
+            self.bus.publish(topic, message.model_dump_json().encode())
+            report.republished.append(task_id)
+            log(
+                logger,
+                logging.WARNING,
+                "re-published a stuck task",
+                status=status.value,
+                topic=topic,
+            )
