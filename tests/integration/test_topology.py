@@ -1,0 +1,323 @@
+"""The Pub/Sub topology: derived from settings, applied idempotently to the real emulator."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from google.api_core.exceptions import DeadlineExceeded
+from google.cloud import pubsub_v1
+
+from infra.pubsub_apply import MANAGED_LABEL, apply_topology
+from infra.topology import (
+    FUNCTION_REPORT,
+    PRODUCTION_RETRY,
+    Subscription,
+    Topic,
+    Topology,
+    build_topology,
+    push_functions,
+)
+from shared.settings import Settings
+
+pytestmark = pytest.mark.usefixtures("default_settings_env")
+
+
+def endpoints_for(settings: Settings, base: str = "http://127.0.0.1:9") -> dict[str, str]:
+    return {name: f"{base}/{name}" for name in push_functions(settings)}
+
+
+def topology_for(providers: list[str], **overrides: Any) -> Topology:
+    settings = Settings(providers=providers, **overrides)
+    return build_topology(settings, endpoints_for(settings))
+
+
+def dead_letters(topology: Topology) -> dict[str, str | None]:
+    return {s.name: s.dead_letter_topic for s in topology.subscriptions}
+
+
+# --- derivation ---------------------------------------------------------------------------
+
+
+def test_default_chain_topics_and_dead_letters() -> None:
+    topology = topology_for(["openai", "vertex"])
+    assert [t.name for t in topology.topics] == [
+        "tasks",
+        "tasks-openai",
+        "tasks-vertex",
+        "tasks-dead",
+        "task-results",
+        "usage-report-requests",
+    ]
+    assert dead_letters(topology) == {
+        "tasks-ingest": "tasks-dead",
+        "tasks-openai-worker": "tasks-vertex",
+        "tasks-vertex-worker": "tasks-dead",
+        "tasks-dead-finalizer": None,
+        "task-results-audit": None,
+    }
+    ingest = topology.subscription("tasks-ingest")
+    assert ingest.topic == "tasks"
+    assert ingest.push_endpoint == "http://127.0.0.1:9/ingest-events"
+    assert ingest.max_delivery_attempts == 5  # a poison message cannot loop forever
+    assert topology.subscription("tasks-openai-worker").push_endpoint == (
+        "http://127.0.0.1:9/worker-openai"
+    )
+    assert topology.subscription("tasks-dead-finalizer").max_delivery_attempts is None
+    audit = topology.subscription("task-results-audit")
+    assert (audit.topic, audit.is_push) == ("task-results", False)
+
+
+def test_three_provider_chain_hands_over_in_order() -> None:
+    topology = topology_for(["openai", "anthropic", "vertex"])
+    assert dead_letters(topology) == {
+        "tasks-ingest": "tasks-dead",
+        "tasks-openai-worker": "tasks-anthropic",
+        "tasks-anthropic-worker": "tasks-vertex",
+        "tasks-vertex-worker": "tasks-dead",
+        "tasks-dead-finalizer": None,
+        "task-results-audit": None,
+    }
+    assert Topic(name="tasks-anthropic") in topology.topics
+    for name in ("tasks-openai-worker", "tasks-anthropic-worker", "tasks-vertex-worker"):
+        assert topology.subscription(name).max_delivery_attempts == 5
+
+
+def test_single_provider_chain_drains_into_tasks_dead() -> None:
+    topology = topology_for(["vertex"])
+    assert topology.subscription("tasks-vertex-worker").dead_letter_topic == "tasks-dead"
+
+
+def test_names_follow_the_configured_topics() -> None:
+    topology = topology_for(["openai"], topic_prefix="q-", topic_dead="q-dead", topic_tasks="in")
+    assert dead_letters(topology) == {
+        "in-ingest": "q-dead",
+        "q-openai-worker": "q-dead",
+        "q-dead-finalizer": None,
+        "task-results-audit": None,
+    }
+
+
+def test_worker_ack_deadline_covers_its_lease_capped_at_600() -> None:
+    settings = Settings(openai_timeout_s=30, provider_attempts=3, lease_margin_s=30)
+    topology = build_topology(settings, endpoints_for(settings))
+    assert settings.lease_seconds("openai") == 120
+    assert topology.subscription("tasks-openai-worker").ack_deadline_s == 120
+    slow = Settings(vertex_timeout_s=500, provider_attempts=3)
+    topology = build_topology(slow, endpoints_for(slow))
+    assert topology.subscription("tasks-vertex-worker").ack_deadline_s == 600
+
+
+def test_retry_policy_is_a_parameter() -> None:
+    settings = Settings()
+    local = build_topology(settings, endpoints_for(settings))
+    production = build_topology(settings, endpoints_for(settings), retry=PRODUCTION_RETRY)
+    for topology, expected in ((local, (1, 10)), (production, (10, 600))):
+        for sub in topology.subscriptions:
+            if sub.is_push:
+                assert (sub.min_backoff_s, sub.max_backoff_s) == expected
+
+
+def test_missing_endpoint_is_named() -> None:
+    settings = Settings()
+    endpoints = endpoints_for(settings)
+    del endpoints["worker-vertex"]
+    with pytest.raises(ValueError, match="worker-vertex"):
+        build_topology(settings, endpoints)
+
+
+def test_report_subscription_only_with_a_report_endpoint() -> None:
+    settings = Settings()
+    endpoints = endpoints_for(settings) | {FUNCTION_REPORT: "http://127.0.0.1:9/report"}
+    topology = build_topology(settings, endpoints)
+    report = topology.subscription("usage-report-requests-report")
+    assert (report.topic, report.push_endpoint) == ("usage-report-requests", endpoints["report"])
+
+
+def test_topology_rejects_undeclared_topics_and_half_policies() -> None:
+    with pytest.raises(ValueError, match="undeclared topic"):
+        Topology(
+            topics=(Topic(name="a"),),
+            subscriptions=(
+                Subscription(name="s", topic="a", dead_letter_topic="b", max_delivery_attempts=5),
+            ),
+        )
+    with pytest.raises(ValueError, match="go together"):
+        Subscription(name="s", topic="a", dead_letter_topic="b", max_delivery_attempts=None)
+
+
+# --- applying to the emulator ---------------------------------------------------------
+
+
+@pytest.fixture
+def project(stack: Any) -> Iterator[str]:
+    """A project of its own on the session's emulator: the stack's topology stays untouched."""
+    yield f"demo-topology-{time.time_ns()}"
+
+
+def subscription(project: str, name: str) -> Any:
+    client = pubsub_v1.SubscriberClient()
+    try:
+        return client.get_subscription(subscription=f"projects/{project}/subscriptions/{name}")
+    finally:
+        client.close()
+
+
+def test_the_stack_topology_is_applied_and_reapplying_changes_nothing(stack: Any) -> None:
+    local = stack.stack
+    assert local.topology is not None
+    report = apply_topology(local.topology, stack.settings.project_id)
+    assert not report.changed, report.summary()
+    assert len(report.unchanged) == len(local.topology.topics) + len(local.topology.subscriptions)
+    worker = subscription(stack.settings.project_id, "tasks-openai-worker")
+    assert worker.push_config.push_endpoint == local.components["worker-openai"].push_endpoint
+    assert worker.dead_letter_policy.dead_letter_topic.endswith("/topics/tasks-vertex")
+    assert worker.dead_letter_policy.max_delivery_attempts == 5
+
+
+def test_apply_twice_second_is_unchanged(project: str) -> None:
+    topology = topology_for(["openai", "vertex"])
+    first = apply_topology(topology, project)
+    assert sorted(first.created) == sorted(
+        [f"topics/{t.name}" for t in topology.topics]
+        + [f"subscriptions/{s.name}" for s in topology.subscriptions]
+    )
+    second = apply_topology(topology, project)
+    assert (second.created, second.updated, second.stale) == ([], [], [])
+    assert len(second.unchanged) == len(first.created)
+    got = subscription(project, "tasks-vertex-worker")
+    assert got.ack_deadline_seconds == 120
+    assert got.retry_policy.minimum_backoff.total_seconds() == 1
+    assert got.retry_policy.maximum_backoff.total_seconds() == 10
+    assert got.labels[MANAGED_LABEL[0]] == MANAGED_LABEL[1]
+
+
+def test_changing_the_chain_updates_only_what_changed(project: str) -> None:
+    apply_topology(topology_for(["openai", "vertex"]), project)
+
+    report = apply_topology(topology_for(["openai", "anthropic", "vertex"]), project)
+    assert sorted(report.created) == [
+        "subscriptions/tasks-anthropic-worker",
+        "topics/tasks-anthropic",
+    ]
+    assert report.updated == ["subscriptions/tasks-openai-worker"]
+    assert report.stale == []
+    dead_letter = subscription(project, "tasks-openai-worker").dead_letter_policy
+    assert dead_letter.dead_letter_topic == f"projects/{project}/topics/tasks-anthropic"
+
+    back = apply_topology(topology_for(["openai", "vertex"]), project)
+    assert back.updated == ["subscriptions/tasks-openai-worker"]
+    assert sorted(back.stale) == ["subscriptions/tasks-anthropic-worker", "topics/tasks-anthropic"]
+    pruned = apply_topology(topology_for(["openai", "vertex"]), project, prune=True)
+    assert sorted(pruned.deleted) == sorted(back.stale)
+    assert not apply_topology(topology_for(["openai", "vertex"]), project).stale
+
+
+def test_changed_endpoint_ack_and_retry_are_updated_in_place(project: str) -> None:
+    settings = Settings()
+    apply_topology(build_topology(settings, endpoints_for(settings)), project)
+    moved = Settings(openai_timeout_s=100)
+    topology = build_topology(
+        moved, endpoints_for(moved, "http://127.0.0.1:10"), retry=PRODUCTION_RETRY
+    )
+    report = apply_topology(topology, project)
+    assert sorted(report.updated) == sorted(
+        f"subscriptions/{s.name}" for s in topology.subscriptions if s.is_push
+    )
+    assert report.notes == []  # the emulator updates every field in place
+    got = subscription(project, "tasks-openai-worker")
+    assert got.push_config.push_endpoint == "http://127.0.0.1:10/worker-openai"
+    assert got.ack_deadline_seconds == 330
+    assert got.retry_policy.maximum_backoff.total_seconds() == 600
+    assert not apply_topology(topology, project).changed
+
+
+def test_push_authentication_is_part_of_the_desired_state(project: str) -> None:
+    settings = Settings()
+    account = "pusher@demo-aiexec.iam.gserviceaccount.com"
+    plain = build_topology(settings, endpoints_for(settings))
+    signed = build_topology(settings, endpoints_for(settings), push_service_account=account)
+    apply_topology(plain, project)
+    report = apply_topology(signed, project)
+    assert len(report.updated) == 4  # every push subscription
+    got = subscription(project, "tasks-dead-finalizer")
+    assert got.push_config.oidc_token.service_account_email == account
+    assert not apply_topology(signed, project).changed
+
+
+# --- the emulator honours the safety net ------------------------------------------------
+
+
+@pytest.fixture
+def failing_endpoint() -> Iterator[tuple[str, list[float]]]:
+    """A push endpoint that always answers 500, and the times it was called."""
+    hits: list[float] = []
+
+    class Failing(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            hits.append(time.monotonic())
+            self.send_response(500)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", hits
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_message_a_push_endpoint_keeps_failing_is_dead_lettered_after_5_attempts(
+    project: str, failing_endpoint: tuple[str, list[float]]
+) -> None:
+    """Measured: attempts at ~0, 1, 4, 7, 10 s, dead-lettered at ~13-16 s.
+
+    The emulator's own push back-off applies (the retry policy's numbers do not change it).
+    """
+    url, hits = failing_endpoint
+    topology = Topology(
+        topics=(Topic(name="src"), Topic(name="dlq")),
+        subscriptions=(
+            Subscription(
+                name="src-push",
+                topic="src",
+                push_endpoint=url,
+                dead_letter_topic="dlq",
+                max_delivery_attempts=5,
+                min_backoff_s=1,
+                max_backoff_s=10,
+            ),
+            Subscription(name="dlq-pull", topic="dlq"),
+        ),
+    )
+    apply_topology(topology, project)
+    publisher = pubsub_v1.PublisherClient()
+    publisher.publish(f"projects/{project}/topics/src", b"poison").result(timeout=30)
+    subscriber = pubsub_v1.SubscriberClient()
+    dead: list[Any] = []
+    deadline = time.monotonic() + 60
+    try:
+        while not dead and time.monotonic() < deadline:
+            with contextlib.suppress(DeadlineExceeded):  # nothing yet: pull again
+                response = subscriber.pull(
+                    subscription=f"projects/{project}/subscriptions/dlq-pull",
+                    max_messages=10,
+                    timeout=5,
+                )
+                dead = list(response.received_messages)
+    finally:
+        subscriber.close()
+    assert dead, f"not dead-lettered within 60 s; push attempts: {len(hits)}"
+    message = dead[0].message
+    assert message.data == b"poison"
+    assert message.attributes["CloudPubSubDeadLetterSourceSubscription"] == "src-push"
+    assert message.attributes["CloudPubSubDeadLetterSourceDeliveryCount"] == "5"
+    assert len(hits) == 5
