@@ -5,6 +5,7 @@ tasks ──push──► ingest-events                     (dead letter: tasks-
 tasks-<p1> ──push──► worker-<p1>                  (dead letter: tasks-<p2>)
 tasks-<p2> ──push──► worker-<p2>                  (dead letter: ... the last one: tasks-dead)
 tasks-dead ──push──► finalizer                    (no dead letter: the end of the line)
+sweep-requests ──push──► sweeper                  (Cloud Scheduler, every few minutes)
 task-results ◄──pull── task-results-audit         (completion events kept for clients/tests)
 usage-report-requests ──push──► report            (only when a `report` endpoint is given)
 ```
@@ -28,6 +29,7 @@ FUNCTION_INGEST = "ingest"
 FUNCTION_INGEST_EVENTS = "ingest-events"
 FUNCTION_FINALIZER = "finalizer"
 FUNCTION_REPORT = "report"
+FUNCTION_SWEEPER = "sweeper"
 
 MAX_ACK_DEADLINE_S = 600  # Pub/Sub's upper bound
 MIN_ACK_DEADLINE_S = 10  # Pub/Sub's lower bound
@@ -43,7 +45,7 @@ def worker_function(provider: str) -> str:
 def push_functions(settings: Settings) -> list[str]:
     """Every function a push subscription of the topology delivers to, in chain order."""
     workers = [worker_function(p) for p in settings.providers]
-    return [FUNCTION_INGEST_EVENTS, *workers, FUNCTION_FINALIZER]
+    return [FUNCTION_INGEST_EVENTS, *workers, FUNCTION_FINALIZER, FUNCTION_SWEEPER]
 
 
 class _Frozen(BaseModel):
@@ -168,6 +170,9 @@ def _routes(settings: Settings) -> list[_Route]:
     routes.append(
         _Route(f"{dead}-finalizer", dead, FUNCTION_FINALIZER, HANDLER_ACK_DEADLINE_S, None)
     )
+    sweep = settings.topic_sweep_requests
+    # A lost sweep trigger is harmless (the next one comes minutes later): no dead letter.
+    routes.append(_Route(f"{sweep}-sweeper", sweep, FUNCTION_SWEEPER, MAX_ACK_DEADLINE_S, None))
     return routes
 
 
@@ -211,5 +216,6 @@ def build_topology(
         settings.topic_dead,
         results,
         settings.topic_report_requests,
+        settings.topic_sweep_requests,
     ]
     return Topology(topics=tuple(Topic(name=n) for n in topics), subscriptions=tuple(subscriptions))

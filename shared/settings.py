@@ -7,13 +7,34 @@ Names follow the contract where Google's libraries or the providers' SDKs alread
 
 from __future__ import annotations
 
+import ast
+import json
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROVIDER_NAME_PATTERN = r"^[a-z][a-z0-9]{1,30}$"
+TASK_TYPES = ("analytical", "creative", "code", "general")
+
+
+def parse_model_map(value: object) -> object:
+    """`type=model,type=model`, a JSON object, or a dict's repr (how settings travel to children)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("{"):
+        try:
+            parsed: Any = json.loads(text)
+        except ValueError:
+            parsed = ast.literal_eval(text)
+        return parsed
+    pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
+    if any(len(pair) != 2 for pair in pairs):
+        raise ValueError("expected task_type=model pairs separated by commas")
+    return {key.strip(): model.strip() for key, model in pairs}
 
 
 def _env(*names: str) -> AliasChoices:
@@ -118,6 +139,16 @@ class Settings(BaseSettings):
     )
     openai_model: str = Field("gpt-4o-mini", description="Default OpenAI model.")
     openai_timeout_s: float = Field(30.0, gt=0, description="OpenAI call timeout.")
+    openai_models_by_type: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=lambda: {
+            "analytical": "gpt-4o",
+            "creative": "gpt-4o-mini",
+            "code": "gpt-4.1-mini",
+            "general": "gpt-4o-mini",
+        },
+        description="OpenAI model per task_type (`type=model,...` or JSON); a type not listed "
+        "uses AIEXEC_OPENAI_MODEL; a request's explicit `model` wins.",
+    )
 
     vertex_model: str = Field("gemini-2.0-flash", description="Default Vertex AI model.")
     vertex_location: str = Field("us-central1", description="Vertex AI region.")
@@ -128,6 +159,58 @@ class Settings(BaseSettings):
         None, description="Override of the Vertex AI endpoint (the simulator locally)."
     )
     vertex_timeout_s: float = Field(30.0, gt=0, description="Vertex AI call timeout.")
+    vertex_models_by_type: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=lambda: {
+            "analytical": "gemini-2.5-pro",
+            "creative": "gemini-2.0-flash",
+            "code": "gemini-2.5-flash",
+            "general": "gemini-2.0-flash",
+        },
+        description="Vertex AI model per task_type (`type=model,...` or JSON); a type not "
+        "listed uses AIEXEC_VERTEX_MODEL; a request's explicit `model` wins.",
+    )
+
+    # --- usage rollups and the weekly report --------------------------------------------
+    collection_rollups: str = Field(
+        "rollups", description="Firestore collection of the daily usage rollups (sharded)."
+    )
+    rollup_shards: int = Field(
+        16,
+        ge=1,
+        le=100,
+        description="Rollup documents per day; about the peak of finished tasks per second "
+        "(each document takes ~1 write/s). A report reads at most 2 x days x shards documents.",
+    )
+    report_timezone: str = Field(
+        "UTC",
+        description="Time zone of report days and ISO weeks (and of the weekly schedule). "
+        "Rollups are bucketed by day in this zone when written, so change it between weeks.",
+    )
+    report_schedule: str = Field(
+        "0 8 * * 1", description="Cron of the weekly report trigger (Cloud Scheduler)."
+    )
+    report_webhook_url: SecretStr | None = Field(
+        None, description="Slack / Google Chat incoming webhook the report is posted to."
+    )
+    report_webhook_timeout_s: float = Field(10.0, gt=0, description="Webhook call timeout.")
+    smtp_host: str | None = Field(None, description="SMTP server for the report e-mail.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port.")
+    smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_user: str | None = Field(None, description="SMTP login (unset: no authentication).")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_timeout_s: float = Field(20.0, gt=0, description="SMTP connection timeout.")
+    report_email_from: str = Field(
+        "aiexec@localhost", description="Sender address of the report e-mail."
+    )
+    report_email_to: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Report e-mail recipients, comma-separated."
+    )
+    report_delivery_attempts: int = Field(
+        3, ge=1, le=10, description="Tries per delivery channel before recording a failure."
+    )
+    report_delivery_backoff_s: float = Field(
+        2.0, ge=0, description="First pause between delivery tries (doubles)."
+    )
 
     # --- task limits --------------------------------------------------------------------
     max_prompt_chars: int = Field(
@@ -155,14 +238,38 @@ class Settings(BaseSettings):
     ingest_port: int = Field(8080, description="Local ingest (HTTP) function port.")
     ingest_events_port: int = Field(8081, description="Local ingest (`tasks` topic) port.")
     finalizer_port: int = Field(8082, description="Local finalizer function port.")
-    worker_base_port: int = Field(8083, description="First local worker port (one per provider).")
+    sweeper_port: int = Field(8083, description="Local sweeper function port.")
+    report_port: int = Field(8084, description="Local report function port.")
+    worker_base_port: int = Field(8091, description="First local worker port (one per provider).")
     simulator_port: int = Field(8090, description="Local provider simulator port.")
 
-    @field_validator("providers", mode="before")
+    @field_validator("providers", "report_email_to", mode="before")
     @classmethod
     def _split_chain(cls, value: object) -> object:
         if isinstance(value, str):
             return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("openai_models_by_type", "vertex_models_by_type", mode="before")
+    @classmethod
+    def _parse_model_map(cls, value: object) -> object:
+        return parse_model_map(value)
+
+    @field_validator("openai_models_by_type", "vertex_models_by_type")
+    @classmethod
+    def _check_model_map(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(TASK_TYPES))
+        if unknown:
+            raise ValueError(f"unknown task type(s) {unknown}; known: {', '.join(TASK_TYPES)}")
+        return value
+
+    @field_validator("report_timezone")
+    @classmethod
+    def _check_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
         return value
 
     @field_validator("providers")
@@ -183,6 +290,10 @@ class Settings(BaseSettings):
             return bool(self.openai_api_key or self.openai_base_url or self.simulator_url)
         # Vertex AI uses Application Default Credentials, resolved at call time.
         return provider == "vertex"
+
+    def models_by_type(self, provider: str) -> dict[str, str]:
+        value = getattr(self, f"{provider}_models_by_type", None)
+        return dict(value) if isinstance(value, dict) else {}
 
     def timeout_for(self, provider: str) -> float:
         value = getattr(self, f"{provider}_timeout_s", None)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,16 @@ from shared.settings import Settings, get_settings
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Settings that would send the stack's provider calls past the simulator (to a real provider).
 REAL_PROVIDER_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AIEXEC_VERTEX_BASE_URL")
+# The test stack trades production defaults for speed and isolation: short provider timeouts
+# and leases (so "a worker died" recovers in seconds), and no cached circuit view (so a test
+# that resets the breaker is seen by every worker at once).
+TEST_STACK_SETTINGS: dict[str, Any] = {
+    "openai_timeout_s": 3.0,
+    "vertex_timeout_s": 3.0,
+    "lease_margin_s": 1.0,
+    "circuit_cache_s": 0.0,
+    "retry_backoff_s": 0.05,
+}
 # Settings read from variables without the AIEXEC_ prefix (besides the emulator hosts).
 SETTINGS_ENV = ("GOOGLE_CLOUD_PROJECT", "PROVIDER", "OPENAI_API_KEY", "OPENAI_BASE_URL")
 
@@ -86,7 +97,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
     stack and the test process for the session.
     """
     with _environ({}, remove=REAL_PROVIDER_ENV):
-        settings = free_port_settings(Settings())
+        settings = free_port_settings(Settings(**TEST_STACK_SETTINGS))
         local = LocalStack(settings, tmp_path_factory.mktemp("aiexec-stack"), REPO_ROOT)
         began = time.monotonic()
         failure = None

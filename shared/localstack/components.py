@@ -10,6 +10,7 @@ from infra.topology import (
     FUNCTION_FINALIZER,
     FUNCTION_INGEST,
     FUNCTION_INGEST_EVENTS,
+    FUNCTION_SWEEPER,
     worker_function,
 )
 from shared.localstack.envs import base_url
@@ -72,6 +73,8 @@ def function_sources(settings: Settings) -> list[tuple[FunctionSource, int, str 
         FUNCTION_FINALIZER, "functions/finalizer/main.py", "finalizer", "cloudevent"
     )
     entries.append((finalizer, settings.finalizer_port, None))
+    sweeper = FunctionSource(FUNCTION_SWEEPER, "functions/sweeper/main.py", "sweeper", "cloudevent")
+    entries.append((sweeper, settings.sweeper_port, None))
     return entries
 
 

@@ -35,6 +35,7 @@ def port_uses(settings: Settings) -> list[PortUse]:
         ("ingest_port", "ingest function"),
         ("ingest_events_port", "ingest-events function"),
         ("finalizer_port", "finalizer function"),
+        ("sweeper_port", "sweeper function"),
     ]
     uses = [PortUse(getattr(settings, f), c, f, env_name(f)) for f, c in fixed]
     for index, provider in enumerate(settings.providers):
@@ -107,6 +108,7 @@ def free_port_settings(base: Settings) -> Settings:
                 "ingest_port",
                 "ingest_events_port",
                 "finalizer_port",
+                "sweeper_port",
             )
         }
         ports["worker_base_port"] = claim(len(base.providers))

@@ -28,6 +28,7 @@ class Fault:
     failure_rate: float = 0.5
     status: int = 503
     seed: int | None = None
+    count: int | None = None  # calls the fault still affects before the provider recovers
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def _default_seed(provider: str) -> int:
 
 def parse_fault(spec: dict[str, Any]) -> Fault:
     """Validate a control-API body into a `Fault`; unknown keys are an error, not ignored."""
-    allowed = {"mode", "retry_after_s", "delay_s", "failure_rate", "status", "seed"}
+    allowed = {"mode", "retry_after_s", "delay_s", "failure_rate", "status", "seed", "count"}
     unknown = set(spec) - allowed
     if unknown:
         raise FaultSpecError(f"unknown fault parameter(s): {', '.join(sorted(unknown))}")
@@ -81,6 +82,7 @@ def parse_fault(spec: dict[str, Any]) -> Fault:
             failure_rate=float(spec.get("failure_rate", 0.5)),
             status=int(spec.get("status", 503)),
             seed=None if spec.get("seed") is None else int(spec["seed"]),
+            count=None if spec.get("count") is None else int(spec["count"]),
         )
     except (TypeError, ValueError) as exc:
         raise FaultSpecError(f"invalid fault parameter: {exc}") from exc
@@ -88,6 +90,8 @@ def parse_fault(spec: dict[str, Any]) -> Fault:
         raise FaultSpecError("retry_after_s and delay_s must be >= 0")
     if not 0.0 <= fault.failure_rate <= 1.0:
         raise FaultSpecError("failure_rate must be between 0 and 1")
+    if fault.count is not None and fault.count < 1:
+        raise FaultSpecError("count must be >= 1")
     if not 400 <= fault.status <= 599:
         raise FaultSpecError("status must be an HTTP error status (400-599)")
     return fault
@@ -142,6 +146,9 @@ class SimState:
                 outcome = Outcome("down", status=fault.status) if failed else Outcome("ok")
             else:
                 outcome = _outcome_for(fault)
+            if fault.count is not None:
+                left = fault.count - 1
+                state.fault = replace(fault, count=left) if left else Fault()
         return replace(outcome, generation=generation)
 
     def sleep(self, outcome: Outcome) -> None:

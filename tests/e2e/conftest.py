@@ -62,6 +62,12 @@ class Pipeline:
             timeout=10,
         ).raise_for_status()
 
+    def reset(self) -> None:
+        httpx.post(f"{self.stack.simulator_url}/_sim/reset", timeout=10).raise_for_status()
+        circuits = self.store.client.collection(self.settings.collection_circuits)
+        for snap in circuits.stream():
+            snap.reference.delete()
+
     def calls(self, provider: str) -> int:
         stats = httpx.get(f"{self.stack.simulator_url}/_sim/stats", timeout=10).json()
         return int(stats.get(provider, {}).get("calls", 0))
@@ -94,10 +100,10 @@ def pipeline(stack: Any) -> Pipeline:
 
 @pytest.fixture(autouse=True)
 def healthy_providers(pipeline: Pipeline) -> Iterator[None]:
-    """Every test starts and ends with every provider healthy."""
-    httpx.post(f"{pipeline.stack.simulator_url}/_sim/reset", timeout=10).raise_for_status()
+    """Every test starts and ends with every provider healthy and every circuit closed."""
+    pipeline.reset()
     yield
-    httpx.post(f"{pipeline.stack.simulator_url}/_sim/reset", timeout=10).raise_for_status()
+    pipeline.reset()
 
 
 def unique(prefix: str) -> str:

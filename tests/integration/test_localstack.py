@@ -67,6 +67,7 @@ def test_every_part_answers(stack: Any) -> None:
         "worker-openai",
         "worker-vertex",
         "finalizer",
+        "sweeper",
     }
     assert httpx.get(f"{stack.ingest_url}/health", timeout=10).status_code == 200
     assert httpx.get(f"{stack.simulator_url}/_sim/health", timeout=10).status_code == 200
@@ -158,8 +159,10 @@ def test_a_taken_port_is_a_clear_error_not_a_hang(held_port: int, tmp_path: Path
 
 @pytest.mark.usefixtures("default_settings_env")
 def test_ports_assigned_twice_are_reported() -> None:
-    # the default ports with a three-provider chain: worker 3 lands on the Pub/Sub emulator
-    settings = Settings(providers=["openai", "anthropic", "vertex"], host="127.0.0.1")
+    # a worker range that runs into the Pub/Sub emulator's port
+    settings = Settings(
+        providers=["openai", "anthropic", "vertex"], host="127.0.0.1", worker_base_port=8083
+    )
     assert [u.port for u in port_uses(settings)].count(8085) == 2
     with pytest.raises(StackError, match=r"worker_base_port \+ 2.*also assigned.*pubsub_port"):
         check_ports(settings)
@@ -188,7 +191,7 @@ def test_java_versions_are_parsed() -> None:
 def test_a_process_that_dies_at_startup_shows_its_log(tmp_path: Path) -> None:
     """A broken function: start() fails fast, names it, shows its log, stops the rest."""
     repo = tmp_path / "repo"
-    for name in ("ingest", "worker", "finalizer"):
+    for name in ("ingest", "worker", "finalizer", "sweeper"):
         source = repo / "functions" / name / "main.py"
         source.parent.mkdir(parents=True)
         source.write_text((REPO_ROOT / "functions" / name / "main.py").read_text())
@@ -244,7 +247,7 @@ def test_settings_env_round_trips_overrides() -> None:
 def test_free_port_settings_are_distinct_and_free() -> None:
     settings = free_port_settings(Settings(providers=["a1", "b1", "c1"]))
     ports = [u.port for u in port_uses(settings)]
-    assert len(set(ports)) == len(ports) == 9
+    assert len(set(ports)) == len(ports) == 10
     assert settings.ingest_url == f"http://127.0.0.1:{settings.ingest_port}"
     check_ports(settings)
 
@@ -285,7 +288,9 @@ def test_up_detach_status_and_down(cli_env: dict[str, str]) -> None:
         assert probe(exported["AIEXEC_INGEST_URL"] + "/health", "200")  # up at return
         status = aiexec(cli_env, "stack")
         assert status.returncode == 0, status.stdout + status.stderr
-        assert status.stdout.count(" yes") == 8
+        answering = [line for line in status.stdout.splitlines() if line.endswith(" yes")]
+        assert len(answering) >= 9 and not status.stdout.rstrip().endswith(" no")
+        assert not [line for line in status.stdout.splitlines() if line.endswith(" no")]
         again = aiexec(cli_env, "up", "--detach")
         assert again.returncode == 3 and "already running" in again.stderr
     finally:

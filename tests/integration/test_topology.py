@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from google.api_core.exceptions import DeadlineExceeded
-from google.cloud import pubsub_v1
+from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
 from infra.pubsub_apply import MANAGED_LABEL, apply_topology
 from infra.topology import (
@@ -53,12 +53,14 @@ def test_default_chain_topics_and_dead_letters() -> None:
         "tasks-dead",
         "task-results",
         "usage-report-requests",
+        "sweep-requests",
     ]
     assert dead_letters(topology) == {
         "tasks-ingest": "tasks-dead",
         "tasks-openai-worker": "tasks-vertex",
         "tasks-vertex-worker": "tasks-dead",
         "tasks-dead-finalizer": None,
+        "sweep-requests-sweeper": None,
         "task-results-audit": None,
     }
     ingest = topology.subscription("tasks-ingest")
@@ -81,6 +83,7 @@ def test_three_provider_chain_hands_over_in_order() -> None:
         "tasks-anthropic-worker": "tasks-vertex",
         "tasks-vertex-worker": "tasks-dead",
         "tasks-dead-finalizer": None,
+        "sweep-requests-sweeper": None,
         "task-results-audit": None,
     }
     assert Topic(name="tasks-anthropic") in topology.topics
@@ -99,6 +102,7 @@ def test_names_follow_the_configured_topics() -> None:
         "in-ingest": "q-dead",
         "q-openai-worker": "q-dead",
         "q-dead-finalizer": None,
+        "sweep-requests-sweeper": None,
         "task-results-audit": None,
     }
 
@@ -244,7 +248,7 @@ def test_push_authentication_is_part_of_the_desired_state(project: str) -> None:
     signed = build_topology(settings, endpoints_for(settings), push_service_account=account)
     apply_topology(plain, project)
     report = apply_topology(signed, project)
-    assert len(report.updated) == 4  # every push subscription
+    assert len(report.updated) == len([s for s in plain.subscriptions if s.is_push])
     got = subscription(project, "tasks-dead-finalizer")
     assert got.push_config.oidc_token.service_account_email == account
     assert not apply_topology(signed, project).changed
