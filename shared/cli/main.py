@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import shlex
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -24,6 +27,7 @@ COMMAND_MODULES = (
     "shared.cli.tasks",
     "shared.cli.demo",
     "shared.cli.operations",
+    "shared.cli.report",
 )
 
 
@@ -38,9 +42,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that manage the stack itself must not inherit a previous stack's connection settings.
+_STACK_COMMANDS = {"up", "down", "stack"}
+
+
+def load_local_env() -> None:
+    """Use the running local stack's connection settings unless the caller set them already."""
+    from shared.settings import get_settings
+
+    path = Path(os.environ.get("AIEXEC_STATE_DIR", ".aiexec")) / "local.env"
+    if not path.is_file():
+        return
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, sep, value = line.removeprefix("export ").partition("=")
+        if sep and line.startswith("export "):
+            os.environ.setdefault(name.strip(), shlex.split(value)[0] if value else "")
+    get_settings.cache_clear()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command not in _STACK_COMMANDS:
+        load_local_env()
     result: int = args.func(args)
     return result
 
