@@ -30,10 +30,19 @@ def hand_over(message: TaskMessage, next_hop: int, reason: str) -> TaskMessage:
     return TaskMessage(task_id=message.task_id, chain=message.chain, hop=next_hop, reason=reason)
 
 
-def model_for(settings: Settings, provider: str, requested: dict[str, str] | None) -> str:
-    """An explicit per-provider model in the request wins over the configured default."""
+def model_for(
+    settings: Settings,
+    provider: str,
+    requested: dict[str, str] | None,
+    task_type: str | None = None,
+) -> str:
+    """The model for one provider: the request's explicit choice, else the task type's, else
+    the provider's default."""
     if requested and provider in requested:
         return requested[provider]
+    by_type = settings.models_by_type(provider)
+    if task_type and task_type in by_type:
+        return by_type[task_type]
     default = getattr(settings, f"{provider}_model", None)
     if not isinstance(default, str):
         raise ValueError(f"no default model configured for provider {provider!r}")

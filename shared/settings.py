@@ -21,7 +21,7 @@ TASK_TYPES = ("analytical", "creative", "code", "general")
 
 
 def parse_model_map(value: object) -> object:
-    """`type=model,type=model`, a JSON object, or a dict's repr (how settings travel to children)."""
+    """`type=model,...`, a JSON object, or a dict's repr (how settings reach child processes)."""
     if not isinstance(value, str):
         return value
     text = value.strip()

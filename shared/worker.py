@@ -20,7 +20,7 @@ from typing import Any
 
 from shared import fallback
 from shared.bus import Bus
-from shared.circuit import CircuitBreaker, Decision
+from shared.circuit import CircuitBreaker, CircuitState, Decision
 from shared.logging import log
 from shared.providers.base import (
     CompletionRequest,
@@ -96,7 +96,9 @@ class Worker:
     def _call(self, task: dict[str, Any], hop: int) -> tuple[list[CallRecord], Outcome]:
         request = task.get("request") or {}
         me = self.provider.name
-        model = fallback.model_for(self.settings, me, request.get("model"))
+        model = fallback.model_for(
+            self.settings, me, request.get("model"), request.get("task_type")
+        )
         decision = self._decide()
         if decision is Decision.SKIP:
             now = utcnow()
@@ -140,7 +142,7 @@ class Worker:
                 if isinstance(error, InvalidTaskError):
                     return calls, Outcome(TaskStatus.FAILED, error=_error("invalid_task", error))
                 self._health(partial(CircuitBreaker.record_failure, code=error.code, probe=probe))
-                if isinstance(error, TransientError) and attempt < budget:
+                if isinstance(error, TransientError) and attempt < budget and not self._opened():
                     pause(self._backoff(attempt, error))
                     continue
                 return calls, Outcome(TaskStatus.QUEUED, next_hop=hop + 1)
@@ -163,6 +165,17 @@ class Worker:
         except Exception:  # a breaker we cannot read must not stop the work: call as usual
             logger.exception("circuit breaker unavailable; calling the provider")
             return Decision.CALL
+
+    def _opened(self) -> bool:
+        """Whether the breaker opened meanwhile (our own failure may have opened it): retrying
+        a provider every instance now skips would only delay the hand-over."""
+        if self.breaker is None:
+            return False
+        try:
+            return self.breaker.view().state is not CircuitState.CLOSED
+        except Exception:  # unreadable breaker: keep the retry policy
+            logger.exception("circuit breaker unavailable")
+            return False
 
     def _health(self, update: Callable[[CircuitBreaker], None]) -> None:
         if self.breaker is None:
