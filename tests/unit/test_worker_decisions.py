@@ -189,3 +189,66 @@ def test_dead_lettered_delivery_records_the_skipped_hop(sleeps: list[float]) -> 
         ("vertex", "dead_lettered", False),
         ("openai", "ok", True),
     ]
+
+
+class FakeBreaker:
+    def __init__(self, decision: str = "call", opens_after: int | None = None) -> None:
+        from shared.circuit import CircuitState, CircuitView, Decision
+
+        self.decision = Decision(decision)
+        self.failures: list[tuple[str, bool]] = []
+        self.successes: list[bool] = []
+        self.opens_after = opens_after
+        self._view = CircuitView
+        self._state = CircuitState
+
+    def allow(self) -> Any:
+        return self.decision
+
+    def view(self) -> Any:
+        opened = self.opens_after is not None and len(self.failures) >= self.opens_after
+        return self._view(self._state.OPEN if opened else self._state.CLOSED)
+
+    def record_failure(self, code: str, probe: bool = False) -> None:
+        self.failures.append((code, probe))
+
+    def record_success(self, probe: bool = False) -> None:
+        self.successes.append(probe)
+
+
+def run_with(
+    breaker: FakeBreaker, script: list[Completion | ProviderError]
+) -> tuple[str, FakeStore, FakeProvider]:
+    settings = Settings(provider_attempts=3, retry_backoff_s=0)
+    store, provider = FakeStore(), FakeProvider(script)
+    worker = Worker(settings, store, FakeBus(), provider, breaker)  # type: ignore[arg-type]
+    outcome = worker.process(TaskMessage(task_id="t1", chain=["openai", "vertex"], hop=0))
+    return outcome, store, provider
+
+
+def test_an_open_circuit_hands_over_without_calling(sleeps: list[float]) -> None:
+    outcome, store, provider = run_with(FakeBreaker("skip"), [OK])
+    calls, decided = store.finished[0]
+    assert (outcome, provider.requests) == ("handed_over", [])
+    assert [(c.outcome, c.called_provider) for c in calls] == [("circuit_open", False)]
+    assert decided.next_hop == 1
+
+
+def test_a_probe_is_one_call_that_reports_as_a_probe(sleeps: list[float]) -> None:
+    breaker = FakeBreaker("probe")
+    outcome, _, provider = run_with(breaker, [TransientError("unavailable", "503"), OK])
+    assert (outcome, len(provider.requests)) == ("handed_over", 1)
+    assert breaker.failures == [("unavailable", True)]
+
+
+def test_invalid_tasks_do_not_count_against_the_provider(sleeps: list[float]) -> None:
+    breaker = FakeBreaker()
+    run_with(breaker, [InvalidTaskError("invalid_request", "bad")])
+    assert breaker.failures == [] and breaker.successes == []
+
+
+def test_retries_stop_once_the_breaker_opens(sleeps: list[float]) -> None:
+    breaker = FakeBreaker(opens_after=1)
+    outcome, _, provider = run_with(breaker, [TransientError("unavailable", "503"), OK])
+    assert (outcome, len(provider.requests)) == ("handed_over", 1)
+    assert sleeps == []
