@@ -14,8 +14,6 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from shared import fallback
@@ -141,13 +139,13 @@ class Worker:
                 )
                 if isinstance(error, InvalidTaskError):
                     return calls, Outcome(TaskStatus.FAILED, error=_error("invalid_task", error))
-                self._health(partial(CircuitBreaker.record_failure, code=error.code, probe=probe))
+                self._health("record_failure", code=error.code, probe=probe)
                 if isinstance(error, TransientError) and attempt < budget and not self._opened():
                     pause(self._backoff(attempt, error))
                     continue
                 return calls, Outcome(TaskStatus.QUEUED, next_hop=hop + 1)
             calls.append(CallRecord.success(me, model, started, utcnow(), completion))
-            self._health(partial(CircuitBreaker.record_success, probe=probe))
+            self._health("record_success", probe=probe)
             result = {
                 "text": completion.text,
                 "provider": me,
@@ -177,12 +175,13 @@ class Worker:
             logger.exception("circuit breaker unavailable")
             return False
 
-    def _health(self, update: Callable[[CircuitBreaker], None]) -> None:
+    def _health(self, method: str, **kwargs: Any) -> None:
+        """Tell the breaker how a call went; it is advisory, so its own failures only log."""
         if self.breaker is None:
             return
         try:
-            update(self.breaker)
-        except Exception:  # the breaker is advisory; the task's outcome is what matters
+            getattr(self.breaker, method)(**kwargs)
+        except Exception:
             logger.exception("could not update the circuit breaker")
 
     def _backoff(self, attempt: int, error: ProviderError) -> float:
