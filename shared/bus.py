@@ -7,6 +7,7 @@ from typing import Any
 
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
+from shared import opcount
 from shared.settings import Settings
 
 PUBLISH_TIMEOUT_S = 30.0
@@ -17,6 +18,7 @@ class Bus:
         self.settings = settings
         self._client = client
         self._lock = threading.Lock()
+        self._count = opcount.publish_counter(settings)  # None unless counting (aiexec bench)
 
     @property
     def client(self) -> Any:
@@ -36,4 +38,6 @@ class Bus:
         """Publish and wait for the server's ack, so a returned id means the message is stored."""
         future = self.client.publish(self.topic_path(topic), data, **attributes)
         message_id: str = future.result(timeout=PUBLISH_TIMEOUT_S)
+        if self._count is not None:
+            self._count(topic, len(data))
         return message_id

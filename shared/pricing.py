@@ -3,6 +3,11 @@
 Prices live in `shared/data/prices.json` (data, not code) with a version id that every usage
 record stores. A model the table does not know is priced `None` with a warning: a made-up price
 would be worse than no price.
+
+Token categories: both adapters report reasoning ("thinking") tokens *inside* completion tokens
+(that is how both providers bill them), so reasoning tokens are taken out of the completion
+count and priced at their own rate (the output rate when the table gives none); cached prompt
+tokens likewise come out of the prompt count at the cached-input rate.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.logging import log
 from shared.providers.base import Completion
 
 logger = logging.getLogger(__name__)
@@ -29,6 +35,7 @@ class ModelPrice(BaseModel):
     input: float
     output: float
     cached_input: float
+    reasoning: float | None = None  # None: billed at the output price
     source: str
     taken: str
 
@@ -39,6 +46,7 @@ class PriceTable(BaseModel):
     version: str
     currency: str
     unit: str
+    notes: str = ""
     models: dict[str, ModelPrice]
 
     def lookup(self, model: str) -> ModelPrice | None:
@@ -64,15 +72,25 @@ def cost_of(completion: Completion, requested_model: str) -> Cost:
     table = price_table()
     price = table.lookup(requested_model) or table.lookup(completion.model)
     if price is None:
-        logger.warning(
+        log(
+            logger,
+            logging.WARNING,
             "no price for model; cost recorded as null",
-            extra={"fields": {"model": completion.model, "price_version": table.version}},
+            model=completion.model or requested_model,
+            price_version=table.version,
         )
         return Cost(None, table.version)
-    cached = min(completion.cached_tokens, completion.prompt_tokens)
-    usd = (
+    return Cost(round(price_tokens(price, completion), 10), table.version)
+
+
+def price_tokens(price: ModelPrice, completion: Completion) -> float:
+    """USD for one call's reported tokens, each category at its own rate."""
+    cached = max(0, min(completion.cached_tokens, completion.prompt_tokens))
+    reasoning = max(0, min(completion.reasoning_tokens, completion.completion_tokens))
+    reasoning_rate = price.output if price.reasoning is None else price.reasoning
+    return (
         (completion.prompt_tokens - cached) * price.input
         + cached * price.cached_input
-        + completion.completion_tokens * price.output
+        + (completion.completion_tokens - reasoning) * price.output
+        + reasoning * reasoning_rate
     ) / _PER
-    return Cost(round(usd, 10), table.version)

@@ -18,6 +18,8 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from shared import opcount
+from shared.rollups import Rollups
 from shared.schemas import FieldProblem, TaskStatus
 from shared.settings import Settings
 from shared.usage import CallRecord, add_usage, attempt_entries, calls_made
@@ -58,12 +60,15 @@ class TaskStore:
         self.settings = settings
         self._client = client
         self._lock = threading.Lock()
+        self.rollups = Rollups(settings)
 
     @property
     def client(self) -> firestore.Client:
         with self._lock:
             if self._client is None:
-                self._client = firestore.Client(project=self.settings.project_id)
+                client = firestore.Client(project=self.settings.project_id)
+                # Opt-in counting for `aiexec bench`; off (the default) returns `client` as is.
+                self._client = opcount.instrument_firestore(client, self.settings)
             return self._client
 
     def task_ref(self, task_id: str) -> Any:
@@ -184,6 +189,7 @@ class TaskStore:
             attempts: list[dict[str, Any]] = task.get("attempts") or []
             client_id = str(task.get("client_id", ""))
             usage_ids: list[str | None] = []
+            usage_docs: list[dict[str, Any]] = []
             number = calls_made(attempts)
             for call in calls:
                 if not call.called_provider:
@@ -191,7 +197,8 @@ class TaskStore:
                     continue
                 number += 1
                 ref_usage = self.usage_ref(task_id, number)
-                txn.create(ref_usage, call.usage_document(task_id, client_id, number))
+                usage_docs.append(call.usage_document(task_id, client_id, number))
+                txn.create(ref_usage, usage_docs[-1])
                 usage_ids.append(ref_usage.id)
             update: dict[str, Any] = {
                 "attempts": attempts + attempt_entries(calls, len(attempts) + 1, usage_ids),
@@ -202,6 +209,9 @@ class TaskStore:
             if owned:
                 update |= _outcome_fields(outcome, now)
             txn.update(ref, update)
+            # Same transaction as the usage creates and the terminal status: counted once.
+            terminal = task | update if owned and outcome.status.terminal else None
+            self.rollups.record(txn, self.client, usage_docs, terminal, now)
             return task | update if owned else None
 
         written: dict[str, Any] | None = run(self.client.transaction())
@@ -221,8 +231,10 @@ class TaskStore:
             task: dict[str, Any] = snap.to_dict()
             if task["status"] in TERMINAL:
                 return None
-            update = _outcome_fields(Outcome(TaskStatus.FAILED, error=error), utcnow())
+            now = utcnow()
+            update = _outcome_fields(Outcome(TaskStatus.FAILED, error=error), now)
             txn.update(ref, update)
+            self.rollups.record(txn, self.client, [], task | update, now)
             return task | update
 
         failed: dict[str, Any] | None = run(self.client.transaction())
@@ -251,6 +263,7 @@ class TaskStore:
                 "previous_errors": [*task.get("previous_errors", []), task.get("error")],
             }
             txn.update(ref, update)
+            self.rollups.retract(txn, self.client, task)  # counted once, when final again
             return task | update
 
         replayed: dict[str, Any] | None = run(self.client.transaction())

@@ -99,4 +99,6 @@ def child_env(
     if provider is not None:
         for name in PROVIDER_ENV_NAMES:
             env[name] = provider
+        if settings.worker_threads is not None:  # concurrent provider calls per worker
+            env["THREADS"] = str(settings.worker_threads)
     return env

@@ -1,0 +1,236 @@
+"""Daily usage rollups: what the weekly report reads instead of the raw `usage` documents.
+
+Layout: `rollups/{YYYY-MM-DD}-{shard:02d}` holds, for one day of the report's time zone, a map
+`cells` keyed by `provider|model|client`; each cell counts calls (by outcome), tokens by
+category, cost (integer nano-USD, so sums are exact and order-independent), call and task
+latency histograms, error codes, and finished tasks (succeeded, failed, fallbacks).
+
+Why this shape:
+
+- *No read, one write.* Every update is a blind `set(merge=True)` of `Increment`s, so it adds
+  one write and no read to the transaction that already writes the task.
+- *Idempotent.* The update rides in the same transaction as the `usage/{task_id}-{n}` creates
+  (a duplicate create aborts the whole transaction) and as the task's move to a terminal state
+  (which happens once: the transaction re-reads the status).
+- *No hot document.* Each transaction picks one of `rollup_shards` documents of the day at
+  random, so the ~1 write/s/document limit scales with the shard count.
+- *Constant report cost.* A report reads at most days x shards documents, whatever the number
+  of tasks (the cells grow with provider x model x client combinations, not with tasks).
+
+Latency histograms use fixed log-spaced buckets (ratio 2^(1/4), ~9 % wide), good for p50/p95.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, unquote
+from zoneinfo import ZoneInfo
+
+from google.cloud import firestore
+
+from shared.settings import Settings
+
+BUCKET_RATIO = 2**0.25
+NANOS_PER_USD = 1_000_000_000
+TOKEN_FIELDS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+)
+_KEY_SEPARATOR = "|"
+_MAX_CODE = 64
+
+Tree = dict[str, Any]  # nested str -> (Tree | number)
+
+
+# --- histograms --------------------------------------------------------------------------
+
+
+def latency_bucket(ms: float) -> int:
+    """Bucket 0 holds sub-millisecond values; bucket b>0 holds [R^(b-1), R^b) ms."""
+    if ms < 1:
+        return 0
+    return 1 + math.floor(math.log(ms) / math.log(BUCKET_RATIO))
+
+
+def bucket_value(bucket: int) -> float:
+    """A bucket's representative value: its geometric middle (0 for bucket 0)."""
+    return 0.0 if bucket <= 0 else float(BUCKET_RATIO ** (bucket - 0.5))
+
+
+def percentile(histogram: Mapping[str, int], q: float) -> float | None:
+    """The q-quantile (0 < q <= 1) of a sparse histogram, or None if it is empty."""
+    counts = sorted((int(bucket), int(n)) for bucket, n in histogram.items() if int(n) > 0)
+    total = sum(n for _, n in counts)
+    if total == 0:
+        return None
+    rank = max(1, math.ceil(q * total))
+    seen = 0
+    for bucket, n in counts:
+        seen += n
+        if seen >= rank:
+            return round(bucket_value(bucket), 1)
+    return round(bucket_value(counts[-1][0]), 1)  # pragma: no cover - rank <= total
+
+
+# --- cell keys and days ------------------------------------------------------------------
+
+
+def cell_key(provider: str, model: str, client: str) -> str:
+    """A map key that survives any provider/model/client text (percent-encoded parts)."""
+    return _KEY_SEPARATOR.join(quote(part, safe="") for part in (provider, model, client))
+
+
+def parse_cell_key(key: str) -> tuple[str, str, str]:
+    provider, model, client = (unquote(part) for part in key.split(_KEY_SEPARATOR))
+    return provider, model, client
+
+
+def code_key(code: str | None) -> str:
+    return quote((code or "unknown")[:_MAX_CODE], safe="")
+
+
+def local_day(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).date().isoformat()
+
+
+def rollup_id(day: str, shard: int) -> str:
+    return f"{day}-{shard:02d}"
+
+
+# --- what one usage document / one finished task adds ------------------------------------
+
+
+def _bump(tree: Tree, path: Iterable[str], amount: int) -> None:  # amount < 0: a retraction
+    *parents, leaf = path
+    for name in parents:
+        tree = tree.setdefault(name, {})
+    tree[leaf] = tree.get(leaf, 0) + amount
+
+
+def add_call(cell: Tree, usage: Mapping[str, Any]) -> None:
+    """Counters of one `usage` document (the very dict that was created)."""
+    _bump(cell, ["calls"], 1)
+    outcome = str(usage.get("outcome") or "unknown")
+    _bump(cell, ["outcomes", code_key(outcome)], 1)
+    for name in TOKEN_FIELDS:
+        _bump(cell, [name], int(usage.get(name) or 0))
+    cost = usage.get("cost_usd")
+    if cost is None:
+        _bump(cell, ["unpriced_calls"], 1)
+    else:
+        _bump(cell, ["cost_nusd"], round(float(cost) * NANOS_PER_USD))
+    _bump(cell, ["call_ms", str(latency_bucket(float(usage.get("latency_ms") or 0)))], 1)
+    if outcome != "ok":
+        _bump(cell, ["call_errors", code_key(usage.get("error_code") or outcome)], 1)
+
+
+def was_fallback(task: Mapping[str, Any]) -> bool:
+    """Success from a provider other than the chain's first, or failure after several."""
+    chain = task.get("chain") or []
+    if task.get("status") == "succeeded" and chain:
+        return bool((task.get("result") or {}).get("provider") != chain[0])
+    return len({str(a.get("provider")) for a in task.get("attempts") or []}) > 1
+
+
+def task_dimensions(task: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(provider, model, client) a finished task is counted under: who finished it."""
+    client = str(task.get("client_id") or "")
+    result = task.get("result") or {}
+    if task.get("status") == "succeeded" and result.get("provider"):
+        return str(result["provider"]), str(result.get("model") or ""), client
+    called = [a for a in task.get("attempts") or [] if a.get("calls")]
+    last = called[-1] if called else (task.get("attempts") or [{}])[-1]
+    return str(last.get("provider") or ""), str(last.get("model") or ""), client
+
+
+def add_task(cell: Tree, task: Mapping[str, Any], completed_at: datetime, sign: int = 1) -> None:
+    """Counters of one task that just became succeeded or failed (sign=-1 takes them back)."""
+    status = str(task.get("status"))
+    _bump(cell, ["tasks"], sign)
+    _bump(cell, ["succeeded" if status == "succeeded" else "failed"], sign)
+    if was_fallback(task):
+        _bump(cell, ["fallbacks"], sign)
+    created = task.get("created_at")
+    if isinstance(created, datetime):
+        ms = max(0.0, (completed_at - created).total_seconds() * 1000)
+        _bump(cell, ["task_ms", str(latency_bucket(ms))], sign)
+    if status != "succeeded":
+        _bump(cell, ["task_errors", code_key((task.get("error") or {}).get("code"))], sign)
+
+
+def _increments(tree: Tree) -> Tree:
+    return {
+        name: _increments(value) if isinstance(value, dict) else firestore.Increment(value)
+        for name, value in tree.items()
+    }
+
+
+class Rollups:
+    """Writes rollup increments into a caller's transaction (see the module docstring)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.zone = ZoneInfo(settings.report_timezone)
+
+    def collection(self, client: Any) -> Any:
+        return client.collection(self.settings.collection_rollups)
+
+    def cells_by_day(
+        self, usage_docs: Iterable[Mapping[str, Any]], task: Mapping[str, Any] | None, now: datetime
+    ) -> dict[str, dict[str, Tree]]:
+        """Plain-number increments: day -> cell key -> counters."""
+        days: dict[str, dict[str, Tree]] = {}
+        for usage in usage_docs:
+            key = cell_key(str(usage["provider"]), str(usage["model"]), str(usage["client_id"]))
+            day = local_day(usage["created_at"], self.zone)
+            add_call(days.setdefault(day, {}).setdefault(key, {}), usage)
+        if task is not None:
+            key = cell_key(*task_dimensions(task))
+            add_task(days.setdefault(local_day(now, self.zone), {}).setdefault(key, {}), task, now)
+        return days
+
+    def record(
+        self,
+        writer: Any,
+        client: Any,
+        usage_docs: Iterable[Mapping[str, Any]],
+        task: Mapping[str, Any] | None,
+        now: datetime,
+    ) -> int:
+        """Add `usage_docs` and (if given) a task that just became terminal; returns writes.
+
+        `writer` is the transaction (or batch) that creates those usage documents / makes the
+        task terminal: the rollups then count each exactly once.
+        """
+        return self._write(writer, client, self.cells_by_day(usage_docs, task, now))
+
+    def retract(self, writer: Any, client: Any, task: Mapping[str, Any]) -> int:
+        """Take back a terminal task's counters (a failed task replayed to `queued`), so that
+        it is counted once, in its final outcome. Its calls stay counted: they were made."""
+        completed_at = task.get("completed_at")
+        if not isinstance(completed_at, datetime):
+            return 0
+        cell: Tree = {}
+        add_task(cell, task, completed_at, sign=-1)
+        day = local_day(completed_at, self.zone)
+        return self._write(writer, client, {day: {cell_key(*task_dimensions(task)): cell}})
+
+    def _write(self, writer: Any, client: Any, days: dict[str, dict[str, Tree]]) -> int:
+        shard = secrets.randbelow(self.settings.rollup_shards)
+        for day, cells in days.items():
+            ref = self.collection(client).document(rollup_id(day, shard))
+            data = {
+                "day": day,
+                "tz": self.settings.report_timezone,
+                "shard": shard,
+                "cells": _increments(cells),
+            }
+            writer.set(ref, data, merge=True)
+        return len(days)
