@@ -7,7 +7,7 @@ tasks-<p2> ──push──► worker-<p2>                  (dead letter: ... th
 tasks-dead ──push──► finalizer                    (no dead letter: the end of the line)
 sweep-requests ──push──► sweeper                  (Cloud Scheduler, every few minutes)
 task-results ◄──pull── task-results-audit         (completion events kept for clients/tests)
-usage-report-requests ──push──► report            (only when a `report` endpoint is given)
+usage-report-requests ──push──► report            (Cloud Scheduler, weekly)
 ```
 
 The provider chain is configuration, so every worker subscription's dead-letter topic is derived
@@ -45,7 +45,7 @@ def worker_function(provider: str) -> str:
 def push_functions(settings: Settings) -> list[str]:
     """Every function a push subscription of the topology delivers to, in chain order."""
     workers = [worker_function(p) for p in settings.providers]
-    return [FUNCTION_INGEST_EVENTS, *workers, FUNCTION_FINALIZER, FUNCTION_SWEEPER]
+    return [FUNCTION_INGEST_EVENTS, *workers, FUNCTION_FINALIZER, FUNCTION_SWEEPER, FUNCTION_REPORT]
 
 
 class _Frozen(BaseModel):
@@ -191,9 +191,9 @@ def build_topology(
     `retry=PRODUCTION_RETRY` and the service account whose OIDC token authenticates pushes.
     """
     routes = _routes(settings)
-    if FUNCTION_REPORT in endpoints:
-        topic = settings.topic_report_requests
-        routes.append(_Route(f"{topic}-report", topic, FUNCTION_REPORT, MAX_ACK_DEADLINE_S, None))
+    topic = settings.topic_report_requests
+    # A lost weekly trigger is re-sent by hand (`aiexec report`); no dead letter.
+    routes.append(_Route(f"{topic}-report", topic, FUNCTION_REPORT, MAX_ACK_DEADLINE_S, None))
     subscriptions = [
         Subscription(
             name=route.name,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
 
 from shared import opcount
 from shared.settings import Settings

@@ -10,6 +10,7 @@ from infra.topology import (
     FUNCTION_FINALIZER,
     FUNCTION_INGEST,
     FUNCTION_INGEST_EVENTS,
+    FUNCTION_REPORT,
     FUNCTION_SWEEPER,
     worker_function,
 )
@@ -75,6 +76,8 @@ def function_sources(settings: Settings) -> list[tuple[FunctionSource, int, str 
     entries.append((finalizer, settings.finalizer_port, None))
     sweeper = FunctionSource(FUNCTION_SWEEPER, "functions/sweeper/main.py", "sweeper", "cloudevent")
     entries.append((sweeper, settings.sweeper_port, None))
+    report = FunctionSource(FUNCTION_REPORT, "functions/report/main.py", "report", "cloudevent")
+    entries.append((report, settings.report_port, None))
     return entries
 
 

@@ -36,6 +36,7 @@ def port_uses(settings: Settings) -> list[PortUse]:
         ("ingest_events_port", "ingest-events function"),
         ("finalizer_port", "finalizer function"),
         ("sweeper_port", "sweeper function"),
+        ("report_port", "report function"),
     ]
     uses = [PortUse(getattr(settings, f), c, f, env_name(f)) for f, c in fixed]
     for index, provider in enumerate(settings.providers):
@@ -109,6 +110,7 @@ def free_port_settings(base: Settings) -> Settings:
                 "ingest_events_port",
                 "finalizer_port",
                 "sweeper_port",
+                "report_port",
             )
         }
         ports["worker_base_port"] = claim(len(base.providers))

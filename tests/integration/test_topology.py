@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from google.api_core.exceptions import DeadlineExceeded
-from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
 
 from infra.pubsub_apply import MANAGED_LABEL, apply_topology
 from infra.topology import (
@@ -61,6 +61,7 @@ def test_default_chain_topics_and_dead_letters() -> None:
         "tasks-vertex-worker": "tasks-dead",
         "tasks-dead-finalizer": None,
         "sweep-requests-sweeper": None,
+        "usage-report-requests-report": None,
         "task-results-audit": None,
     }
     ingest = topology.subscription("tasks-ingest")
@@ -84,6 +85,7 @@ def test_three_provider_chain_hands_over_in_order() -> None:
         "tasks-vertex-worker": "tasks-dead",
         "tasks-dead-finalizer": None,
         "sweep-requests-sweeper": None,
+        "usage-report-requests-report": None,
         "task-results-audit": None,
     }
     assert Topic(name="tasks-anthropic") in topology.topics
@@ -103,6 +105,7 @@ def test_names_follow_the_configured_topics() -> None:
         "q-openai-worker": "q-dead",
         "q-dead-finalizer": None,
         "sweep-requests-sweeper": None,
+        "usage-report-requests-report": None,
         "task-results-audit": None,
     }
 
@@ -135,9 +138,10 @@ def test_missing_endpoint_is_named() -> None:
         build_topology(settings, endpoints)
 
 
-def test_report_subscription_only_with_a_report_endpoint() -> None:
+def test_report_subscription_pushes_to_the_report_function() -> None:
     settings = Settings()
-    endpoints = endpoints_for(settings) | {FUNCTION_REPORT: "http://127.0.0.1:9/report"}
+    endpoints = endpoints_for(settings)
+    assert FUNCTION_REPORT in endpoints
     topology = build_topology(settings, endpoints)
     report = topology.subscription("usage-report-requests-report")
     assert (report.topic, report.push_endpoint) == ("usage-report-requests", endpoints["report"])
