@@ -8,7 +8,9 @@ record — all read back from Firestore.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -91,6 +93,30 @@ def _print_task(via: str, task_id: str, task: dict[str, Any] | None) -> None:
     print(f"      {answer[:100]}")
 
 
+def _weekly_report() -> None:
+    """Trigger the report function the way Cloud Scheduler does, then show what it wrote."""
+    from shared.bus import Bus
+    from shared.cli.main import main as aiexec
+    from shared.reports.period import local_today, week_of
+    from shared.store import utcnow
+
+    settings = get_settings()
+    week = week_of(local_today(utcnow(), settings.report_timezone), settings.report_timezone)
+    label = week.label
+    print(
+        f'\n== 3. Weekly usage report: publishing {{"week": "{label}"}} on '
+        f"`{settings.topic_report_requests}` (what Cloud Scheduler sends every Monday)"
+    )
+    Bus(settings).publish(settings.topic_report_requests, json.dumps({"week": label}).encode())
+    store = TaskStore(settings)
+    reports = store.client.collection(settings.collection_reports).document(label)
+    deadline = time.monotonic() + 60
+    while not reports.get().exists and time.monotonic() < deadline:
+        time.sleep(0.2)
+    print(f"   the report function wrote reports/{label}; `aiexec report --week current`:\n")
+    aiexec(["report", "--week", "current"])
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     try:
         _sim("openai", "ok")
@@ -114,6 +140,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     finally:
         _sim("openai", "ok")
+    _weekly_report()
     tasks = healthy + outage
     done = sum(1 for t in tasks if t.get("status") == "succeeded")
     fell_back = sum(1 for t in outage if (t.get("result") or {}).get("provider") == "vertex")

@@ -27,7 +27,9 @@ COMMAND_MODULES = (
     "shared.cli.tasks",
     "shared.cli.demo",
     "shared.cli.operations",
+    "shared.cli.chaos",
     "shared.cli.report",
+    "shared.cli.deploy",
 )
 
 

@@ -1,0 +1,128 @@
+"""The production deployment derived from settings: the local topology plus what production
+needs (identities, IAM, functions, schedules, Firestore indexes). Pure: no cloud calls."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from infra.deploy import functions as fns
+from infra.deploy.iam import bindings
+from infra.deploy.model import (
+    FieldOverride,
+    FirestoreIndex,
+    Production,
+    SchedulerJob,
+    Target,
+)
+from infra.topology import PRODUCTION_RETRY, Topology, build_topology, push_functions
+from shared.providers.registry import known_providers
+from shared.settings import Settings
+
+INDEXES_FILE = Path(__file__).resolve().parent.parent / "firestore.indexes.json"
+REPORT_JOB = "aiexec-weekly-report"
+SWEEP_JOB = "aiexec-sweep"
+TTL_FIELD = "expire_at"  # usage documents expire at this timestamp once TTL is on
+
+
+def production_topology(settings: Settings, target: Target, push_email: str) -> Topology:
+    """The same topology the local stack applies, pushed to the functions' URLs with the push
+    identity's OIDC token and production retry back-off (10 s - 600 s)."""
+    names = [*push_functions(settings), "report"]
+    endpoints = {name: target.function_url(name) for name in names}
+    return build_topology(
+        settings, endpoints, retry=PRODUCTION_RETRY, push_service_account=push_email
+    )
+
+
+def scheduler_jobs(settings: Settings) -> tuple[SchedulerJob, ...]:
+    return (
+        SchedulerJob(
+            name=REPORT_JOB,
+            schedule=settings.report_schedule,
+            time_zone=settings.report_timezone,
+            topic=settings.topic_report_requests,
+            data="{}",  # the previous ISO week (Scheduler refuses an empty message)
+            description="aiexec: weekly usage report",
+        ),
+        SchedulerJob(
+            name=SWEEP_JOB,
+            schedule=settings.sweep_schedule,
+            time_zone="UTC",
+            topic=settings.topic_sweep_requests,
+            data="{}",  # any message triggers one sweep
+            description="aiexec: re-publish stuck tasks, expire overdue ones",
+        ),
+    )
+
+
+def _collections(settings: Settings) -> dict[str, str]:
+    """The index file names the default collections; settings may rename them."""
+    return {
+        "tasks": settings.collection_tasks,
+        "usage": settings.collection_usage,
+        "reports": settings.collection_reports,
+        "rollups": settings.collection_rollups,
+        "circuits": settings.collection_circuits,
+    }
+
+
+def firestore_setup(
+    settings: Settings, path: Path = INDEXES_FILE
+) -> tuple[tuple[FirestoreIndex, ...], tuple[FieldOverride, ...]]:
+    """Composite indexes and field overrides from the index file (Firebase's format), with
+    the TTL policy on raw usage documents when `usage_ttl_days` is set."""
+    data: dict[str, Any] = json.loads(path.read_text())
+    names = _collections(settings)
+    indexes = tuple(
+        FirestoreIndex(
+            names.get(ix["collectionGroup"], ix["collectionGroup"]),
+            tuple((f["fieldPath"], f["order"]) for f in ix["fields"]),
+        )
+        for ix in data.get("indexes", [])
+    )
+    overrides = [
+        FieldOverride(
+            names.get(fo["collectionGroup"], fo["collectionGroup"]),
+            fo["fieldPath"],
+            indexed=bool(fo.get("indexes", [None])),
+            ttl=bool(fo.get("ttl", False)),
+        )
+        for fo in data.get("fieldOverrides", [])
+    ]
+    if settings.usage_ttl_days > 0:
+        overrides.append(FieldOverride(settings.collection_usage, TTL_FIELD, ttl=True))
+    return indexes, tuple(overrides)
+
+
+def _warnings(settings: Settings) -> tuple[str, ...]:
+    known = set(known_providers())
+    return tuple(
+        f"provider {p!r} has no adapter in shared/providers/registry.py: its worker would "
+        "hand every task over"
+        for p in settings.providers
+        if p not in known
+    )
+
+
+def build_production(settings: Settings, target: Target) -> Production:
+    """Everything `aiexec deploy` creates, for `settings` in `target`."""
+    push = fns.service_account(target, fns.PUSH_ACCOUNT, "signs Pub/Sub pushes (OIDC)")
+    topology = production_topology(settings, target, push.email)
+    pairs = fns.functions(settings, target, topology, push.email)
+    functions = tuple(fn for fn, _ in pairs)
+    indexes, overrides = firestore_setup(settings)
+    return Production(
+        target=target,
+        settings=settings,
+        topology=topology,
+        push_account=push,
+        service_accounts=(push, *(account for _, account in pairs)),
+        functions=functions,
+        bindings=bindings(settings, target, topology, functions, push),
+        jobs=scheduler_jobs(settings),
+        indexes=indexes,
+        field_overrides=overrides,
+        warnings=_warnings(settings),
+    )

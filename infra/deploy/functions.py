@@ -1,0 +1,254 @@
+"""The deployed functions: one identity each, their sizing, environment and secrets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+from pydantic import SecretStr
+
+from infra import bundles
+from infra.deploy.model import Function, SecretRef, ServiceAccount, Target
+from infra.topology import (
+    FUNCTION_FINALIZER,
+    FUNCTION_INGEST,
+    FUNCTION_INGEST_EVENTS,
+    FUNCTION_REPORT,
+    FUNCTION_SWEEPER,
+    Topology,
+    worker_function,
+)
+from shared.settings import Settings
+from shared.settings_reference import env_name
+
+ACCOUNT_PREFIX = "aiexec-"
+PUSH_ACCOUNT = "push"  # the identity whose OIDC token authenticates every push delivery
+MAX_ACCOUNT_ID = 30  # IAM's limit on a service account id
+# The env variable each provider's SDK reads its key from; others follow the same pattern.
+KEY_ENV = {"openai": "OPENAI_API_KEY"}
+HTTP_TIMEOUT_MARGIN_S = 30  # ingest's `?wait=` / V2 `POST /` block; then the answer is written
+# Settings the deployed functions must not inherit from the deployer's environment: local
+# stack plumbing, deploy-only knobs, and secrets (those travel through `--set-secrets` only).
+LOCAL_ONLY = frozenset(
+    {
+        "project_id",
+        "providers",
+        "provider",
+        "pubsub_emulator_host",
+        "firestore_emulator_host",
+        "simulator_url",
+        "ingest_url",
+        "state_dir",
+        "host",
+        "pubsub_port",
+        "firestore_port",
+        "ingest_port",
+        "ingest_events_port",
+        "finalizer_port",
+        "sweeper_port",
+        "report_port",
+        "worker_base_port",
+        "simulator_port",
+        "sweep_schedule",
+        "provider_key_secrets",
+        "worker_max_instances",
+        "worker_default_max_instances",
+        "worker_concurrency",
+        "worker_default_concurrency",
+        "report_webhook_secret",
+        "smtp_password_secret",
+    }
+)
+
+
+def account_id(role: str) -> str:
+    """`aiexec-<role>`, shortened with a stable hash when IAM's 30 characters are exceeded."""
+    wanted = f"{ACCOUNT_PREFIX}{role}"
+    if len(wanted) <= MAX_ACCOUNT_ID:
+        return wanted
+    digest = hashlib.sha256(role.encode()).hexdigest()[:6]
+    return f"{wanted[: MAX_ACCOUNT_ID - 7].rstrip('-')}-{digest}"
+
+
+def service_account(target: Target, role: str, purpose: str) -> ServiceAccount:
+    ident = account_id(role)
+    return ServiceAccount(ident, target.service_account_email(ident), purpose)
+
+
+def _encode(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return str(value)
+
+
+def runtime_env(settings: Settings, project: str) -> dict[str, str]:
+    """Environment every function gets: the project, the chain, and each runtime setting the
+    deployer changed from its default (so `AIEXEC_*` set for the deploy reach the functions)."""
+    env = {"GOOGLE_CLOUD_PROJECT": project, "AIEXEC_PROVIDERS": ",".join(settings.providers)}
+    for name, info in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if name in LOCAL_ONLY or value is None or isinstance(value, SecretStr):
+            continue
+        if value != info.get_default(call_default_factory=True):
+            env[env_name(name, info)] = _encode(value)
+    return env
+
+
+def _sizing(settings: Settings, provider: str) -> tuple[int, int]:
+    max_instances = settings.worker_max_instances.get(
+        provider, settings.worker_default_max_instances
+    )
+    concurrency = settings.worker_concurrency.get(provider, settings.worker_default_concurrency)
+    return max_instances, concurrency
+
+
+def _ack_deadline(topology: Topology, subscription: str) -> int:
+    return topology.subscription(subscription).ack_deadline_s
+
+
+def _worker(
+    settings: Settings, target: Target, topology: Topology, provider: str, push: str
+) -> tuple[Function, ServiceAccount]:
+    name = worker_function(provider)
+    account = service_account(target, name, f"runs {name}: calls {provider}")
+    subscription = f"{settings.provider_topic(provider)}-worker"
+    secrets: tuple[SecretRef, ...] = ()
+    if provider in settings.provider_key_secrets:
+        key_env = KEY_ENV.get(provider, f"{provider.upper()}_API_KEY")
+        secrets = (SecretRef(key_env, settings.provider_key_secrets[provider]),)
+    max_instances, concurrency = _sizing(settings, provider)
+    env = runtime_env(settings, target.project) | {"PROVIDER": provider}
+    function = Function(
+        name=name,
+        bundle=f"worker-{provider}",
+        entry_point="worker",
+        service_account=account.email,
+        timeout_s=_ack_deadline(topology, subscription),
+        memory="512Mi",
+        cpu="1",
+        max_instances=max_instances,
+        concurrency=concurrency,
+        invokers=(push,),
+        push_subscription=subscription,
+        env=tuple(sorted(env.items())),
+        secrets=secrets,
+    )
+    return function, account
+
+
+def _report_secrets(settings: Settings) -> tuple[SecretRef, ...]:
+    refs = []
+    if settings.report_webhook_secret:
+        refs.append(SecretRef("AIEXEC_REPORT_WEBHOOK_URL", settings.report_webhook_secret))
+    if settings.smtp_password_secret:
+        refs.append(SecretRef("AIEXEC_SMTP_PASSWORD", settings.smtp_password_secret))
+    return tuple(refs)
+
+
+def _handler(
+    settings: Settings,
+    target: Target,
+    topology: Topology,
+    spec: tuple[str, str, str, str],
+    push: str,
+) -> tuple[Function, ServiceAccount]:
+    """A push-fed function other than a worker: (name, bundle, entry point, subscription)."""
+    name, bundle, entry, subscription = spec
+    account = service_account(target, name, f"runs {name}")
+    sizes = {  # (memory, max instances, concurrency): what each job needs, no more
+        FUNCTION_INGEST_EVENTS: ("512Mi", 20, 20),
+        FUNCTION_FINALIZER: ("256Mi", 5, 10),
+        FUNCTION_SWEEPER: ("256Mi", 1, 1),  # one sweep at a time is the point
+        FUNCTION_REPORT: ("1Gi", 1, 1),  # matplotlib; one report at a time
+    }
+    memory, max_instances, concurrency = sizes[name]
+    function = Function(
+        name=name,
+        bundle=bundle,
+        entry_point=entry,
+        service_account=account.email,
+        timeout_s=_ack_deadline(topology, subscription),
+        memory=memory,
+        cpu="1",
+        max_instances=max_instances,
+        concurrency=concurrency,
+        invokers=(push,),
+        push_subscription=subscription,
+        env=tuple(sorted(runtime_env(settings, target.project).items())),
+        secrets=_report_secrets(settings) if name == FUNCTION_REPORT else (),
+    )
+    return function, account
+
+
+def _ingest_http(settings: Settings, target: Target) -> tuple[Function, ServiceAccount]:
+    account = service_account(target, FUNCTION_INGEST, "runs ingest (HTTP API)")
+    longest_wait = max(settings.wait_max_s, settings.sync_wait_s)
+    function = Function(
+        name=FUNCTION_INGEST,
+        bundle="ingest",
+        entry_point="ingest_http",
+        service_account=account.email,
+        timeout_s=math.ceil(longest_wait) + HTTP_TIMEOUT_MARGIN_S,
+        memory="512Mi",
+        cpu="1",
+        max_instances=20,
+        concurrency=40,
+        # Public only when ingest itself authenticates callers by API key; otherwise the
+        # platform does (IAM): callers need roles/run.invoker, granted by an admin.
+        public=settings.api_keys_required,
+        env=tuple(sorted(runtime_env(settings, target.project).items())),
+    )
+    return function, account
+
+
+def functions(
+    settings: Settings, target: Target, topology: Topology, push_email: str
+) -> list[tuple[Function, ServiceAccount]]:
+    """Every function with its identity, in deploy order: consumers before their producers,
+    so nothing publishes to a queue whose subscriber is not deployed yet."""
+    tasks, dead = settings.topic_tasks, settings.topic_dead
+    handler_specs = {
+        FUNCTION_FINALIZER: (FUNCTION_FINALIZER, "finalizer", "finalizer", f"{dead}-finalizer"),
+        FUNCTION_INGEST_EVENTS: (
+            FUNCTION_INGEST_EVENTS,
+            "ingest",
+            "ingest_event",
+            f"{tasks}-ingest",
+        ),
+        FUNCTION_SWEEPER: (
+            FUNCTION_SWEEPER,
+            "sweeper",
+            "sweeper",
+            f"{settings.topic_sweep_requests}-sweeper",
+        ),
+        FUNCTION_REPORT: (
+            FUNCTION_REPORT,
+            "report",
+            "report",
+            f"{settings.topic_report_requests}-report",
+        ),
+    }
+
+    def handler(name: str) -> tuple[Function, ServiceAccount]:
+        return _handler(settings, target, topology, handler_specs[name], push_email)
+
+    workers = [
+        _worker(settings, target, topology, p, push_email) for p in reversed(settings.providers)
+    ]
+    return [
+        handler(FUNCTION_FINALIZER),
+        *workers,
+        handler(FUNCTION_INGEST_EVENTS),
+        _ingest_http(settings, target),
+        handler(FUNCTION_SWEEPER),
+        handler(FUNCTION_REPORT),
+    ]
+
+
+def bundle_names(settings: Settings) -> set[str]:
+    return {b.name for b in bundles.bundles(settings)}

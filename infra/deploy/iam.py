@@ -1,0 +1,113 @@
+"""Least-privilege IAM: who may do what, derived from the topology and the functions.
+
+Each runtime identity gets Firestore access (`roles/datastore.user`, project-wide: Firestore has
+no per-collection roles) and `roles/pubsub.publisher` only on the topics its code publishes to.
+Google's Pub/Sub service agent gets what dead-lettering needs — publisher on every dead-letter
+topic and subscriber on every subscription that dead-letters (without both, Pub/Sub silently
+keeps redelivering) — and token creator on the push identity, to mint the OIDC tokens that
+authenticate pushes. Only the push identity may invoke the push-fed functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from infra.deploy.model import Binding, Function, ServiceAccount, Target, member
+from infra.topology import (
+    FUNCTION_FINALIZER,
+    FUNCTION_INGEST,
+    FUNCTION_INGEST_EVENTS,
+    FUNCTION_SWEEPER,
+    Topology,
+)
+from shared.settings import Settings
+
+DATASTORE_USER = "roles/datastore.user"
+PUBLISHER = "roles/pubsub.publisher"
+SUBSCRIBER = "roles/pubsub.subscriber"
+TOKEN_CREATOR = "roles/iam.serviceAccountTokenCreator"  # noqa: S105 - a role name
+SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"  # noqa: S105 - a role name
+INVOKER = "roles/run.invoker"
+# Project roles a provider's worker needs beyond Firestore (Vertex AI authenticates with the
+# worker's own identity instead of a key).
+PROVIDER_PROJECT_ROLES = {"vertex": ("roles/aiplatform.user",)}
+
+
+def publishes_to(settings: Settings, function: str) -> tuple[str, ...]:
+    """The topics a function's code publishes to (see shared/ingest, worker, sweeper, …)."""
+    queues = tuple(settings.provider_topic(p) for p in settings.providers)
+    # A task's own chain may reorder the configured providers, so any queue can be next.
+    onward = (*queues, settings.topic_dead, settings.topic_results)
+    if function in (FUNCTION_INGEST, FUNCTION_INGEST_EVENTS):
+        return queues
+    if function.startswith("worker-") or function == FUNCTION_SWEEPER:
+        return onward
+    if function == FUNCTION_FINALIZER:
+        return (settings.topic_results,)
+    return ()  # the report writes Firestore and posts a webhook / e-mail only
+
+
+def _runtime(settings: Settings, target: Target, functions: Iterable[Function]) -> list[Binding]:
+    bindings = []
+    for fn in functions:
+        who = member(fn.service_account)
+        bindings.append(
+            Binding("project", target.project, DATASTORE_USER, who, f"{fn.name}: Firestore")
+        )
+        provider = fn.name.removeprefix("worker-") if fn.name.startswith("worker-") else None
+        for role in PROVIDER_PROJECT_ROLES.get(provider or "", ()):
+            bindings.append(Binding("project", target.project, role, who, f"{fn.name}: model"))
+        for topic in publishes_to(settings, fn.name):
+            bindings.append(Binding("topic", topic, PUBLISHER, who, f"{fn.name} publishes"))
+        for secret in fn.secrets:
+            bindings.append(
+                Binding("secret", secret.name, SECRET_ACCESSOR, who, f"{fn.name}: {secret.env}")
+            )
+        for invoker in fn.invokers:
+            bindings.append(Binding("function", fn.name, INVOKER, member(invoker), "push"))
+        if fn.public:
+            bindings.append(Binding("function", fn.name, INVOKER, "allUsers", "API keys"))
+    return bindings
+
+
+def _pubsub_agent(target: Target, topology: Topology, push: ServiceAccount) -> list[Binding]:
+    agent = member(target.pubsub_agent)
+    bindings = [
+        Binding("service-account", push.email, TOKEN_CREATOR, agent, "mint push OIDC tokens")
+    ]
+    dead_letters = sorted(
+        {s.dead_letter_topic for s in topology.subscriptions if s.dead_letter_topic}
+    )
+    for topic in dead_letters:
+        bindings.append(Binding("topic", topic, PUBLISHER, agent, "dead-letter into it"))
+    for sub in topology.subscriptions:
+        if sub.dead_letter_topic is not None:
+            bindings.append(
+                Binding("subscription", sub.name, SUBSCRIBER, agent, "ack what it dead-letters")
+            )
+    return bindings
+
+
+def _scheduler_agent(settings: Settings, target: Target) -> list[Binding]:
+    agent = member(target.scheduler_agent)
+    return [
+        Binding("topic", topic, PUBLISHER, agent, "scheduled trigger")
+        for topic in (settings.topic_report_requests, settings.topic_sweep_requests)
+    ]
+
+
+def bindings(
+    settings: Settings,
+    target: Target,
+    topology: Topology,
+    functions: Iterable[Function],
+    push: ServiceAccount,
+) -> tuple[Binding, ...]:
+    """Every binding, de-duplicated, in a stable order (kind, resource, role, member)."""
+    every = [
+        *_runtime(settings, target, functions),
+        *_pubsub_agent(target, topology, push),
+        *_scheduler_agent(settings, target),
+    ]
+    unique = {b: b for b in every}  # equal bindings (the `why` aside) collapse to the first
+    return tuple(sorted(unique.values()))

@@ -1,0 +1,2 @@
+"""Production deployment: the plan (`aiexec deploy --dry-run`), its application and the
+post-deploy smoke test."""
