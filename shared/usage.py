@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.pricing import cost_of
+from shared.pricing import cost_of, price_table
 from shared.providers.base import Completion, ProviderError
 
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
@@ -64,6 +64,7 @@ class CallRecord:
             ended_at=ended,
             outcome=str(error.kind),
             error={"code": error.code, "message": error.message[:500]},
+            price_version=price_table().version,
         )
 
     def usage_document(self, task_id: str, client_id: str, number: int) -> dict[str, Any]:
