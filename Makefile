@@ -62,3 +62,12 @@ format: install
 clean:
 	-$(BIN)/aiexec down >/dev/null 2>&1
 	rm -rf $(VENV) $(TOOLS) .aiexec .mypy_cache .ruff_cache .pytest_cache
+
+# Deploy through Cloud Build (tests first; see README, Deploy). PROVIDERS holds commas, so the
+# substitutions use gcloud's alternate delimiter (`gcloud topic escaping`).
+PROVIDERS ?= openai,vertex
+.PHONY: deploy
+deploy:
+	@test -n "$(PROJECT)" -a -n "$(REGION)" || { echo "usage: make deploy PROJECT=<project id> REGION=<region> [PROVIDERS=openai,vertex]"; exit 2; }
+	gcloud builds submit --project=$(PROJECT) --config=cloudbuild.yaml \
+	  --substitutions='^;^_REGION=$(REGION);_PROVIDERS=$(PROVIDERS)' .

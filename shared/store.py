@@ -198,6 +198,10 @@ class TaskStore:
                 number += 1
                 ref_usage = self.usage_ref(task_id, number)
                 usage_docs.append(call.usage_document(task_id, client_id, number))
+                if self.settings.usage_ttl_days:  # Firestore's TTL policy deletes it then
+                    usage_docs[-1]["expire_at"] = call.ended_at + timedelta(
+                        days=self.settings.usage_ttl_days
+                    )
                 txn.create(ref_usage, usage_docs[-1])
                 usage_ids.append(ref_usage.id)
             update: dict[str, Any] = {

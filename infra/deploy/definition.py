@@ -29,8 +29,7 @@ TTL_FIELD = "expire_at"  # usage documents expire at this timestamp once TTL is 
 def production_topology(settings: Settings, target: Target, push_email: str) -> Topology:
     """The same topology the local stack applies, pushed to the functions' URLs with the push
     identity's OIDC token and production retry back-off (10 s - 600 s)."""
-    names = [*push_functions(settings), "report"]
-    endpoints = {name: target.function_url(name) for name in names}
+    endpoints = {name: target.function_url(name) for name in push_functions(settings)}
     return build_topology(
         settings, endpoints, retry=PRODUCTION_RETRY, push_service_account=push_email
     )

@@ -44,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Commands that manage the stack itself must not inherit a previous stack's connection settings.
-_STACK_COMMANDS = {"up", "down", "stack"}
+# Commands that manage the stack itself (or a real deployment) must not inherit a local stack's
+# connection settings.
+_STACK_COMMANDS = {"up", "down", "stack", "deploy"}
 
 
 def load_local_env() -> None:

@@ -26,6 +26,7 @@ from infra.topology import Subscription, Topology
 GCLOUD = "gcloud"
 RUNTIME = "python312"
 MANAGED_LABEL = "managed-by=aiexec"
+_ORDER = {"ASCENDING": "asc", "DESCENDING": "desc"}
 _ENV_DELIMITERS = ("|", "@", "#", "~", ";")  # gcloud's `^D^` escaping for commas in values
 
 
@@ -163,7 +164,7 @@ def _topology(topology: Topology) -> list[Step]:
 def _firestore(prod: Production) -> list[Step]:
     steps = []
     for index in prod.indexes:
-        fields = ", ".join(f"{path} {order.lower()[:3]}" for path, order in index.fields)
+        fields = ", ".join(f"{path} {_ORDER[order]}" for path, order in index.fields)
         steps.append(
             Step(
                 "firestore",

@@ -1,0 +1,229 @@
+"""Applying the plan, with fake clouds: each step reads first and writes only what differs."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.api_core import exceptions as gexc
+from google.cloud import firestore_admin_v1 as admin
+from google.cloud import scheduler_v1
+from google.iam.v1 import policy_pb2  # type: ignore[import-untyped]
+
+from infra import bundles
+from infra.deploy.model import FirestoreIndex, SchedulerJob
+from shared.deploy import gcp
+from shared.deploy.apply import Applier, DeployError
+from shared.deploy.plan import Call, Command, Step
+from tests.deploy.conftest import plan
+
+pytestmark = pytest.mark.usefixtures("default_settings_env")
+
+
+class FakeIam:
+    """get/set_iam_policy of a Pub/Sub admin client, on real `Policy` messages."""
+
+    def __init__(self) -> None:
+        self.policies: dict[str, policy_pb2.Policy] = {}
+        self.writes = 0
+
+    def get_iam_policy(self, request: dict[str, Any]) -> policy_pb2.Policy:
+        policy = policy_pb2.Policy()
+        policy.CopyFrom(self.policies.get(request["resource"], policy_pb2.Policy()))
+        return policy
+
+    def set_iam_policy(self, request: dict[str, Any]) -> None:
+        self.policies[request["resource"]] = request["policy"]
+        self.writes += 1
+
+
+def test_pubsub_role_is_added_once_and_other_members_are_kept() -> None:
+    client, topic = FakeIam(), "projects/p/topics/tasks-dead"
+    client.policies[topic] = policy_pb2.Policy(
+        bindings=[policy_pb2.Binding(role="roles/pubsub.publisher", members=["user:ops@x.com"])]
+    )
+    agent = ("serviceAccount:service-1@gcp-sa-pubsub.iam.gserviceaccount.com",)
+    assert gcp.grant_pubsub_role(client, topic, "roles/pubsub.publisher", agent) == gcp.UPDATED
+    assert gcp.grant_pubsub_role(client, topic, "roles/pubsub.publisher", agent) == gcp.UNCHANGED
+    assert client.writes == 1
+    (binding,) = client.policies[topic].bindings
+    assert list(binding.members) == ["user:ops@x.com", *agent]
+
+
+class FakeScheduler:
+    def __init__(self) -> None:
+        self.jobs: dict[str, Any] = {}
+        self.calls: list[str] = []
+
+    def get_job(self, name: str) -> Any:
+        if name not in self.jobs:
+            raise gexc.NotFound(name)  # type: ignore[no-untyped-call]
+        return self.jobs[name]
+
+    def create_job(self, parent: str, job: Any) -> None:
+        self.calls.append("create")
+        self.jobs[job.name] = scheduler_v1.Job(job)
+
+    def update_job(self, job: Any, update_mask: dict[str, list[str]]) -> None:
+        self.calls.append("update")
+        self.jobs[job.name] = scheduler_v1.Job(job)
+
+
+def test_scheduler_job_is_created_then_unchanged_then_updated() -> None:
+    client = FakeScheduler()
+    job = SchedulerJob("aiexec-weekly-report", "0 8 * * 1", "UTC", "usage-report-requests",
+                       "{}", "weekly")  # fmt: skip
+    assert gcp.apply_job(client, "p", "europe-west1", job) == gcp.CREATED
+    assert gcp.apply_job(client, "p", "europe-west1", job) == gcp.UNCHANGED
+    moved = SchedulerJob(job.name, job.schedule, "Europe/Berlin", job.topic, "{}", "weekly")
+    assert gcp.apply_job(client, "p", "europe-west1", moved) == gcp.UPDATED
+    stored = client.jobs["projects/p/locations/europe-west1/jobs/aiexec-weekly-report"]
+    assert (stored.time_zone, stored.pubsub_target.topic_name) == (
+        "Europe/Berlin",
+        "projects/p/topics/usage-report-requests",
+    )
+    assert client.calls == ["create", "update"]
+
+
+class FakeFirestoreAdmin:
+    def __init__(self) -> None:
+        self.indexes: list[Any] = []
+        self.fields: dict[str, Any] = {}
+
+    def list_indexes(self, parent: str) -> list[Any]:
+        return list(self.indexes)
+
+    def create_index(self, parent: str, index: Any) -> None:
+        # Firestore appends the document name to every composite index it builds.
+        fields = [*index.fields, admin.Index.IndexField(field_path="__name__", order=1)]
+        self.indexes.append(admin.Index(query_scope=index.query_scope, fields=fields))
+
+    def get_field(self, name: str) -> Any:
+        inherited = admin.Field.IndexConfig(uses_ancestor_config=True)
+        return self.fields.get(name, admin.Field(name=name, index_config=inherited))
+
+    def update_field(self, field: Any, update_mask: dict[str, list[str]]) -> None:
+        current = self.get_field(field.name)
+        if "index_config" in update_mask["paths"]:
+            current.index_config = admin.Field.IndexConfig(uses_ancestor_config=False)
+        if "ttl_config" in update_mask["paths"]:
+            current.ttl_config = admin.Field.TtlConfig(state=admin.Field.TtlConfig.State.CREATING)
+        self.fields[field.name] = current
+
+
+def test_firestore_indexes_and_field_overrides_are_idempotent() -> None:
+    client = FakeFirestoreAdmin()
+    index = FirestoreIndex("tasks", (("status", "ASCENDING"), ("deadline_at", "ASCENDING")))
+    assert gcp.apply_index(client, "p", index) == gcp.CREATED
+    assert gcp.apply_index(client, "p", index) == gcp.UNCHANGED
+    other = FirestoreIndex("tasks", (("status", "ASCENDING"), ("lease_until", "ASCENDING")))
+    assert gcp.apply_index(client, "p", other) == gcp.CREATED
+    from infra.deploy.model import FieldOverride
+
+    for override in (
+        FieldOverride("tasks", "attempts", indexed=False),
+        FieldOverride("usage", "expire_at", ttl=True),
+    ):
+        assert gcp.apply_field(client, "p", override) == gcp.UPDATED
+        assert gcp.apply_field(client, "p", override) == gcp.UNCHANGED
+
+
+class FakeGcloud:
+    """Records every command; `describe` says "not found" until the account was created."""
+
+    def __init__(self, fail: str | None = None) -> None:
+        self.argvs: list[list[str]] = []
+        self.created: set[str] = set()
+        self.fail = fail
+
+    def __call__(self, argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        self.argvs.append(argv)
+        code, out, err = 0, "", ""
+        if argv[1:4] == ["iam", "service-accounts", "describe"]:
+            code = 0 if argv[4].split("@")[0] in self.created else 1
+        elif argv[1:4] == ["iam", "service-accounts", "create"]:
+            self.created.add(argv[4])
+        elif argv[1:4] == ["run", "services", "get-iam-policy"]:
+            out = '{"bindings": []}'
+        if self.fail and self.fail in " ".join(argv):
+            code, err = 1, "ERROR: NOT_FOUND: Secret [projects/p/secrets/x] not found"
+        return subprocess.CompletedProcess(argv, code, out, err)
+
+
+@pytest.fixture
+def applier(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Applier:
+    prod, _ = plan()
+    topologies: list[Any] = []
+
+    class Report:
+        def summary(self) -> str:
+            return "unchanged: 14"
+
+    def fake_apply_topology(topology: Any, project: str) -> Report:
+        topologies.append(topology)
+        return Report()
+
+    def fake_build_bundle(bundle: Any, *args: Any) -> Path:
+        return tmp_path
+
+    monkeypatch.setattr("shared.deploy.apply.apply_topology", fake_apply_topology)
+    monkeypatch.setattr(bundles, "build_bundle", fake_build_bundle)
+    runner = Applier(prod, repo_root=tmp_path, run=FakeGcloud(), echo=lambda _: None)
+    runner.__dict__.update(  # the cached client properties
+        publisher=FakeIam(),
+        subscriber=FakeIam(),
+        scheduler=FakeScheduler(),
+        firestore_admin=FakeFirestoreAdmin(),
+        _lock_and_export=({}, ""),
+    )
+    return runner
+
+
+def test_the_whole_plan_runs_in_order(applier: Applier) -> None:
+    steps = plan()[1]
+    results = applier.apply(steps)
+    assert [step for step, _ in results] == steps
+    fake = applier.run
+    assert isinstance(fake, FakeGcloud)
+    ran = [" ".join(a[1:3]) for a in fake.argvs]
+    first_deploy = ran.index("functions deploy")
+    assert ran.index("iam service-accounts") < ran.index("projects add-iam-policy-binding")
+    assert ran.index("secrets add-iam-policy-binding") < first_deploy
+    assert max(i for i, r in enumerate(ran) if r == "functions deploy") < ran.index(
+        "functions add-invoker-policy-binding"
+    )
+    # nobody was public, so nothing was revoked
+    assert "functions remove-invoker-policy-binding" not in ran
+    outcomes = dict((s.text.splitlines()[0], o) for s, o in results)
+    assert (
+        outcomes["job aiexec-sweep: cron '*/5 * * * *' (UTC) → topic sweep-requests, data {}"]
+        == "created"
+    )
+    # a second run creates no service account again
+    fake.argvs.clear()
+    applier.results.clear()
+    applier.apply(steps)
+    assert not any(a[1:4] == ["iam", "service-accounts", "create"] for a in fake.argvs)
+    assert all(
+        o in ("unchanged", "done") or o.startswith(("built", "unchanged"))
+        for _, o in applier.results
+    )
+
+
+def test_a_failing_step_stops_the_deploy_with_a_hint(applier: Applier) -> None:
+    applier.run = FakeGcloud(fail="secrets add-iam-policy-binding")
+    with pytest.raises(DeployError, match="create the secret first"):
+        applier.apply(plan()[1])
+    assert not any("functions" in a for a in applier.run.argvs)
+
+
+def test_only_if_runs_the_command_only_when_the_check_finds_the_text(applier: Applier) -> None:
+    check = ("gcloud", "run", "services", "get-iam-policy", "ingest")
+    revoke = ("gcloud", "functions", "remove-invoker-policy-binding", "ingest")
+    step = Step("invokers", "ingest not public", Command(revoke, only_if=(check, "allUsers")))
+    assert applier.apply([step])[-1][1] == "unchanged"
+    bad = Step("x", "unknown", Call("local", "nothing", None))
+    with pytest.raises(DeployError, match="unknown operation"):
+        applier.apply([bad])

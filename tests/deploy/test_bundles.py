@@ -1,0 +1,184 @@
+"""Each function bundle, installed into an empty virtual environment from its own
+requirements.txt only, imports and serves its entry point through functions-framework, against
+the session's emulators and simulator (in a project of its own), and really does its job."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from infra import bundles
+from infra.pubsub_apply import apply_topology
+from infra.topology import Topic, Topology
+from shared.bus import Bus
+from shared.ingest import Ingest
+from shared.settings import Settings
+from shared.store import TaskStore
+from tests.deploy.conftest import InstalledBundle, clean_env
+
+START_TIMEOUT_S = 60.0
+
+
+@pytest.fixture(scope="module")
+def isolated(stack: Any) -> Settings:
+    """A project of its own on the session's emulators, with the topics functions publish to."""
+    project = f"demo-bundles-{time.time_ns()}"
+    settings = Settings(project_id=project)
+    names = [
+        *(settings.provider_topic(p) for p in settings.providers),
+        settings.topic_dead,
+        settings.topic_results,
+    ]
+    apply_topology(Topology(topics=tuple(Topic(name=n) for n in names), subscriptions=()), project)
+    return settings
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve(bundle: InstalledBundle, target: str, env: dict[str, str], tmp: Path) -> Iterator[str]:
+    """functions-framework from the bundle directory, its venv only; yields the base URL."""
+    port = _free_port()
+    log = tmp / f"{bundle.name}-{target}.log"
+    argv = [str(bundle.functions_framework), "--target", target, "--host", "127.0.0.1",
+            "--port", str(port)]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            argv, cwd=bundle.source, env=clean_env(env), stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"{bundle.name} exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+            with contextlib.suppress(httpx.TransportError):
+                httpx.get(url + "/", timeout=1.0)
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"{bundle.name} did not answer:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def push_body(data: dict[str, Any]) -> dict[str, Any]:
+    """What a Pub/Sub push subscription POSTs to the function."""
+    encoded = base64.b64encode(json.dumps(data).encode()).decode()
+    return {
+        "message": {"data": encoded, "attributes": {}, "messageId": uuid.uuid4().hex[:12],
+                    "publishTime": "2026-01-05T08:00:00Z"},
+        "subscription": "projects/demo/subscriptions/bundle-test",
+    }  # fmt: skip
+
+
+def function_env(stack: Any, settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in stack.env.items() if k != "GOOGLE_CLOUD_PROJECT"}
+    return env | {"GOOGLE_CLOUD_PROJECT": settings.project_id, "MPLCONFIGDIR": "/tmp"} | extra
+
+
+def submit(settings: Settings, **request: Any) -> str:
+    ingest = Ingest(settings, TaskStore(settings), Bus(settings))
+    body = json.dumps({"task_description": "Bundle test: say hi", **request}).encode()
+    return str(ingest.submit(ingest.parse(body), "bundle-test").task["task_id"])
+
+
+def test_requirements_are_exactly_each_functions_own(
+    installed_bundles: dict[str, InstalledBundle],
+) -> None:
+    def names(bundle: str) -> set[str]:
+        text = (installed_bundles[bundle].source / "requirements.txt").read_text()
+        return {bundles.normalize(line.split("==")[0]) for line in text.splitlines()
+                if line and not line.startswith("#")}  # fmt: skip
+
+    assert {"openai", "google-genai", "matplotlib"}.isdisjoint(names("ingest"))
+    assert "openai" in names("worker-openai") and "google-genai" not in names("worker-openai")
+    assert "google-genai" in names("worker-vertex") and "openai" not in names("worker-vertex")
+    assert "matplotlib" in names("report") and "openai" not in names("report")
+    assert "google-cloud-aiplatform" not in set().union(*(names(b) for b in installed_bundles))
+    for bundle in installed_bundles.values():
+        assert (bundle.source / "main.py").is_file()
+        assert (bundle.source / "shared" / "data" / "prices.json").is_file()
+
+
+def test_ingest_serves_health(
+    installed_bundles: dict[str, InstalledBundle], stack: Any, isolated: Settings, tmp_path: Path
+) -> None:
+    env = function_env(stack, isolated)
+    with serve(installed_bundles["ingest"], "ingest_http", env, tmp_path) as url:
+        response = httpx.get(url + "/health", timeout=20)
+    assert response.status_code == 200, response.text
+    providers = {p["name"]: p for p in response.json()["providers"]}
+    assert set(providers) == {"openai", "vertex"}
+
+
+@pytest.mark.parametrize("provider", ["openai", "vertex"])
+def test_worker_runs_a_task_with_its_own_sdk(
+    installed_bundles: dict[str, InstalledBundle],
+    stack: Any,
+    isolated: Settings,
+    tmp_path: Path,
+    provider: str,
+) -> None:
+    task_id = submit(isolated, providers=[provider])
+    env = function_env(stack, isolated, PROVIDER=provider)
+    message = {"v": 1, "task_id": task_id, "chain": [provider], "hop": 0}
+    with serve(installed_bundles[f"worker-{provider}"], "worker", env, tmp_path) as url:
+        response = httpx.post(url + "/", json=push_body(message), timeout=60)
+    assert response.status_code < 300, response.text
+    task = TaskStore(isolated).get(task_id) or {}
+    assert task.get("status") == "succeeded", task
+    assert task["result"]["provider"] == provider
+
+
+def test_finalizer_fails_a_dead_task(
+    installed_bundles: dict[str, InstalledBundle], stack: Any, isolated: Settings, tmp_path: Path
+) -> None:
+    task_id = submit(isolated)
+    message = {"v": 1, "task_id": task_id, "chain": isolated.providers, "hop": 2}
+    with serve(installed_bundles["finalizer"], "finalizer", function_env(stack, isolated),
+               tmp_path) as url:  # fmt: skip
+        response = httpx.post(url + "/", json=push_body(message), timeout=60)
+    assert response.status_code < 300, response.text
+    assert (TaskStore(isolated).get(task_id) or {}).get("status") == "failed"
+
+
+def test_sweeper_sweeps(
+    installed_bundles: dict[str, InstalledBundle], stack: Any, isolated: Settings, tmp_path: Path
+) -> None:
+    with serve(installed_bundles["sweeper"], "sweeper", function_env(stack, isolated),
+               tmp_path) as url:  # fmt: skip
+        response = httpx.post(url + "/", json=push_body({}), timeout=60)
+    assert response.status_code < 300, response.text
+
+
+def test_report_renders_and_stores_the_weekly_report(
+    installed_bundles: dict[str, InstalledBundle], stack: Any, isolated: Settings, tmp_path: Path
+) -> None:
+    with serve(installed_bundles["report"], "report", function_env(stack, isolated),
+               tmp_path) as url:  # fmt: skip
+        response = httpx.post(url + "/", json=push_body({}), timeout=120)
+    assert response.status_code < 300, response.text
+    reports = list(TaskStore(isolated).client.collection(isolated.collection_reports).stream())
+    assert reports, "the report function wrote no report"

@@ -1,0 +1,335 @@
+"""The deployment plan, computed offline: dead letters, IAM, invokers, secrets, schedules."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.deploy import Production
+from infra.deploy.definition import INDEXES_FILE
+from shared.cli.main import main
+from shared.deploy.plan import Command, Step, render
+from tests.deploy.conftest import NUMBER, PROJECT, REGION, plan, production
+
+pytestmark = pytest.mark.usefixtures("default_settings_env")
+
+REPO = Path(__file__).resolve().parents[2]
+PUBSUB_AGENT = f"serviceAccount:service-{NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com"
+PUSH = f"serviceAccount:aiexec-push@{PROJECT}.iam.gserviceaccount.com"
+CHAINS = {
+    "default": (None, {"tasks-openai-worker": "tasks-vertex", "tasks-vertex-worker": "tasks-dead"}),
+    "three": (
+        ["openai", "anthropic", "vertex"],
+        {
+            "tasks-openai-worker": "tasks-anthropic",
+            "tasks-anthropic-worker": "tasks-vertex",
+            "tasks-vertex-worker": "tasks-dead",
+        },
+    ),
+}
+
+
+def chain_production(chain: str) -> Production:
+    providers, _ = CHAINS[chain]
+    return production(providers=providers) if providers else production()
+
+
+def members(prod: Production, kind: str, resource: str, role: str) -> set[str]:
+    return {b.member for b in prod.bindings_on(kind, resource) if b.role == role}
+
+
+def commands(steps: list[Step]) -> list[tuple[str, ...]]:
+    return [s.action.argv for s in steps if isinstance(s.action, Command)]
+
+
+@pytest.mark.parametrize("chain", sorted(CHAINS))
+def test_every_provider_subscription_dead_letters_to_the_next_queue_after_5(chain: str) -> None:
+    prod = chain_production(chain)
+    expected = CHAINS[chain][1]
+    workers = {s.name: s for s in prod.topology.subscriptions if s.name.endswith("-worker")}
+    assert {name: s.dead_letter_topic for name, s in workers.items()} == expected
+    for sub in workers.values():
+        assert sub.max_delivery_attempts == 5
+        assert (sub.min_backoff_s, sub.max_backoff_s) == (10, 600)  # production retry
+        assert sub.push_service_account == PUSH.removeprefix("serviceAccount:")
+        worker = f"worker-{sub.topic.removeprefix('tasks-')}"
+        assert sub.push_endpoint == f"https://{REGION}-{PROJECT}.cloudfunctions.net/{worker}"
+
+
+@pytest.mark.parametrize("chain", sorted(CHAINS))
+def test_the_pubsub_agent_can_dead_letter(chain: str) -> None:
+    """Publisher on each dead-letter topic, subscriber on each source subscription: without
+    both, Pub/Sub silently keeps redelivering instead of dead-lettering."""
+    prod = chain_production(chain)
+    sources = [s for s in prod.topology.subscriptions if s.dead_letter_topic]
+    assert {s.name for s in sources} >= set(CHAINS[chain][1])
+    for sub in sources:
+        assert sub.dead_letter_topic is not None
+        assert PUBSUB_AGENT in members(
+            prod, "topic", sub.dead_letter_topic, "roles/pubsub.publisher"
+        )
+        assert PUBSUB_AGENT in members(prod, "subscription", sub.name, "roles/pubsub.subscriber")
+    # ... and it mints the push tokens of the push identity, nothing more.
+    agent_bindings = {(b.kind, b.role) for b in prod.bindings if b.member == PUBSUB_AGENT}
+    assert agent_bindings == {
+        ("topic", "roles/pubsub.publisher"),
+        ("subscription", "roles/pubsub.subscriber"),
+        ("service-account", "roles/iam.serviceAccountTokenCreator"),
+    }
+
+
+@pytest.mark.parametrize("chain", sorted(CHAINS))
+def test_no_worker_is_publicly_invocable(chain: str) -> None:
+    prod, steps = plan(providers=CHAINS[chain][0]) if CHAINS[chain][0] else plan()
+    for fn in prod.functions:
+        invokers = members(prod, "function", fn.name, "roles/run.invoker")
+        if fn.name == "ingest":
+            assert invokers == set()  # IAM only: callers are granted by an admin
+        else:
+            assert invokers == {PUSH}, fn.name
+    deploys = {argv[3]: argv for argv in commands(steps) if argv[1:3] == ("functions", "deploy")}
+    assert set(deploys) == {fn.name for fn in prod.functions}
+    for name, argv in deploys.items():
+        assert "--no-allow-unauthenticated" in argv, name
+        assert "--allow-unauthenticated" not in argv, name
+    granted = [a for a in commands(steps) if "add-invoker-policy-binding" in a]
+    assert all(f"--member={PUSH}" in argv for argv in granted)
+    assert not any("allUsers" in b.member for b in prod.bindings)
+
+
+def test_ingest_is_public_only_with_api_keys() -> None:
+    prod, steps = plan(api_keys_required=True)
+    assert members(prod, "function", "ingest", "roles/run.invoker") == {"allUsers"}
+    public = [a for a in commands(steps) if "--allow-unauthenticated" in a]
+    assert [argv[3] for argv in public] == ["ingest"]
+    for fn in prod.functions:
+        if fn.name != "ingest":
+            assert "allUsers" not in members(prod, "function", fn.name, "roles/run.invoker")
+
+
+def test_secrets_travel_only_through_secret_manager(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-deployer-local-key")
+    monkeypatch.setenv("AIEXEC_SMTP_PASSWORD", "hunter2-smtp")
+    prod, steps = plan(report_webhook_secret="report-hook", smtp_password_secret="smtp:3")
+    text = render(prod, steps)
+    assert "sk-deployer-local-key" not in text
+    assert "hunter2-smtp" not in text
+    secret_envs = {"OPENAI_API_KEY", "AIEXEC_REPORT_WEBHOOK_URL", "AIEXEC_SMTP_PASSWORD"}
+    for fn in prod.functions:
+        assert not secret_envs & {name for name, _ in fn.env}, fn.name
+        assert not any(re.search(r"KEY|PASSWORD|SECRET|TOKEN", n) for n, _ in fn.env), fn.name
+    by_name = {argv[3]: argv for argv in commands(steps) if argv[1:3] == ("functions", "deploy")}
+    assert "--set-secrets=OPENAI_API_KEY=aiexec-openai-api-key:latest" in by_name["worker-openai"]
+    assert (
+        "--set-secrets=AIEXEC_REPORT_WEBHOOK_URL=report-hook:latest,AIEXEC_SMTP_PASSWORD=smtp:3"
+        in by_name["report"]
+    )
+    assert "--clear-secrets" in by_name["worker-vertex"]  # Vertex: the worker's own identity
+    accessors = {
+        (b.resource, b.member)
+        for b in prod.bindings
+        if b.role == "roles/secretmanager.secretAccessor"
+    }
+    assert accessors == {
+        (
+            "aiexec-openai-api-key",
+            f"serviceAccount:aiexec-worker-openai@{PROJECT}.iam.gserviceaccount.com",
+        ),
+        ("report-hook", f"serviceAccount:aiexec-report@{PROJECT}.iam.gserviceaccount.com"),
+        ("smtp", f"serviceAccount:aiexec-report@{PROJECT}.iam.gserviceaccount.com"),
+    }
+
+
+def test_scheduler_jobs_cron_and_time_zone() -> None:
+    jobs = {job.name: job for job in production().jobs}
+    report, sweep = jobs["aiexec-weekly-report"], jobs["aiexec-sweep"]
+    assert (report.topic, report.schedule, report.time_zone) == (
+        "usage-report-requests", "0 8 * * 1", "UTC",
+    )  # fmt: skip
+    assert (sweep.topic, sweep.schedule) == ("sweep-requests", "*/5 * * * *")
+    zoned = {j.name: j for j in production(report_timezone="Europe/Berlin").jobs}
+    assert zoned["aiexec-weekly-report"].time_zone == "Europe/Berlin"
+    # the scheduler's agent may publish to exactly the two trigger topics
+    agent = f"serviceAccount:service-{NUMBER}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
+    topics = {b.resource for b in production().bindings if b.member == agent}
+    assert topics == {"usage-report-requests", "sweep-requests"}
+
+
+def test_each_identity_publishes_only_where_its_code_does() -> None:
+    prod = production()
+    publishers: dict[str, set[str]] = {}
+    for b in prod.bindings:
+        if b.role == "roles/pubsub.publisher" and "aiexec-" in b.member:
+            publishers.setdefault(
+                b.member.split("@")[0].removeprefix("serviceAccount:"), set()
+            ).add(b.resource)
+    queues = {"tasks-openai", "tasks-vertex"}
+    assert publishers == {
+        "aiexec-ingest": queues,
+        "aiexec-ingest-events": queues,
+        "aiexec-worker-openai": queues | {"tasks-dead", "task-results"},
+        "aiexec-worker-vertex": queues | {"tasks-dead", "task-results"},
+        "aiexec-sweeper": queues | {"tasks-dead", "task-results"},
+        "aiexec-finalizer": {"task-results"},
+    }
+    project_roles = {(b.member, b.role) for b in prod.bindings if b.kind == "project"}
+    assert {role for _, role in project_roles} == {"roles/datastore.user", "roles/aiplatform.user"}
+    aiplatform = [m for m, r in project_roles if r == "roles/aiplatform.user"]
+    assert aiplatform == [f"serviceAccount:aiexec-worker-vertex@{PROJECT}.iam.gserviceaccount.com"]
+
+
+def test_function_timeouts_fit_their_ack_deadlines_and_sizing_comes_from_settings() -> None:
+    prod = production(worker_max_instances="openai=3", worker_concurrency="vertex=2")
+    for fn in prod.functions:
+        if fn.push_subscription:
+            assert prod.topology.subscription(fn.push_subscription).ack_deadline_s >= fn.timeout_s
+    assert (
+        prod.function("worker-openai").max_instances,
+        prod.function("worker-openai").concurrency,
+    ) == (3, 8)
+    assert (
+        prod.function("worker-vertex").max_instances,
+        prod.function("worker-vertex").concurrency,
+    ) == (10, 2)
+    assert dict(prod.function("worker-vertex").env)["PROVIDER"] == "vertex"
+
+
+def test_deploy_order_puts_consumers_first_and_schedules_last() -> None:
+    _, steps = plan()
+    phases = list(dict.fromkeys(s.phase for s in steps))
+    assert phases == [
+        "service accounts", "project roles", "secret access", "firestore", "pub/sub topology",
+        "pub/sub IAM", "push identity", "source bundles", "functions", "invokers", "scheduler",
+    ]  # fmt: skip
+    deployed = [argv[3] for argv in commands(steps) if argv[1:3] == ("functions", "deploy")]
+    assert deployed == [
+        "finalizer", "worker-vertex", "worker-openai", "ingest-events", "ingest", "sweeper",
+        "report",
+    ]  # fmt: skip
+
+
+def test_indexes_cover_the_queries_in_the_code() -> None:
+    """Each `store.query(status, FIELD, ...)` / `query_since(status, FIELD, ...)` call needs a
+    (status, FIELD) composite index; the calls are read from the code, so a new one fails here."""
+    calls = (REPO / "shared" / "sweeper.py").read_text() + (
+        REPO / "shared" / "cli" / "operations.py"
+    ).read_text()
+    fields = set(re.findall(r"\.query(?:_since)?\([^,]+,\s*\"(\w+)\"", calls))
+    assert fields >= {"deadline_at", "lease_until", "updated_at", "completed_at"}
+    indexed = {ix.fields for ix in production().indexes if ix.collection == "tasks"}
+    for field in fields:
+        assert (("status", "ASCENDING"), (field, "ASCENDING")) in indexed, field
+    # `aiexec tasks` / `results` (shared/client): a status filter, newest first by creation
+    # time, or oldest first by completion time
+    for field, order in (("created_at", "DESCENDING"), ("completed_at", "ASCENDING")):
+        assert (("status", "ASCENDING"), (field, order)) in indexed, field
+    assert INDEXES_FILE.name == "firestore.indexes.json"
+    ttl = [o for o in production(usage_ttl_days=30).field_overrides if o.ttl]
+    assert [(o.collection, o.field) for o in ttl] == [("usage", "expire_at")]
+    assert not any(o.ttl for o in production().field_overrides)
+
+
+def test_unknown_provider_is_a_warning_in_the_plan() -> None:
+    prod = chain_production("three")
+    assert len(prod.warnings) == 1 and "anthropic" in prod.warnings[0]
+    assert "WARNING" in render(prod, plan(providers=["openai", "anthropic", "vertex"])[1])
+
+
+# --- the CLI: no credentials, no network ----------------------------------------------
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No sockets, no subprocesses, no credentials: a dry run must not need any."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"a dry run must not touch the network or run commands: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(subprocess, "run", refuse)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/credentials.json")
+    monkeypatch.setenv("CLOUDSDK_CONFIG", "/nonexistent/gcloud")
+
+
+@pytest.mark.usefixtures("offline")
+def test_dry_run_prints_the_complete_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["deploy", "--project", PROJECT, "--region", REGION, "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 0
+    prod = production()
+    for thing in [
+        *(sa.email for sa in prod.service_accounts),
+        *(t.name for t in prod.topology.topics),
+        *(f"subscription {s.name}:" for s in prod.topology.subscriptions),
+        *(b.role for b in prod.bindings),
+        *(f"gcloud functions deploy {fn.name}" for fn in prod.functions),
+        "job aiexec-weekly-report: cron '0 8 * * 1' (UTC)",
+        "service-PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com",
+    ]:
+        assert thing in out, thing
+
+
+@pytest.mark.usefixtures("offline")
+def test_dry_run_with_a_three_provider_chain(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["deploy", "--project", PROJECT, "--region", REGION, "--dry-run"]
+    assert main([*argv, "--providers", "openai,anthropic,vertex"]) == 0
+    out = capsys.readouterr().out
+    assert "provider chain: openai → anthropic → vertex → tasks-dead" in out
+    assert "dead letter tasks-anthropic after 5" in out
+    assert "gcloud functions deploy worker-anthropic" in out
+
+
+def test_a_real_deploy_refuses_the_local_stack_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:8085")
+    argv = ["deploy", "--project", PROJECT, "--region", REGION]
+    assert main(argv) == 2
+    assert "PUBSUB_EMULATOR_HOST" in capsys.readouterr().err
+
+
+# --- every gcloud command of the plan is one gcloud knows ------------------------------
+
+
+def _help_flags(command: tuple[str, ...]) -> set[str]:
+    text = subprocess.run(
+        ["gcloud", *command, "--help"], capture_output=True, text=True, check=True,
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+             "PAGER": "cat", "HOME": "/tmp"},
+    ).stdout  # fmt: skip
+    return set(re.findall(r"--[a-z][a-z0-9-]*", re.sub(r"\x1b\[[0-9;]*m", "", text)))
+
+
+def command_of(argv: tuple[str, ...]) -> tuple[str, ...]:
+    """`gcloud GROUP [SUBGROUP] COMMAND`: the words before the first positional argument."""
+    return argv[1:4] if argv[1] in ("iam", "run") else argv[1:3]
+
+
+def test_every_gcloud_command_and_flag_exists() -> None:
+    if shutil.which("gcloud") is None:
+        pytest.skip("gcloud is not installed (`make prereqs`)")
+    _, steps = plan(api_keys_required=True)
+    argvs = commands(steps)
+    for step in steps:
+        if isinstance(step.action, Command):
+            argvs += [step.action.unless] if step.action.unless else []
+            argvs += [step.action.only_if[0]] if step.action.only_if else []
+    by_command: dict[tuple[str, ...], set[str]] = {}
+    for argv in argvs:
+        flags = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
+        by_command.setdefault(command_of(argv), set()).update(flags)
+    assert len(by_command) >= 8, sorted(by_command)
+    with ThreadPoolExecutor(max_workers=4) as pool:  # gcloud takes ~1.5 s per --help
+        helps = dict(zip(by_command, pool.map(_help_flags, by_command), strict=True))
+    for command, flags in by_command.items():
+        assert flags <= helps[command], (shlex.join(command), flags - helps[command])
