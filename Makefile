@@ -9,7 +9,7 @@ VENV        := .venv
 BIN         := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install prereqs run test lint typecheck format up down clean
+.PHONY: help install prereqs run test lint typecheck format up down clean bench
 
 help:
 	@echo "make run    - start the local stack, run the demo (incl. an OpenAI outage), stop"
@@ -44,6 +44,10 @@ up: install prereqs
 
 down: install
 	$(BIN)/aiexec down
+
+# The pipeline against the floor of its infrastructure (own stack on free ports; ~10 min).
+bench: install prereqs
+	$(BIN)/aiexec bench
 
 lint: install
 	$(BIN)/ruff check .

@@ -99,9 +99,7 @@ class ChaosRunner:
                 for _ in range(copies):
                     pool.submit(self.bus.publish, self.settings.topic_tasks, body.encode())
 
-    def run(
-        self, name: str, size: int, copies: int = 1, timeout_s: float = 120.0
-    ) -> BatchResult:
+    def run(self, name: str, size: int, copies: int = 1, timeout_s: float = 120.0) -> BatchResult:
         before = self.total_calls()
         began = time.monotonic()
         ids = [f"chaos-{name}-{uuid.uuid4().hex[:12]}" for _ in range(size)]

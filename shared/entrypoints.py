@@ -12,11 +12,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared.auth import PepperMissingError
 from shared.bus import Bus
 from shared.circuit import CircuitBreaker
 from shared.events import MalformedEnvelopeError, PubSubMessage, decode
 from shared.finalizer import Finalizer
-from shared.http_api import HttpApi
+from shared.http_api import HttpApi, problem
 from shared.ingest import Ingest, RequestProblemError
 from shared.logging import configure, log, task_context
 from shared.providers.registry import get_provider
@@ -81,7 +82,12 @@ def _message(event: Any) -> PubSubMessage | None:
 
 
 def handle_ingest_http(request: Any) -> Any:
-    return http_api().handle(request)
+    try:
+        api = http_api()
+    except PepperMissingError as error:  # keys required but no pepper: refuse, never guess
+        log(logger, logging.CRITICAL, "ingest is misconfigured", reason=str(error))
+        return problem(503, "misconfigured", "the service is misconfigured; see its logs")
+    return api.handle(request)
 
 
 def handle_ingest_event(event: Any) -> None:

@@ -13,9 +13,11 @@ from typing import Any
 
 import flask
 
+from shared.auth import Admission
 from shared.circuit import circuit_states
 from shared.ingest import Ingest, RequestProblemError
 from shared.providers.registry import known_providers
+from shared.request_guard import read_body
 from shared.schemas import FieldProblem, TaskStatus, check_task_id
 from shared.settings import Settings
 
@@ -48,25 +50,31 @@ def problem(status: int, code: str, message: str, field: str | None = None) -> A
 
 
 class HttpApi:
-    def __init__(self, settings: Settings, ingest: Ingest) -> None:
+    def __init__(
+        self, settings: Settings, ingest: Ingest, admission: Admission | None = None
+    ) -> None:
         self.settings = settings
         self.ingest = ingest
+        # Who may call, and how often (shared/auth.py); without API keys: `anonymous`.
+        self.admission = admission or Admission.from_settings(settings, lambda: ingest.store.client)
 
-    def handle(self, request: flask.Request) -> Any:
+    def handle(self, request: flask.Request) -> Any:  # noqa: PLR0911 - a return per route
         path, method = request.path, request.method
         try:
             if path in ("/tasks", "/tasks/"):
                 return self._only(method, "POST") or self.post_task(request)
             match = _TASK_PATH.match(path)
             if match:
-                return self._only(method, "GET") or self.get_task(match["task_id"])
+                return self._only(method, "GET") or self.get_task(match["task_id"], request)
             if path == "/health":
                 return self._only(method, "GET") or self.health()
+            if path == "/openapi.json":
+                return self._only(method, "GET") or self.openapi()
             if path == "/":
                 return self._only(method, "POST") or self.v2_execute(request)
             return problem(404, "not_found", f"no route {path}")
         except RequestProblemError as error:
-            return respond({"error": error.problem.model_dump()}, error.status)
+            return respond({"error": error.problem.model_dump()}, error.status, error.headers)
 
     @staticmethod
     def _only(method: str, allowed: str) -> Any:
@@ -74,13 +82,17 @@ class HttpApi:
             return None
         return problem(405, "method_not_allowed", f"use {allowed}")
 
-    def _read(self, request: flask.Request) -> Any:
-        body = request.get_data(cache=False)
+    def _read(self, request: flask.Request, *, json_type_required: bool = True) -> Any:
+        # Header and size checks first (request_guard), then the JSON checks and validation.
+        body = read_body(request, self.settings, json_type_required=json_type_required)
         return self.ingest.parse(body)
 
     def post_task(self, request: flask.Request) -> Any:
+        caller = self.admission.admit(request.headers)  # 401/403, then 429
         wait_s = self._wait_param(request)
-        submission = self.ingest.submit(self._read(request), DEFAULT_CLIENT)
+        submission = self.ingest.submit(
+            self._read(request), caller.client_id, caller.monthly_budget_usd
+        )
         task = submission.task
         if wait_s > 0 and TaskStatus(task["status"]) not in _TERMINAL:
             task = self.ingest.store.wait_for_terminal(task["task_id"], wait_s) or task
@@ -110,9 +122,11 @@ class HttpApi:
             )
         return value
 
-    def get_task(self, task_id: str) -> Any:
+    def get_task(self, task_id: str, request: flask.Request) -> Any:
+        caller = self.admission.authenticate(request.headers)
         task = self.ingest.store.get(task_id) if _valid_id(task_id) else None
-        if task is None:
+        # Another client's task is "not found", not "forbidden": ids must not leak.
+        if task is None or not self.admission.may_read(caller, task):
             return problem(404, "not_found", f"no task {task_id}")
         return respond({k: v for k, v in task.items() if not k.startswith("lease_")}, 200)
 
@@ -136,9 +150,21 @@ class HttpApi:
             {"status": "ok", "version": self.settings.version, "providers": providers}, 200
         )
 
+    def openapi(self) -> Any:
+        """The OpenAPI document of these routes; it lives in `shared/` to ship with the code."""
+        from pathlib import Path
+
+        document = (Path(__file__).parent / "data" / "openapi.json").read_bytes()
+        return flask.Response(document, status=200, mimetype="application/json")
+
     def v2_execute(self, request: flask.Request) -> Any:
-        """The V2 backend's synchronous call, kept for its clients: submit, wait, answer."""
-        submission = self.ingest.submit(self._read(request), DEFAULT_CLIENT)
+        """The V2 backend's synchronous call, kept for its clients: submit, wait, answer.
+
+        V2 clients may send JSON without a Content-Type; a non-JSON type is still refused.
+        """
+        caller = self.admission.admit(request.headers)
+        request_body = self._read(request, json_type_required=False)
+        submission = self.ingest.submit(request_body, caller.client_id, caller.monthly_budget_usd)
         task_id = submission.task["task_id"]
         task = self.ingest.store.wait_for_terminal(task_id, self.settings.sync_wait_s)
         task = task or submission.task

@@ -14,8 +14,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared import fallback
+from shared.budget import BudgetExceededError, Budgets, Reservation, reservation_nusd
 from shared.bus import Bus
 from shared.logging import log, task_context
+from shared.request_guard import RequestProblemError, check_json
 from shared.schemas import (
     FieldProblem,
     TaskMessage,
@@ -27,16 +29,8 @@ from shared.schemas import (
 from shared.settings import Settings
 from shared.store import TaskStore
 
+__all__ = ["Ingest", "RequestProblemError", "Submission"]  # the error lives in request_guard
 logger = logging.getLogger(__name__)
-
-
-class RequestProblemError(ValueError):
-    """A request we refuse, with the HTTP status it deserves and a problem naming the field."""
-
-    def __init__(self, problem: FieldProblem, status: int = 400) -> None:
-        super().__init__(problem.message)
-        self.problem = problem
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -46,10 +40,13 @@ class Submission:
 
 
 class Ingest:
-    def __init__(self, settings: Settings, store: TaskStore, bus: Bus) -> None:
+    def __init__(
+        self, settings: Settings, store: TaskStore, bus: Bus, budgets: Budgets | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
         self.bus = bus
+        self.budgets = budgets or Budgets(settings, lambda: store.client)
 
     def parse(self, body: bytes) -> TaskRequest:
         """Validate raw JSON bytes into a request, or raise RequestProblemError."""
@@ -62,6 +59,7 @@ class Ingest:
                 ),
                 status=413,
             )
+        check_json(body, self.settings)  # hostile shapes, before any parser recurses into them
         try:
             return TaskRequest.model_validate_json(body)
         except ValidationError as error:
@@ -69,14 +67,23 @@ class Ingest:
             status = 413 if problem.code == "too_large" else 400
             raise RequestProblemError(problem, status) from error
 
-    def submit(self, request: TaskRequest, client_id: str) -> Submission:
-        """Create and enqueue the task; the same `task_id` again returns the existing task."""
+    def submit(
+        self, request: TaskRequest, client_id: str, monthly_budget_usd: float | None = None
+    ) -> Submission:
+        """Create and enqueue the task; the same `task_id` again returns the existing task.
+
+        With a `monthly_budget_usd`, the task's worst-case cost is reserved first (402 when it
+        does not fit; see shared/budget.py).
+        """
         chain = self._chain(request)
         task_id = request.task_id or uuid.uuid4().hex
         body = request.model_dump(mode="json", exclude_none=True) | {"task_id": task_id}
         with task_context(task_id):
+            reservation = self._reserve(request, task_id, chain, client_id, monthly_budget_usd)
             task, created = self.store.create(task_id, client_id, body, chain)
             if not created:
+                if reservation is not None:
+                    self.budgets.release(reservation)
                 self._check_same(task, body, client_id)
                 if task["status"] == TaskStatus.QUEUED and int(task.get("hop", 0)) == 0:
                     # The first submission may have died between create and publish; a second
@@ -96,9 +103,31 @@ class Ingest:
             )
             return Submission(task, created=True)
 
+    def _reserve(
+        self,
+        request: TaskRequest,
+        task_id: str,
+        chain: list[str],
+        client_id: str,
+        monthly_budget_usd: float | None,
+    ) -> Reservation | None:
+        if monthly_budget_usd is None:
+            return None
+        amount = reservation_nusd(self.settings, request, chain)
+        try:
+            return self.budgets.reserve(client_id, task_id, amount, monthly_budget_usd)
+        except BudgetExceededError:
+            # A retried submission of a task accepted earlier is answered, not refused.
+            if request.task_id and self.store.get(task_id) is not None:
+                return None
+            raise
+
     def reject_message(self, data: bytes, problem: FieldProblem, client_id: str) -> None:
         """Record a malformed `tasks` message (a `rejected` document when it names an id)."""
-        task_id = readable_task_id(data)
+        try:
+            task_id = readable_task_id(data)
+        except RecursionError:  # nesting too deep for `json`: no id can be read
+            task_id = None
         with task_context(task_id):
             if task_id:
                 self.store.record_rejection(task_id, client_id, problem)

@@ -37,21 +37,21 @@ BILLING_ROUNDING_MS = 100
 
 _lock = threading.Lock()
 _counts: Counter[str] = Counter()
-_dir: Path | None = None
 _dirty = threading.Event()
 _local = threading.local()
+_where: list[Path] = []  # the counters directory, once counting is on in this process
 
 
 def install(settings: Settings) -> bool:
     """Start counting in this process if `settings` asks for it; idempotent. Whether on."""
-    global _dir
     if settings.count_operations_dir is None:
         return False
     with _lock:
-        if _dir is not None:
+        if _where:
             return True
-        _dir = Path(settings.count_operations_dir)
-        _dir.mkdir(parents=True, exist_ok=True)
+        directory = Path(settings.count_operations_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        _where.append(directory)
         _connect_request_signals()
         threading.Thread(target=_flush_loop, name="opcount-flush", daemon=True).start()
     return True
@@ -224,7 +224,7 @@ def _flush_loop() -> None:
 
 
 def _write_file() -> None:
-    if _dir is None:
+    if not _where:
         return
     pid = os.getpid()
     record = {
@@ -235,7 +235,7 @@ def _write_file() -> None:
         "written_at": time.time(),
         "counts": snapshot(),
     }
-    path = counters_path(_dir, pid)
+    path = counters_path(_where[0], pid)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, sort_keys=True), encoding="utf-8")
     os.replace(tmp, path)

@@ -30,6 +30,8 @@ COMMAND_MODULES = (
     "shared.cli.chaos",
     "shared.cli.report",
     "shared.cli.deploy",
+    "shared.cli.keys",
+    "shared.cli.bench",
 )
 
 

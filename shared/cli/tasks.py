@@ -1,127 +1,206 @@
-"""`aiexec submit | get | wait`: hand tasks over and read results back from Firestore."""
+"""`aiexec submit | get | wait | list | results`: hand tasks over and read results back.
+
+Built on the Python client (`shared.client`). Output reads well in a terminal; `--json` prints
+documents for scripts. Exit codes (shared.cli.main): 0 ok, 1 a task failed (or a request was
+refused by the server), 2 usage or validation error, 3 unreachable, 4 timed out waiting.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 from typing import Any
 
 import httpx
 
-from shared.cli.main import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_UNREACHABLE, EXIT_USAGE
-from shared.http_api import jsonable
+from shared.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from shared.cli.tasks_render import error, exit_for, print_json, task_summary
+from shared.client import (
+    API_KEY_ENV,
+    AIExecClient,
+    RequestRefusedError,
+    ServiceUnreachableError,
+    Submitted,
+    Task,
+)
 from shared.settings import get_settings
-from shared.store import TaskStore
+
+TASK_TYPES = ("analytical", "creative", "code", "general")
 
 
 def register(subparsers: Any) -> None:
-    submit = subparsers.add_parser("submit", help="submit one task")
-    submit.add_argument("prompt", help="the task description (the prompt)")
-    submit.add_argument(
-        "--type", dest="task_type", choices=["analytical", "creative", "code", "general"]
+    from shared.cli import tasks_query
+
+    _register_submit(subparsers)
+    get = subparsers.add_parser("get", help="show a task")
+    get.add_argument("task_id")
+    get.add_argument("--json", action="store_true", help="print the task document as JSON")
+    get.set_defaults(func=cmd_get)
+
+    wait = subparsers.add_parser("wait", help="wait until a task is finished, then show it")
+    wait.add_argument("task_id")
+    wait.add_argument("--timeout", type=float, default=60.0, metavar="S")
+    wait.add_argument("--json", action="store_true", help="print the task document as JSON")
+    wait.set_defaults(func=cmd_wait)
+    tasks_query.register(subparsers)  # list, results
+
+
+def _register_submit(subparsers: Any) -> None:
+    submit = subparsers.add_parser(
+        "submit", help="submit one task, or every task of a file (--file)"
     )
+    submit.add_argument("prompt", nargs="?", help="the task description; `-` reads stdin")
+    submit.add_argument("--type", dest="task_type", choices=TASK_TYPES)
     submit.add_argument("--id", dest="task_id", help="client-chosen task id (idempotency key)")
     submit.add_argument("--system", help="system instruction")
     submit.add_argument("--providers", help="comma-separated chain for this task")
     submit.add_argument(
-        "--via",
-        choices=["http", "pubsub"],
-        default="http",
-        help="POST to the ingest function or publish to the `tasks` topic",
-    )
+        "--model", action="append", metavar="PROVIDER=MODEL", default=[],
+        help="explicit model for a provider (repeatable)",
+    )  # fmt: skip
+    submit.add_argument("--max-output-tokens", type=int, metavar="N")
+    submit.add_argument("--temperature", type=float, metavar="T")
+    submit.add_argument(
+        "--metadata", action="append", metavar="KEY=VALUE", default=[],
+        help="echoed in the task document and the export (repeatable)",
+    )  # fmt: skip
+    submit.add_argument(
+        "--via", choices=["http", "pubsub"], default="http",
+        help="POST to the ingest function (default) or publish to the `tasks` topic",
+    )  # fmt: skip
     submit.add_argument(
         "--wait", type=float, default=0, metavar="S", help="wait up to S seconds for the result"
     )
+    submit.add_argument("--json", action="store_true", help="machine-readable output")
+    from shared.cli.tasks_batch import add_file_options
+
+    add_file_options(submit)
     submit.set_defaults(func=cmd_submit)
 
-    get = subparsers.add_parser("get", help="print a task document")
-    get.add_argument("task_id")
-    get.set_defaults(func=cmd_get)
 
-    wait = subparsers.add_parser("wait", help="wait until a task is finished")
-    wait.add_argument("task_id")
-    wait.add_argument("--timeout", type=float, default=60.0)
-    wait.set_defaults(func=cmd_wait)
+def _pairs(items: list[str], option: str) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{option}: expected KEY=VALUE, got {item!r}")
+        pairs[key.strip()] = value
+    return pairs
 
 
-def _request(args: argparse.Namespace) -> dict[str, Any]:
-    body: dict[str, Any] = {"task_description": args.prompt}
-    for name in ("task_id", "task_type", "system"):
-        if getattr(args, name):
+def request_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The request body the options describe (validated later, by the client)."""
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    body: dict[str, Any] = {"task_description": prompt}
+    for name in ("task_id", "task_type", "system", "max_output_tokens", "temperature"):
+        if getattr(args, name) is not None:
             body[name] = getattr(args, name)
     if args.providers:
         body["providers"] = [p.strip() for p in args.providers.split(",") if p.strip()]
+    if args.model:
+        body["model"] = _pairs(args.model, "--model")
+    if args.metadata:
+        body["metadata"] = _pairs(args.metadata, "--metadata")
     return body
 
 
-def submit_http(body: dict[str, Any], wait_s: float = 0) -> tuple[int, dict[str, Any]]:
-    settings = get_settings()
-    params = {"wait": f"{wait_s:g}"} if wait_s else None
-    response = httpx.post(
-        f"{settings.ingest_url}/tasks", json=body, params=params, timeout=wait_s + 30
-    )
-    return response.status_code, response.json()
-
-
-def submit_pubsub(body: dict[str, Any], client_id: str = "cli") -> str:
-    """Publish to `tasks`; the id is chosen here so the caller can follow the task."""
-    from uuid import uuid4
-
-    from shared.bus import Bus
-
-    settings = get_settings()
-    body = {"task_id": uuid4().hex} | body
-    Bus(settings).publish(settings.topic_tasks, json.dumps(body).encode(), client_id=client_id)
-    return str(body["task_id"])
-
-
 def cmd_submit(args: argparse.Namespace) -> int:
-    body = _request(args)
+    if bool(args.file) == bool(args.prompt):
+        error("submit: give a prompt (`-` reads it from stdin) or --file tasks.jsonl|.csv")
+        return EXIT_USAGE
+    if args.file:
+        from shared.cli.tasks_batch import cmd_submit_file
+
+        return cmd_submit_file(args)
     try:
-        if args.via == "pubsub":
-            task_id = submit_pubsub(body)
-            if not args.wait:
-                print(json.dumps({"task_id": task_id, "status": "published"}))
-                return EXIT_OK
-            return _print_waited(task_id, args.wait)
-        status, answer = submit_http(body, args.wait)
-    except httpx.HTTPError as error:
-        print(
-            f"aiexec: cannot reach ingest at {get_settings().ingest_url}: {error}", file=sys.stderr
-        )
+        body = request_from_args(args)
+        with AIExecClient(via=args.via, client_id="cli") as client:
+            submitted = client.submit(body, wait_s=args.wait)
+    except ValueError as problem:  # includes TaskValidationError: nothing was sent
+        error(f"invalid task: {problem}")
+        return EXIT_USAGE
+    except RequestRefusedError as refused:
+        error(f"ingest refused the task: {refused}")
+        return EXIT_USAGE if refused.status < 500 else EXIT_FAILED
+    except ServiceUnreachableError as down:
+        error(str(down))
         return EXIT_UNREACHABLE
-    print(json.dumps(answer, indent=2))
-    if status >= 400:
-        return EXIT_USAGE if status < 500 else EXIT_FAILED
-    return _exit_for(answer.get("status")) if args.wait else EXIT_OK
+    _print_submitted(submitted, args.json)
+    return exit_for(submitted.status) if args.wait else EXIT_OK
+
+
+def _print_submitted(submitted: Submitted, as_json: bool) -> None:
+    if as_json:
+        document = submitted.task.document if submitted.task else {}
+        print_json(
+            {"task_id": submitted.task_id, "status": submitted.status, "via": submitted.via}
+            | ({"status_url": submitted.status_url} if submitted.status_url else {})
+            | document
+        )
+    elif submitted.task is not None:
+        print(task_summary(submitted.task))
+    else:
+        print(f"task {submitted.task_id}: {submitted.status} (via {submitted.via})")
+        print(f"  follow it with: aiexec wait {submitted.task_id}")
 
 
 def cmd_get(args: argparse.Namespace) -> int:
-    task = TaskStore(get_settings()).get(args.task_id)
+    try:
+        with AIExecClient() as client:
+            task = client.get(args.task_id)
+    except ServiceUnreachableError as down:
+        error(str(down))
+        return EXIT_UNREACHABLE
     if task is None:
-        print(f"aiexec: no task {args.task_id}", file=sys.stderr)
+        error(f"no task {args.task_id}")
         return EXIT_FAILED
-    print(json.dumps(jsonable(task), indent=2))
+    _show(task, args.json)
     return EXIT_OK
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
-    return _print_waited(args.task_id, args.timeout)
-
-
-def _print_waited(task_id: str, timeout_s: float) -> int:
-    task = TaskStore(get_settings()).wait_for_terminal(task_id, timeout_s)
+    try:
+        with AIExecClient() as client:
+            task = client.wait(args.task_id, args.timeout)
+    except ServiceUnreachableError as down:
+        error(str(down))
+        return EXIT_UNREACHABLE
     if task is None:
-        print(f"aiexec: no task {task_id}", file=sys.stderr)
+        error(f"no task {args.task_id}")
         return EXIT_FAILED
-    print(json.dumps(jsonable(task), indent=2))
-    return _exit_for(task["status"])
+    _show(task, args.json)
+    return exit_for(task.status)
 
 
-def _exit_for(status: str | None) -> int:
-    if status == "succeeded":
-        return EXIT_OK
-    if status in ("failed", "rejected"):
-        return EXIT_FAILED
-    return EXIT_TIMEOUT if status in ("queued", "running") else EXIT_OK
+def _show(task: Task, as_json: bool) -> None:
+    if as_json:
+        print_json(task.document)
+    else:
+        print(task_summary(task))
+
+
+# --- kept for `aiexec demo` and scripts that import them ---------------------------------
+
+
+def submit_http(body: dict[str, Any], wait_s: float = 0) -> tuple[int, dict[str, Any]]:
+    """POST /tasks as is (no local validation): ingest's status code and JSON answer."""
+    settings = get_settings()
+    params = {"wait": f"{wait_s:g}"} if wait_s else None
+    headers = {"Authorization": f"Bearer {key}"} if (key := _api_key()) else None
+    response = httpx.post(
+        f"{settings.ingest_url}/tasks", json=body, params=params, headers=headers,
+        timeout=wait_s + 30,
+    )  # fmt: skip
+    answer: dict[str, Any] = response.json()
+    return response.status_code, answer
+
+
+def submit_pubsub(body: dict[str, Any], client_id: str = "cli") -> str:
+    """Publish to `tasks` (validated first); returns the task id, chosen here if absent."""
+    with AIExecClient(via="pubsub", client_id=client_id) as client:
+        return client.submit(body).task_id
+
+
+def _api_key() -> str | None:
+    return os.environ.get(API_KEY_ENV) or None

@@ -74,6 +74,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "aiexec-simulator/0.1"
     timeout = 120  # idle keep-alive connections of pooled SDK clients must not pin threads forever
+    # Headers and body go out as two writes; with Nagle on, the body waits for the client's
+    # delayed ACK: every "instant" answer took 44 ms instead of 1 ms (measured by aiexec bench).
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         self._dispatch()

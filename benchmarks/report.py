@@ -1,0 +1,274 @@
+"""The results as one readable table: each pipeline figure next to its reference (the floor's,
+unless a section says otherwise), their ratio, and the target where the issue sets one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks.stats import ratio
+
+Row = tuple[str, str, str, str, str]  # label, reference, pipeline, ratio, target (+ verdict)
+_WIDTHS = (50, 11, 11, 7)
+
+
+@dataclass(frozen=True)
+class Target:
+    text: str
+    met: bool | None
+
+    def render(self) -> str:
+        if self.met is None:
+            return self.text
+        return f"{self.text}  {'met' if self.met else 'MISSED'}"
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if abs(value) >= 100:
+            return f"{value:.0f}"
+        return f"{value:.1f}" if abs(value) >= 1 else f"{value:.3g}"
+    return str(value)
+
+
+def row(
+    label: str, ref: Any, pipe: Any, target: Target | None = None, *, ratio_of: bool = True
+) -> Row:
+    r = ratio(pipe, ref) if ratio_of and isinstance(pipe, int | float) else None
+    return (label, fmt(ref), fmt(pipe), fmt(r), target.render() if target else "")
+
+
+def _at_least(value: float | None, bound: float, text: str) -> Target:
+    return Target(text, None if value is None else value >= bound)
+
+
+def _at_most(value: float | None, bound: float, text: str) -> Target:
+    return Target(text, None if value is None else value <= bound)
+
+
+def path_rows(m: Mapping[str, Any], via: str) -> list[Row]:
+    floor, pipe = m[f"floor_{via}"], m[f"pipeline_{via}"]
+    idle_f, idle_p = m[f"idle_floor_{via}"], m[f"idle_pipeline_{via}"]
+    tput = ratio(pipe["throughput"], floor["throughput"])
+    idle = ratio(idle_p["client_p50_ms"], idle_f["client_p50_ms"])
+    rows = [
+        row(
+            "throughput (tasks/s)",
+            floor["throughput"],
+            pipe["throughput"],
+            _at_least(tput, 0.70, ">= 0.70"),
+        )
+    ]
+    for q in (50, 95, 99):
+        rows.append(
+            row(
+                f"latency p{q} (ms, created -> completed)",
+                floor[f"latency_p{q}_ms"],
+                pipe[f"latency_p{q}_ms"],
+            )
+        )
+    for q in (50, 95, 99):
+        rows.append(
+            row(
+                f"client latency p{q} (ms, submit -> event)",
+                floor[f"client_p{q}_ms"],
+                pipe[f"client_p{q}_ms"],
+            )
+        )
+    rows.append(
+        row(
+            "idle single task, client p50 (ms)",
+            idle_f["client_p50_ms"],
+            idle_p["client_p50_ms"],
+            _at_most(idle, 1.5, "<= 1.50"),
+        )
+    )
+    rows.append(
+        row(
+            "idle single task, p50 (ms, documents)",
+            idle_f["latency_p50_ms"],
+            idle_p["latency_p50_ms"],
+        )
+    )
+    rows.append(
+        row("lost", floor["lost"], pipe["lost"], Target("0", pipe["lost"] == 0), ratio_of=False)
+    )
+    return rows
+
+
+def down_rows(m: Mapping[str, Any]) -> list[Row]:
+    healthy, down = m["pipeline_topic"], m["primary_down"]
+    idle_h, idle_d = m["idle_pipeline_topic"], m["idle_primary_down"]
+    return [
+        _plus_one_s(
+            "batch latency p50 (ms, created -> completed)",
+            healthy["latency_p50_ms"],
+            down["latency_p50_ms"],
+        ),
+        row("batch latency p95 (ms)", healthy["latency_p95_ms"], down["latency_p95_ms"]),
+        row("batch client latency p50 (ms)", healthy["client_p50_ms"], down["client_p50_ms"]),
+        row("batch throughput (tasks/s)", healthy["throughput"], down["throughput"]),
+        _plus_one_s(
+            "single task, client p50 (ms)", idle_h["client_p50_ms"], idle_d["client_p50_ms"]
+        ),
+        _plus_one_s(
+            "single task, p50 (ms, created -> completed)",
+            idle_h["latency_p50_ms"],
+            idle_d["latency_p50_ms"],
+        ),
+        row("fallback rate", 0.0, down.get("fallback_rate"), ratio_of=False),
+        row("provider calls per task", healthy.get("provider_calls"), down.get("provider_calls")),
+        row("failed", healthy["failed"], down["failed"], ratio_of=False),
+        row("lost", healthy["lost"], down["lost"], Target("0", down["lost"] == 0), ratio_of=False),
+    ]
+
+
+def _plus_one_s(label: str, healthy: Any, down: Any) -> Row:
+    met = None if healthy is None or down is None else down <= healthy + 1000
+    return row(label, healthy, down, Target("<= healthy + 1000 ms", met))
+
+
+def latency_rows(m: Mapping[str, Any], options: Mapping[str, Any]) -> list[Row]:
+    slow = m["provider_latency"]
+    ideal = options["worker_threads"] / (options["provider_latency_ms"] / 1000)
+    return [
+        row("throughput (tasks/s; ref: threads / latency)", ideal, slow["throughput"]),
+        row(
+            "provider calls in flight, most at once",
+            options["worker_threads"],
+            slow.get("calls_in_flight_max"),
+        ),
+        row(
+            "provider calls in flight, mean",
+            options["worker_threads"],
+            slow.get("calls_in_flight_mean"),
+        ),
+        row(
+            "latency p50 (ms, created -> completed)",
+            options["provider_latency_ms"],
+            slow["latency_p50_ms"],
+        ),
+        row("lost", 0, slow["lost"], Target("0", slow["lost"] == 0), ratio_of=False),
+    ]
+
+
+def cost_rows(m: Mapping[str, Any], cost: Mapping[str, Any]) -> list[Row]:
+    floor, pipe = m["floor_topic"], m["pipeline_topic"]
+    ops = pipe.get("firestore_ops_per_success")
+    rows = [
+        row("Firestore reads per task", floor["firestore_reads"], pipe["firestore_reads"]),
+        row("Firestore writes per task", floor["firestore_writes"], pipe["firestore_writes"]),
+        row(
+            "Firestore ops per successful task",
+            floor.get("firestore_ops_per_success"),
+            ops,
+            _at_most(ops, 6, "<= 6"),
+        ),
+    ]
+    per_task = (
+        ("pubsub_published", "Pub/Sub messages published per task"),
+        ("pubsub_delivered", "Pub/Sub deliveries per task"),
+        ("invocations", "function invocations per task"),
+        ("cpu_ms_functions", "CPU per task, functions (ms)"),
+        ("cpu_ms_firestore", "CPU per task, Firestore emulator (ms)"),
+        ("cpu_ms_pubsub", "CPU per task, Pub/Sub emulator (ms)"),
+    )
+    rows += [row(label, floor.get(key), pipe.get(key)) for key, label in per_task]
+    return rows + dollar_rows(cost)
+
+
+def dollar_rows(cost: Mapping[str, Any]) -> list[Row]:
+    floor, pipe = cost["floor"], cost["pipeline"]
+    rows = [row("billed function time per task (ms, idle)", floor["billed_ms"], pipe["billed_ms"])]
+    services = (
+        ("usd_firestore", "Firestore"),
+        ("usd_pubsub", "Pub/Sub"),
+        ("usd_invocations", "function invocations"),
+        ("usd_compute", "function compute"),
+        ("usd_infra_total", "infrastructure, total"),
+    )
+    rows += [row(f"$ per 1M tasks: {label}", floor.get(k), pipe.get(k)) for k, label in services]
+    rows.append(row("$ per 1M tasks: provider tokens", None, pipe.get("usd_provider_tokens")))
+    slow = cost["pipeline_slow_provider"].get("usd_compute")
+    rows.append(row("$ per 1M tasks: compute, slow provider", None, slow))
+    return rows
+
+
+MEMORY_PAIRS = (("ingest", "floor-ingest"), ("ingest-events", "floor-ingest-events"))
+
+
+def memory_rows(memory: Mapping[str, Mapping[str, float]], primary: str) -> list[Row]:
+    pairs = dict(MEMORY_PAIRS) | {f"worker-{primary}": "floor-worker"}
+    floor_names = set(pairs.values())
+    rows = []
+    for name, peak in memory.items():
+        if name in floor_names:
+            continue
+        ref = memory.get(pairs[name], {}).get("max_mib") if name in pairs else None
+        rows.append(row(f"peak RSS (MiB): {name}", ref, peak["max_mib"]))
+    return rows
+
+
+def render(results: Mapping[str, Any]) -> str:
+    meta, m = results["meta"], results["medians"]
+    opts = meta["options"]
+    primary = str(results.get("primary", "openai"))
+    sections: list[tuple[str, list[Row]]] = [
+        ("Via the `tasks` topic (reference: the floor)", path_rows(m, "topic")),
+        ("Via HTTP POST /tasks (reference: the floor's HTTP entry)", path_rows(m, "http")),
+        (f"{primary} down, via the topic (reference: healthy pipeline)", down_rows(m)),
+        (
+            f"Provider at {opts['provider_latency_ms']:.0f} ± {opts['provider_jitter_ms']:.0f} ms, "
+            f"{opts['latency_tasks']} tasks (reference: ideal)",
+            latency_rows(m, opts),
+        ),
+        ("Cost per task (reference: the floor; via the topic)", cost_rows(m, results["cost"])),
+        (
+            "Memory (reference: the floor's counterpart)",
+            memory_rows(results["memory_mib"], primary),
+        ),
+    ]
+    lines = [_title(meta)]
+    header = ("", "reference", "pipeline", "ratio", "target")
+    lines.append(_line(header))
+    for title, rows in sections:
+        lines.append(title)
+        lines.extend(_line(("  " + r[0], *r[1:])) for r in rows)
+    lines += ["", *_notes(results)]
+    return "\n".join(lines)
+
+
+def _notes(results: Mapping[str, Any]) -> list[str]:
+    taken = results.get("prices", {}).get("taken", "?")
+    return [
+        "Notes: a batch is submitted all at once, so its latencies are mostly queueing; compare",
+        "its throughput. The Pub/Sub emulator pushes each subscription through 2 loops, one",
+        "request at a time (polling every 100 ms when idle): throughput = 2 / the slowest hop's",
+        "handler time. The slow-provider batch is pushed by the benchmark itself, up to each",
+        "function's concurrency, as production Pub/Sub would.",
+        f"$: list prices taken {taken} (benchmarks/infra_prices.json); compute is billed per",
+        "invocation (concurrency 1), rounded up to 100 ms, at the single tasks' durations;",
+        "provider tokens: the simulator's token usage at shared/data/prices.json.",
+    ]
+
+
+def _title(meta: Mapping[str, Any]) -> str:
+    opts = meta["options"]
+    return (
+        f"aiexec bench - {opts['tasks']} tasks per batch, {opts['singles']} single tasks, "
+        f"median of {opts['repeat']} repeats; simulator at 0 ms unless stated; "
+        f"{opts['worker_threads']} threads per worker\n"
+        f"{meta['machine']}; load average before {meta['load_before']}, "
+        f"after {meta['load_after']}; {meta['elapsed_s']:.0f} s\n"
+    )
+
+
+def _line(cells: tuple[str, ...]) -> str:
+    label, *values = cells
+    parts = [label.ljust(_WIDTHS[0])]
+    parts += [v.rjust(w) for v, w in zip(values[:3], _WIDTHS[1:], strict=True)]
+    parts.append("  " + values[3] if values[3] else "")
+    return "".join(parts).rstrip()

@@ -1,0 +1,199 @@
+"""`aiexec bench`: start a private local stack plus the floor, run every measurement `repeat`
+times (interleaved, so the floor and the pipeline see the same machine), report the medians.
+
+Order within a repeat: single tasks on the idle stack, then per path (the `tasks` topic, then
+HTTP) a floor batch followed by a pipeline batch, then the primary provider down (a batch, then
+single tasks), then the provider at a realistic latency. Unrecorded warm-up batches come first.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import procstats, scenarios
+from benchmarks.cost import dollars_per_million, load_prices
+from benchmarks.harness import (
+    Bench,
+    Options,
+    Progress,
+    production_push,
+    running_bench,
+    stderr_progress,
+)
+from benchmarks.pushproxy import pushed_by_us
+from benchmarks.stats import Figures, median_figures
+
+WARMUP_TASKS = 50
+OPS_SHOWN = (
+    "firestore_reads",
+    "firestore_writes",
+    "firestore_deletes",
+    "firestore_ops",
+    "firestore_commits",
+    "pubsub_published",
+    "pubsub_delivered",
+    "invocations",
+    "billed_ms",
+    "billed_ms_under_load",
+)
+
+
+def one_repeat(bench: Bench, index: int) -> dict[str, Figures]:
+    """Every measurement once."""
+    tag = f"r{index + 1}"
+    out = _singles(bench, tag)
+    for via in ("topic", "http"):
+        for target in ("floor", "pipeline"):
+            out[f"{target}_{via}"], _ = bench.batch(target, via, bench.options.tasks, tag)
+    out |= _primary_down(bench, tag)
+    out["provider_latency"] = _slow_provider(bench, tag)
+    return out
+
+
+def _singles(bench: Bench, tag: str) -> dict[str, Figures]:
+    out = {}
+    for via in ("topic", "http"):
+        for target in ("floor", "pipeline"):
+            out[f"idle_{target}_{via}"] = bench.singles(target, via, tag)
+    return out
+
+
+def _primary_down(bench: Bench, tag: str) -> dict[str, Figures]:
+    """A batch, then single tasks (the fallback's own cost, without a batch's queueing)."""
+    settle = bench.stack.settings.circuit_cache_s + 0.5
+    with scenarios.primary_down(bench.probe.runner, bench.primary, settle):
+        figures, run = bench.batch("pipeline", "topic", bench.options.tasks, f"{tag} down")
+        singles = bench.singles("pipeline", "topic", f"{tag}-down")
+    figures["fallback_rate"] = scenarios.fallback_rate(run, bench.primary)
+    return {"primary_down": figures, "idle_primary_down": singles}
+
+
+def _slow_provider(bench: Bench, tag: str) -> Figures:
+    opts = bench.options
+    mean, jitter = opts.provider_latency_ms / 1000, opts.provider_jitter_ms / 1000
+    endpoints, concurrency = production_push(bench)
+    project = bench.stack.settings.project_id
+    with (
+        scenarios.provider_latency(
+            bench.probe.runner, bench.stack.settings.providers, mean, jitter
+        ),
+        pushed_by_us(project, endpoints, concurrency),
+    ):
+        figures, run = bench.batch("pipeline", "topic", opts.n_latency, f"{tag} slow provider")
+    return figures | scenarios.provider_concurrency(run)
+
+
+def warm_up(bench: Bench) -> None:
+    """Unrecorded: JIT, connection pools and lazily built clients warm in every process (the
+    fallback provider's worker too)."""
+    for via in ("topic", "http"):
+        for target in ("floor", "pipeline"):
+            bench.batch(target, via, WARMUP_TASKS, "warm-up")
+    settle = bench.stack.settings.circuit_cache_s + 0.5
+    with scenarios.primary_down(bench.probe.runner, bench.primary, settle):
+        bench.batch("pipeline", "topic", WARMUP_TASKS // 5, "warm-up down")
+
+
+def run(options: Options, progress: Progress = stderr_progress) -> dict[str, Any]:
+    """The whole benchmark; returns the results (also what `--out` gets)."""
+    started = time.monotonic()
+    load_before = os.getloadavg()
+    with running_bench(options, progress) as bench:
+        if options.warmup:
+            warm_up(bench)
+        repeats = [one_repeat(bench, i) for i in range(options.repeat)]
+        memory = procstats.peak_rss_mib(bench.probe.groups)
+        functions = {name: bench.targets[name].functions for name in bench.targets}
+        primary = bench.primary
+    medians = {key: median_figures([r[key] for r in repeats]) for key in repeats[0]}
+    prices = load_prices()
+    return {
+        "meta": _meta(options, load_before, time.monotonic() - started),
+        "primary": primary,
+        "medians": medians,
+        "cost": cost_summary(medians, prices),
+        "runs": repeats,
+        "memory_mib": memory,
+        "functions": functions,
+        "prices": {k: prices[k] for k in ("currency", "taken", "notes")},
+    }
+
+
+def cost_summary(medians: dict[str, Figures], prices: dict[str, Any]) -> dict[str, Figures]:
+    """Per target: operations per task (the batch via the topic) and dollars per million tasks.
+
+    Compute is priced from the single tasks' billed time: on an idle stack an invocation takes
+    what it needs; under a batch on this 2-core machine it also waits for CPU that, deployed,
+    each instance has to itself. The slow-provider line shows what provider latency adds.
+    """
+    out: dict[str, Figures] = {}
+    for target in ("floor", "pipeline"):
+        ops = dict(medians[f"{target}_topic"])
+        idle_ms = medians[f"idle_{target}_topic"].get("billed_ms")
+        ops["billed_ms_under_load"] = ops.get("billed_ms")
+        if idle_ms is not None:
+            ops["billed_ms"] = idle_ms
+        out[target] = {k: ops.get(k) for k in OPS_SHOWN} | dollars_per_million(ops, prices)
+    out["pipeline"]["usd_provider_tokens"] = medians["pipeline_topic"].get(
+        "provider_usd_per_million"
+    )
+    slow = medians["provider_latency"]
+    out["pipeline_slow_provider"] = {k: slow.get(k) for k in OPS_SHOWN}
+    out["pipeline_slow_provider"] |= dollars_per_million(slow, prices)
+    return out
+
+
+def _meta(options: Options, load_before: tuple[float, ...], elapsed_s: float) -> dict[str, Any]:
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()}: {os.cpu_count()} CPUs, {_memory_gib()} GiB, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
+        "cpu_model": _cpu_model(),
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+        "elapsed_s": round(elapsed_s, 1),
+        "git": _git_revision(options.repo_root),
+        "options": {
+            "tasks": options.tasks,
+            "repeat": options.repeat,
+            "singles": options.singles,
+            "latency_tasks": options.n_latency,
+            "worker_threads": options.worker_threads,
+            "provider_latency_ms": options.provider_latency_ms,
+            "provider_jitter_ms": options.provider_jitter_ms,
+        },
+    }
+
+
+def _memory_gib() -> float:
+    return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _git_revision(root: Path) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return None
+    return done.stdout.strip() or None

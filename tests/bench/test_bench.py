@@ -1,0 +1,98 @@
+"""`aiexec bench` keeps working: a tiny run end to end (its own stack, the floor beside it).
+
+Asserts the output's structure and that the counted operations are sane — never timings, which
+depend on the machine.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.report import render
+from shared.cli.main import EXIT_OK, main
+
+pytestmark = pytest.mark.stack
+
+BATCHES = ("floor_topic", "pipeline_topic", "floor_http", "pipeline_http", "primary_down")
+SINGLES = (
+    "idle_floor_topic",
+    "idle_pipeline_topic",
+    "idle_floor_http",
+    "idle_pipeline_http",
+    "idle_primary_down",
+)
+TASKS = 5
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    base = tmp_path_factory.mktemp("bench")
+    out = base / "results.json"
+    argv = ["bench", "--tasks", str(TASKS), "--repeat", "1", "--singles", "1"]
+    argv += ["--latency-tasks", "3", "--no-warmup", "--state-dir", str(base), "--out", str(out)]
+    assert main(argv) == EXIT_OK
+    loaded: dict[str, Any] = json.loads(out.read_text())
+    return loaded
+
+
+def test_every_measurement_is_there(results: dict[str, Any]) -> None:
+    assert set(results) >= {"meta", "medians", "runs", "cost", "memory_mib", "prices"}
+    assert set(results["medians"]) == {*BATCHES, *SINGLES, "provider_latency"}
+    assert len(results["runs"]) == 1
+    assert results["meta"]["options"]["tasks"] == TASKS
+    for key in BATCHES:
+        figures = results["medians"][key]
+        assert figures["tasks"] == TASKS
+        assert figures["lost"] == 0
+        assert figures["succeeded"] == TASKS
+        assert figures["throughput"] > 0
+        assert figures["latency_p50_ms"] <= figures["latency_p99_ms"]
+
+
+def test_counts_are_sane(results: dict[str, Any]) -> None:
+    floor, pipeline = results["medians"]["floor_topic"], results["medians"]["pipeline_topic"]
+    # The floor does exactly what it was built to do.
+    assert floor["firestore_reads"] == 0
+    assert floor["firestore_writes"] == 5
+    assert floor["pubsub_published"] == 3
+    assert floor["invocations"] == 2
+    # The pipeline: reads in its transactions, a handful of writes, one push per hop.
+    assert 1 <= pipeline["firestore_reads"] <= 4
+    assert 3 <= pipeline["firestore_writes"] <= 8
+    assert pipeline["pubsub_published"] == 3  # the client's, the hand-over, the result event
+    assert pipeline["invocations"] == 2  # ingest-events, the worker
+    assert pipeline["provider_calls"] == 1
+    http = results["medians"]["pipeline_http"]
+    assert http["pubsub_published"] == 2  # no client publish over HTTP
+    down = results["medians"]["primary_down"]
+    assert down["fallback_rate"] == 1.0
+    assert down["invocations"] >= 3  # ingest, the primary's worker, the fallback's worker
+
+
+def test_costs_and_memory(results: dict[str, Any]) -> None:
+    cost = results["cost"]
+    for target in ("floor", "pipeline"):
+        assert cost[target]["usd_infra_total"] > 0
+        assert cost[target]["usd_firestore"] > 0
+    assert cost["pipeline"]["usd_provider_tokens"] > 0
+    memory = results["memory_mib"]
+    for name in ("ingest", "ingest-events", "worker-openai", "floor-worker", "firestore"):
+        assert memory[name]["max_mib"] > 0
+
+
+def test_the_table_renders(results: dict[str, Any]) -> None:
+    table = render(results)
+    assert "throughput (tasks/s)" in table
+    assert "Firestore ops per successful task" in table
+    assert "peak RSS (MiB): worker-openai" in table
+
+
+def test_the_slow_provider_runs_calls_concurrently(results: dict[str, Any]) -> None:
+    slow = results["medians"]["provider_latency"]
+    assert slow["lost"] == 0
+    assert slow["calls_in_flight_max"] >= 1
+    assert Path(results["meta"]["machine"]).name  # the machine is described

@@ -1,0 +1,232 @@
+"""The OpenAPI document: well formed, in step with the request model, and true of the server.
+
+Every documented (path, method, status) is produced against the live ingest function and its
+body checked against the documented schema; a documented status no case produces fails the
+test, and so does an undocumented one a case gets.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.localstack.envs import child_env
+from shared.schemas import MAX_METADATA_ITEMS, TASK_ID_PATTERN, TaskRequest
+from shared.settings import Settings
+from shared.simulator.client import SimulatorClient
+from tests.client.helpers import unique
+from tests.client.schema_check import SUPPORTED, errors, keywords
+
+REPO = Path(__file__).resolve().parents[2]
+SPEC_PATH = REPO / "shared" / "data" / "openapi.json"
+SPEC: dict[str, Any] = json.loads(SPEC_PATH.read_text())
+METHODS = ("get", "post", "put", "patch", "delete")
+DEFAULTS = Settings.model_construct()
+
+
+def operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in SPEC["paths"].items():
+        for method in METHODS:
+            if method in item:
+                yield path, method, item[method]
+
+
+def documented() -> set[tuple[str, str, str]]:
+    return {(p, m, status) for p, m, op in operations() for status in op["responses"]}
+
+
+def test_the_document_is_well_formed() -> None:
+    assert SPEC["openapi"].startswith("3.1.") and SPEC["info"]["title"] and SPEC["info"]["version"]
+    assert (REPO / "docs" / "openapi.json").resolve() == SPEC_PATH.resolve()
+    ids = [op["operationId"] for _, _, op in operations()]
+    assert len(ids) == len(set(ids))
+    for path, method, op in operations():
+        assert op["responses"], (path, method)
+        for status, response in op["responses"].items():
+            assert status.isdigit() and response["description"], (path, method, status)
+        declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+        assert declared == set(path.replace("}", "{").split("{")[1::2]), path
+    unresolved = [ref for ref in _refs(SPEC) if not _resolves(ref)]
+    assert not unresolved
+    used = keywords({"oneOf": list(SPEC["components"]["schemas"].values())})
+    assert used <= SUPPORTED, f"keywords the checker does not implement: {used - SUPPORTED}"
+
+
+def test_the_document_validates_with_openapi_spec_validator_when_installed() -> None:
+    validator = pytest.importorskip("openapi_spec_validator", reason="not in the locked env")
+    validator.validate(SPEC)
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def _resolves(ref: str) -> bool:
+    target: Any = SPEC
+    for part in ref.removeprefix("#/").split("/"):
+        if not isinstance(target, dict) or part not in target:
+            return False
+        target = target[part]
+    return True
+
+
+def test_the_request_schema_is_the_request_model() -> None:
+    schema = SPEC["components"]["schemas"]["TaskRequest"]
+    assert set(schema["properties"]) == set(TaskRequest.model_fields)
+    required = {n for n, f in TaskRequest.model_fields.items() if f.is_required()}
+    assert set(schema["required"]) == required and schema["additionalProperties"] is False
+    assert schema["properties"]["task_description"]["maxLength"] == DEFAULTS.max_prompt_chars
+    maximum = schema["properties"]["max_output_tokens"]["maximum"]
+    assert maximum == DEFAULTS.max_output_tokens_limit
+    assert schema["properties"]["metadata"]["maxProperties"] == MAX_METADATA_ITEMS
+    assert SPEC["components"]["schemas"]["TaskId"]["pattern"] == TASK_ID_PATTERN
+    wait = SPEC["paths"]["/tasks"]["post"]["parameters"][0]["schema"]
+    assert wait["maximum"] == DEFAULTS.wait_max_s
+    examples = SPEC["paths"]["/tasks"]["post"]["requestBody"]["content"]["application/json"]
+    for example in examples["examples"].values():
+        TaskRequest.model_validate_json(json.dumps(example["value"]))
+        assert not errors(example["value"], schema, SPEC)
+
+
+# --- behaviour against the live ingest function ------------------------------------------
+
+Case = Callable[[str], httpx.Response]
+
+
+def _post(path: str, body: Any = None, **kwargs: Any) -> Case:
+    return lambda base: httpx.post(base + path, json=body, timeout=90, **kwargs)
+
+
+def _full_example(base: str) -> httpx.Response:
+    content = SPEC["paths"]["/tasks"]["post"]["requestBody"]["content"]["application/json"]
+    body = content["examples"]["full"]["value"] | {"task_id": unique("openapi-full")}
+    return httpx.post(f"{base}/tasks", json=body, timeout=30)
+
+
+def _conflict(path: str) -> Case:
+    def run(base: str) -> httpx.Response:
+        task_id = unique("openapi-conflict")
+        httpx.post(f"{base}/tasks", json={"task_description": "a", "task_id": task_id}, timeout=30)
+        return httpx.post(base + path, json={"task_description": "b", "task_id": task_id})
+
+    return run
+
+
+def _existing_task(base: str) -> httpx.Response:
+    task_id = httpx.post(f"{base}/tasks?wait=30", json={"task_description": "x"}).json()["task_id"]
+    return httpx.get(f"{base}/tasks/{task_id}", timeout=30)
+
+
+HUGE = {"task_description": "x" * 300_000}
+CASES: list[tuple[str, str, str, Case]] = [
+    ("/tasks", "post", "202", _post("/tasks", {"task_description": "Summarize CAP"})),
+    ("/tasks", "post", "202", _full_example),
+    ("/tasks", "post", "200", _post("/tasks?wait=30", {"task_description": "Quick one"})),
+    ("/tasks", "post", "400", _post("/tasks", {"task_description": "x", "colour": "red"})),
+    ("/tasks", "post", "400", _post("/tasks?wait=1000", {"task_description": "x"})),
+    ("/tasks", "post", "409", _conflict("/tasks")),
+    ("/tasks", "post", "413", _post("/tasks", HUGE)),
+    ("/tasks/{task_id}", "get", "200", _existing_task),
+    ("/tasks/{task_id}", "get", "404", lambda base: httpx.get(f"{base}/tasks/no-such-task")),
+    ("/health", "get", "200", lambda base: httpx.get(f"{base}/health")),
+    ("/openapi.json", "get", "200", lambda base: httpx.get(f"{base}/openapi.json")),
+    ("/", "post", "200", _post("/", {"task_description": "Hello"})),
+    ("/", "post", "400", _post("/", {"task": "Hello"})),
+    ("/", "post", "409", _conflict("/")),
+    ("/", "post", "413", _post("/", HUGE)),
+]  # fmt: skip
+
+
+def _schema_for(path: str, method: str, status: str) -> dict[str, Any]:
+    response = SPEC["paths"][path][method]["responses"][status]
+    schema: dict[str, Any] = response["content"]["application/json"]["schema"]
+    return schema
+
+
+def _check(path: str, method: str, status: str, response: httpx.Response) -> None:
+    assert str(response.status_code) == status, (path, method, response.text[:300])
+    assert response.headers["content-type"].startswith("application/json")
+    problems = errors(response.json(), _schema_for(path, method, status), SPEC)
+    assert not problems, (path, method, status, problems)
+
+
+def test_every_documented_status_is_what_the_server_does(stack: Any, tmp_path: Path) -> None:
+    covered: set[tuple[str, str, str]] = set()
+    for path, method, status, case in CASES:
+        _check(path, method, status, case(stack.ingest_url))
+        covered.add((path, method, status))
+    assert httpx.get(f"{stack.ingest_url}/openapi.json").json() == SPEC
+
+    simulator = SimulatorClient(stack.simulator_url)  # every provider down: the V2 call fails
+    for provider in stack.settings.providers:
+        simulator.set_fault(provider, "down")
+    _check("/", "post", "502", _post("/", {"task_description": "nobody answers"})(stack.ingest_url))
+    covered.add(("/", "post", "502"))
+    simulator.reset()
+
+    with impatient_ingest(stack, tmp_path) as base:  # AIEXEC_SYNC_WAIT_S=0: V2 answers pending
+        _check("/", "post", "202", _post("/", {"task_description": "no time"})(base))
+        covered.add(("/", "post", "202"))
+    assert covered == documented(), f"documented, not tested: {documented() - covered}"
+
+
+def test_wrong_methods_and_unknown_paths_answer_as_the_description_says(stack: Any) -> None:
+    error_schema = {"$ref": "#/components/schemas/Error"}
+    for method, path, status in [("GET", "/tasks", 405), ("POST", "/health", 405),
+                                 ("GET", "/", 405), ("DELETE", "/openapi.json", 405),
+                                 ("GET", "/nowhere", 404)]:  # fmt: skip
+        response = httpx.request(method, stack.ingest_url + path)
+        assert response.status_code == status, (method, path)
+        assert not errors(response.json(), error_schema, SPEC)
+
+
+class impatient_ingest:  # noqa: N801 - used as a context manager, like `open`
+    """A second ingest server on the stack's emulators whose V2 call does not wait at all."""
+
+    def __init__(self, stack: Any, tmp_path: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind((stack.settings.host, 0))
+            self.port = probe.getsockname()[1]
+        self.base = f"http://{stack.settings.host}:{self.port}"
+        argv = list(stack.stack.components["ingest"].argv)
+        argv[argv.index("--port") + 1] = str(self.port)
+        env = child_env(stack.settings, REPO) | {"AIEXEC_SYNC_WAIT_S": "0"}
+        self.log = (tmp_path / "ingest-impatient.log").open("wb")
+        self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=self.log, stderr=self.log)
+
+    def __enter__(self) -> str:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
+                    return self.base
+            except httpx.HTTPError:
+                pass
+            assert self.proc.poll() is None, "the second ingest server exited"
+            time.sleep(0.1)  # polling a starting process: there is nothing to listen to
+        raise AssertionError("the second ingest server did not answer within 30 s")
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
