@@ -29,6 +29,7 @@ from shared.localstack.ports import port_free
 from shared.localstack.preflight import functions_framework
 from shared.localstack.procs import probe, spawn, stop_groups, tail
 from shared.settings import Settings
+from shared.simulator.client import SimulatorClient
 from shared.store import TaskStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -143,6 +144,19 @@ def security(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         )
     finally:
         stop_groups([s.process.pid for s in servers], children=[s.process for s in servers])
+
+
+@pytest.fixture(autouse=True)
+def healthy_providers(request: pytest.FixtureRequest) -> None:
+    """Tests on the servers start with every provider ok and every circuit closed: the budget
+    tests count real costs, the V2 call waits for an answer. (Unit tests start nothing.)"""
+    if "security" not in request.fixturenames:
+        return
+    security: Security = request.getfixturevalue("security")
+    SimulatorClient(security.stack.simulator_url).reset()
+    circuits = security.store.client.collection(security.settings.collection_circuits)
+    for snap in circuits.stream():
+        snap.reference.delete()
 
 
 def bearer(key: str) -> dict[str, str]:

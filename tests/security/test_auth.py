@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -116,12 +118,11 @@ def test_tasks_published_on_the_topic_belong_to_the_attribute_client(
     assert response.status_code == 200
 
 
-def _until(deadline_s: float, check: object) -> httpx.Response:
+def _until(deadline_s: float, check: Callable[[], httpx.Response]) -> httpx.Response:
     """Call `check()` until it returns a response that is not 202 (bounded)."""
-    assert callable(check)
     deadline = time.monotonic() + deadline_s
     while True:
-        response: httpx.Response = check()
+        response = check()
         if response.status_code != 202 or time.monotonic() > deadline:
             return response
         time.sleep(KEY_CACHE_S / 5)
@@ -133,7 +134,7 @@ def test_a_revoked_key_is_refused_with_403(security: Security) -> None:
     assert security.keys.revoke(key=key)
     # Each instance trusts its cached lookup for AIEXEC_API_KEY_CACHE_S: poll past it.
     for server in (security.a, security.b):
-        response = _until(DEADLINE_S, lambda url=server.url: post_task(url, key, TASK))
+        response = _until(DEADLINE_S, functools.partial(post_task, server.url, key, TASK))
         assert _problem(response) == (403, "api_key_revoked")
 
 

@@ -4,32 +4,19 @@ more than the budget (the bound in shared/budget.py), settlement, and a clear 40
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-import pytest
 
 from shared.budget import NANOS_PER_USD, reservation_nusd, to_nusd
 from shared.schemas import TaskRequest
-from shared.simulator.client import SimulatorClient
 from tests.security.conftest import Security, bearer
 
 REQUEST: dict[str, Any] = {"task_description": "hi budget", "max_output_tokens": 20}
 FITS = 10  # reservations that fit the budget
 CONCURRENT = 30
 WAIT_S = 30.0
-
-
-@pytest.fixture(autouse=True)
-def healthy_providers(security: Security) -> Iterator[None]:
-    """Actual costs come from successful calls: every provider ok, every circuit closed."""
-    SimulatorClient(security.stack.simulator_url).reset()
-    circuits = security.store.client.collection(security.settings.collection_circuits)
-    for snap in circuits.stream():
-        snap.reference.delete()
-    yield
 
 
 def _reservation(security: Security, body: dict[str, Any] = REQUEST) -> int:
