@@ -312,6 +312,11 @@ class Settings(BaseSettings):
         "of each key; from Secret Manager in production (the ingest function and whoever runs "
         "`aiexec keys` need the same value). Unset: a fixed local pepper, with the emulators only.",
     )
+    api_key_pepper_secret: str = Field(
+        "aiexec-api-key-pepper",
+        description="Secret Manager secret holding the pepper; deploy mounts it into ingest as "
+        "AIEXEC_API_KEY_PEPPER when API keys are required.",
+    )
     api_key_cache_s: float = Field(
         10.0,
         ge=0,

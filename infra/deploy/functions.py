@@ -58,6 +58,8 @@ LOCAL_ONLY = frozenset(
         "worker_default_concurrency",
         "report_webhook_secret",
         "smtp_password_secret",
+        "api_key_pepper",
+        "api_key_pepper_secret",
     }
 )
 
@@ -202,6 +204,10 @@ def _ingest_http(settings: Settings, target: Target) -> tuple[Function, ServiceA
         # platform does (IAM): callers need roles/run.invoker, granted by an admin.
         public=settings.api_keys_required,
         env=tuple(sorted(runtime_env(settings, target.project).items())),
+        # Keys are stored as HMACs with this pepper; it never travels as a plain variable.
+        secrets=(SecretRef("AIEXEC_API_KEY_PEPPER", settings.api_key_pepper_secret),)
+        if settings.api_keys_required
+        else (),
     )
     return function, account
 

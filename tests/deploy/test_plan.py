@@ -115,6 +115,21 @@ def test_ingest_is_public_only_with_api_keys() -> None:
             assert "allUsers" not in members(prod, "function", fn.name, "roles/run.invoker")
 
 
+def test_with_api_keys_ingest_gets_the_pepper_from_secret_manager(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AIEXEC_API_KEY_PEPPER", "pepper-from-the-deployer-shell")
+    prod, steps = plan(api_keys_required=True)
+    assert "pepper-from-the-deployer-shell" not in render(prod, steps)
+    by_name = {argv[3]: argv for argv in commands(steps) if argv[1:3] == ("functions", "deploy")}
+    assert "--set-secrets=AIEXEC_API_KEY_PEPPER=aiexec-api-key-pepper:latest" in by_name["ingest"]
+    assert members(
+        prod, "secret", "aiexec-api-key-pepper", "roles/secretmanager.secretAccessor"
+    ) == {f"serviceAccount:aiexec-ingest@{PROJECT}.iam.gserviceaccount.com"}
+    _, without_steps = plan()
+    assert not any("PEPPER" in " ".join(argv) for argv in commands(without_steps))
+
+
 def test_secrets_travel_only_through_secret_manager(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-deployer-local-key")
     monkeypatch.setenv("AIEXEC_SMTP_PASSWORD", "hunter2-smtp")
