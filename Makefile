@@ -45,7 +45,7 @@ up: install prereqs
 down: install
 	$(BIN)/aiexec down
 
-# The pipeline against the floor of its infrastructure (own stack on free ports; ~10 min).
+# The pipeline against the floor of its infrastructure (own stack on free ports; ~5 min).
 bench: install prereqs
 	$(BIN)/aiexec bench
 

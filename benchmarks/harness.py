@@ -41,7 +41,7 @@ Progress = Callable[[str], None]
 class Options:
     tasks: int = 1000
     repeat: int = 3
-    singles: int = 5  # single tasks per target and path per repeat
+    singles: int = 10  # single tasks per target and path per repeat
     latency_tasks: int | None = None  # default: tasks // 4
     worker_threads: int = 32
     provider_latency_ms: float = 800.0

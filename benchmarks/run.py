@@ -27,7 +27,7 @@ from benchmarks.harness import (
     stderr_progress,
 )
 from benchmarks.pushproxy import pushed_by_us
-from benchmarks.stats import Figures, median_figures
+from benchmarks.stats import Figures, median_figures, ratio
 
 WARMUP_TASKS = 50
 OPS_SHOWN = (
@@ -118,10 +118,23 @@ def run(options: Options, progress: Progress = stderr_progress) -> dict[str, Any
         "primary": primary,
         "medians": medians,
         "cost": cost_summary(medians, prices),
+        "paired_throughput_ratios": paired_ratios(repeats),
         "runs": repeats,
         "memory_mib": memory,
         "functions": functions,
         "prices": {k: prices[k] for k in ("currency", "taken", "notes")},
+    }
+
+
+def paired_ratios(repeats: list[dict[str, Figures]]) -> dict[str, list[float | None]]:
+    """Pipeline / floor throughput within each repeat (their batches ran back to back, so a
+    change of machine load between repeats cancels out), per path."""
+    return {
+        via: [
+            ratio(r[f"pipeline_{via}"]["throughput"], r[f"floor_{via}"]["throughput"])
+            for r in repeats
+        ]
+        for via in ("topic", "http")
     }
 
 

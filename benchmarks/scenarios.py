@@ -122,11 +122,18 @@ def measure_batch(
 def measure_singles(
     probe: Probe, target: Target, via: str, *, count: int, tag: str, timeout_s: float
 ) -> Figures:
-    """`count` tasks one after the other on an idle stack: the latency of one task alone."""
+    """`count` tasks one after the other on an idle stack: the latency of one task alone.
+
+    Each waits a random 0-200 ms first: the emulator's idle push loops poll every 100 ms, and a
+    task sent right after the previous one finished would meet them in the same phase each time
+    (measured: the medians then stuck to one side of a 50 ms step).
+    """
     client_ms: list[float] = []
     server_ms: list[float] = []
+    phase = random.Random(count)  # noqa: S311 - a replayable spread of start times
     with probe.around() as measured:
         for index in range(count):
+            time.sleep(phase.uniform(0.0, 0.2))
             prefix = f"bench-{tag}-{int(time.time() * 1000)}-{index}-"
             run = run_batch(
                 probe.runner.store.client,

@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
         "--repeat", type=int, default=3, help="runs of each measurement; medians (default 3)"
     )
     bench.add_argument(
-        "--singles", type=int, default=5, help="single tasks per path and repeat (default 5)"
+        "--singles", type=int, default=10, help="single tasks per path and repeat (default 10)"
     )
     bench.add_argument(
         "--latency-tasks",

@@ -7,7 +7,6 @@ depend on the machine.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -95,4 +94,4 @@ def test_the_slow_provider_runs_calls_concurrently(results: dict[str, Any]) -> N
     slow = results["medians"]["provider_latency"]
     assert slow["lost"] == 0
     assert slow["calls_in_flight_max"] >= 1
-    assert Path(results["meta"]["machine"]).name  # the machine is described
+    assert results["meta"]["machine"]  # the table says what it ran on
