@@ -54,7 +54,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy shared infra functions tests
+	$(BIN)/mypy shared infra functions tests benchmarks
 
 test: install prereqs lint typecheck
 	$(BIN)/pytest

@@ -55,48 +55,28 @@ def path_rows(m: Mapping[str, Any], via: str) -> list[Row]:
     tput = ratio(pipe["throughput"], floor["throughput"])
     idle = ratio(idle_p["client_p50_ms"], idle_f["client_p50_ms"])
     rows = [
-        row(
-            "throughput (tasks/s)",
-            floor["throughput"],
-            pipe["throughput"],
-            _at_least(tput, 0.70, ">= 0.70"),
-        )
-    ]
-    for q in (50, 95, 99):
-        rows.append(
-            row(
-                f"latency p{q} (ms, created -> completed)",
-                floor[f"latency_p{q}_ms"],
-                pipe[f"latency_p{q}_ms"],
-            )
-        )
-    for q in (50, 95, 99):
-        rows.append(
-            row(
-                f"client latency p{q} (ms, submit -> event)",
-                floor[f"client_p{q}_ms"],
-                pipe[f"client_p{q}_ms"],
-            )
-        )
-    rows.append(
-        row(
-            "idle single task, client p50 (ms)",
-            idle_f["client_p50_ms"],
-            idle_p["client_p50_ms"],
-            _at_most(idle, 1.5, "<= 1.50"),
-        )
-    )
-    rows.append(
-        row(
-            "idle single task, p50 (ms, documents)",
-            idle_f["latency_p50_ms"],
-            idle_p["latency_p50_ms"],
-        )
-    )
-    rows.append(
-        row("lost", floor["lost"], pipe["lost"], Target("0", pipe["lost"] == 0), ratio_of=False)
-    )
+        row("throughput (tasks/s)", floor["throughput"], pipe["throughput"],
+            _at_least(tput, 0.70, ">= 0.70")),
+        *_spread_rows(floor, pipe, "latency", "ms, created -> completed"),
+        *_spread_rows(floor, pipe, "client", "ms, submit -> event", prefix="client "),
+        row("idle single task, client p50 (ms)", idle_f["client_p50_ms"],
+            idle_p["client_p50_ms"], _at_most(idle, 1.5, "<= 1.50")),
+        row("idle single task, p50 (ms, documents)", idle_f["latency_p50_ms"],
+            idle_p["latency_p50_ms"]),
+        # The functions' own time, free of the emulator's push polling that dominates the above.
+        row("idle single task, handler time (ms)", idle_f["handler_ms"], idle_p["handler_ms"]),
+        row("lost", floor["lost"], pipe["lost"], Target("0", pipe["lost"] == 0), ratio_of=False),
+    ]  # fmt: skip
     return rows
+
+
+def _spread_rows(
+    floor: Mapping[str, Any], pipe: Mapping[str, Any], key: str, unit: str, prefix: str = ""
+) -> list[Row]:
+    return [
+        row(f"{prefix}latency p{q} ({unit})", floor[f"{key}_p{q}_ms"], pipe[f"{key}_p{q}_ms"])
+        for q in (50, 95, 99)
+    ]
 
 
 def down_rows(m: Mapping[str, Any]) -> list[Row]:
