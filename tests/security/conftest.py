@@ -38,7 +38,7 @@ KEY_CACHE_S = 0.5  # short, so a revocation shows within the test's deadline
 START_TIMEOUT_S = 60.0
 # Secrets only server `a` knows: /health must show none of them.
 HEALTH_SECRETS = {
-    "OPENAI_API_KEY": "sk-security-test-secret-0123456789",
+    "OPENAI_API_KEY": "fake-openai-key-for-the-health-test-0123456789",
     "OPENAI_BASE_URL": "http://apiuser:s3cret-pass@127.0.0.1:9/v1",
     "AIEXEC_REPORT_WEBHOOK_URL": "https://hooks.example.test/services/T000/B000/secret-token",
 }
