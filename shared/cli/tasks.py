@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -146,23 +147,18 @@ def _print_submitted(submitted: Submitted, as_json: bool) -> None:
 
 
 def cmd_get(args: argparse.Namespace) -> int:
-    try:
-        with AIExecClient() as client:
-            task = client.get(args.task_id)
-    except ServiceUnreachableError as down:
-        error(str(down))
-        return EXIT_UNREACHABLE
-    if task is None:
-        error(f"no task {args.task_id}")
-        return EXIT_FAILED
-    _show(task, args.json)
-    return EXIT_OK
+    return _read_task(args, lambda client: client.get(args.task_id), final=False)
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
+    return _read_task(args, lambda client: client.wait(args.task_id, args.timeout), final=True)
+
+
+def _read_task(args: argparse.Namespace, fetch: Callable[[AIExecClient], Any], final: bool) -> int:
+    """Print one task; `final`: the exit code tells how it ended (for `wait`)."""
     try:
         with AIExecClient() as client:
-            task = client.wait(args.task_id, args.timeout)
+            task = fetch(client)
     except ServiceUnreachableError as down:
         error(str(down))
         return EXIT_UNREACHABLE
@@ -170,7 +166,7 @@ def cmd_wait(args: argparse.Namespace) -> int:
         error(f"no task {args.task_id}")
         return EXIT_FAILED
     _show(task, args.json)
-    return exit_for(task.status)
+    return exit_for(task.status) if final else EXIT_OK
 
 
 def _show(task: Task, as_json: bool) -> None:
