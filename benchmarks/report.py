@@ -137,12 +137,23 @@ def latency_rows(m: Mapping[str, Any], options: Mapping[str, Any]) -> list[Row]:
 
 def cost_rows(m: Mapping[str, Any], cost: Mapping[str, Any]) -> list[Row]:
     floor, pipe = m["floor_topic"], m["pipeline_topic"]
-    ops = pipe.get("firestore_ops_per_success")
+    ops = pipe.get("firestore_task_ops_per_success")
     rows = [
         row("Firestore reads per task", floor["firestore_reads"], pipe["firestore_reads"]),
+        row(
+            "  of which breaker polling (per instance, every few s)",
+            0.0,
+            pipe.get("firestore_reads_circuits"),
+            ratio_of=False,
+        ),
         row("Firestore writes per task", floor["firestore_writes"], pipe["firestore_writes"]),
         row(
-            "Firestore ops per successful task",
+            "Firestore ops per successful task, all",
+            floor.get("firestore_ops_per_success"),
+            pipe.get("firestore_ops_per_success"),
+        ),
+        row(
+            "Firestore ops per successful task, the task's own",
             floor.get("firestore_ops_per_success"),
             ops,
             _at_most(ops, 6, "<= 6"),

@@ -32,6 +32,7 @@ from benchmarks.stats import Figures, median_figures, ratio
 WARMUP_TASKS = 50
 OPS_SHOWN = (
     "firestore_reads",
+    "firestore_reads_circuits",
     "firestore_writes",
     "firestore_deletes",
     "firestore_ops",

@@ -114,7 +114,12 @@ def measure_batch(
     sent = n - run.submit_errors if via == "topic" else 0
     figures |= cost_figures(probe, target, measured, tasks=n, client_messages=sent)
     if figures["succeeded"] and figures.get("firestore_ops") is not None:
-        figures["firestore_ops_per_success"] = figures["firestore_ops"] * n / figures["succeeded"]
+        per_success = n / figures["succeeded"]
+        figures["firestore_ops_per_success"] = figures["firestore_ops"] * per_success
+        polling = figures.get("firestore_reads_circuits") or 0.0
+        figures["firestore_task_ops_per_success"] = (
+            figures["firestore_ops"] - polling
+        ) * per_success
     figures["provider_usd_per_million"] = cost.provider_usd_per_million(list(run.docs.values()))
     return figures, run
 

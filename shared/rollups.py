@@ -8,11 +8,12 @@ latency histograms, error codes, and finished tasks (succeeded, failed, fallback
 Why this shape:
 
 - *No read, one write.* Every update is a blind `set(merge=True)` of `Increment`s, so it adds
-  one write and no read to the transaction that already writes the task.
-- *Idempotent.* The update rides in the same transaction as the `usage/{task_id}-{n}` creates
-  (a duplicate create aborts the whole transaction) and as the task's move to a terminal state
-  (which happens once: the transaction re-reads the status).
-- *No hot document.* Each transaction picks one of `rollup_shards` documents of the day at
+  one write and no read to the commit that already writes the task.
+- *Idempotent.* The update rides in the same atomic commit (transaction or conditional batch)
+  as the `usage/{task_id}-{n}` creates (a duplicate create fails the whole commit) and as the
+  task's move to a terminal state (which happens once: the commit is conditioned on the status
+  it read, by a transaction or by the document's update time).
+- *No hot document.* Each commit picks one of `rollup_shards` documents of the day at
   random, so the ~1 write/s/document limit scales with the shard count.
 - *Constant report cost.* A report reads at most days x shards documents, whatever the number
   of tasks (the cells grow with provider x model x client combinations, not with tasks).

@@ -64,7 +64,7 @@ class Worker:
             return self._skip(begin.kind, begin.task, message)
         task = begin.task or {}
         calls, outcome = self._call(task, hop)
-        written = self.store.finish(message.task_id, owner, skipped + calls, outcome)
+        written = self.store.finish(message.task_id, owner, skipped + calls, outcome, lease=begin)
         if written is None:
             log(logger, logging.WARNING, "lease lost before finishing; calls recorded only")
             return "lease_lost"

@@ -254,12 +254,14 @@ def test_a_delivery_that_lost_its_lease_still_counts_its_calls_once(
     w, store = workload, workload.store
     w.now = at("2021-11-17T10:00", "UTC")
     store.create("lease-1", "c", {"task_description": "x"}, ["openai", "vertex"])
-    assert store.begin("lease-1", 0, "openai", "slow").kind is BeginKind.START
+    lease = store.begin("lease-1", 0, "openai", "slow")
+    assert lease.kind is BeginKind.START
     slow_calls = w.calls("openai", [ok("gpt-4o-mini")])
     w.now += timedelta(seconds=settings.lease_seconds("openai") + 1)  # the lease runs out
     assert w.hop("lease-1", 0, "openai", [ok("gpt-4o-mini")])["status"] == "succeeded"
     result = {"text": "t", "provider": "openai", "model": "gpt-4o-mini"}
-    late = store.finish("lease-1", "slow", slow_calls, Outcome(TaskStatus.SUCCEEDED, result))
+    outcome = Outcome(TaskStatus.SUCCEEDED, result)
+    late = store.finish("lease-1", "slow", slow_calls, outcome, lease=lease)
     assert late is None  # its calls are recorded, the outcome is not
     report = ReportService(settings).build(iso_week("2021-W46", "UTC")).report
     usage = w.usage_docs(at("2021-11-15T00:00", "UTC"), at("2021-11-22T00:00", "UTC"))

@@ -107,7 +107,8 @@ class Workload:
     def hop(self, task_id: str, hop: int, provider: str, calls: list[Call]) -> dict[str, Any]:
         """One delivery of the task to `provider`: begin, call, finish (as the worker does)."""
         owner = f"{provider}-worker-{next(_ids)}"
-        assert self.store.begin(task_id, hop, provider, owner).kind is BeginKind.START
+        lease = self.store.begin(task_id, hop, provider, owner)
+        assert lease.kind is BeginKind.START
         records = self.calls(provider, calls)
         last = records[-1]
         if last.outcome == "ok":
@@ -117,7 +118,7 @@ class Workload:
             outcome = Outcome(TaskStatus.FAILED, error={"code": "invalid_task", "message": "x"})
         else:
             outcome = Outcome(TaskStatus.QUEUED, next_hop=hop + 1)
-        written = self.store.finish(task_id, owner, records, outcome)
+        written = self.store.finish(task_id, owner, records, outcome, lease=lease)
         assert written is not None
         return written
 

@@ -58,7 +58,12 @@ class FakeStore:
         return Begin(self.begin_kind, self.task)
 
     def finish(
-        self, task_id: str, owner: str, calls: list[CallRecord], outcome: Outcome
+        self,
+        task_id: str,
+        owner: str,
+        calls: list[CallRecord],
+        outcome: Outcome,
+        lease: Begin | None = None,
     ) -> dict[str, Any]:
         self.finished.append((calls, outcome))
         return self.task | {"status": outcome.status.value, "result": outcome.result}

@@ -1,0 +1,176 @@
+"""The task store's lease and finish protocol on the real Firestore emulator.
+
+`begin` and the common `finish` are writes conditioned on the task's update time rather than
+transactions; these tests hold the guarantees that protocol must keep: one owner at a time,
+a finish that lost its lease never overwrites the task yet still records its calls, and every
+call gets its own usage document.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+import shared.store
+from shared import opcount
+from shared.providers.base import Completion
+from shared.schemas import TaskStatus
+from shared.settings import Settings
+from shared.store import Begin, BeginKind, Outcome, TaskStore
+from shared.usage import CallRecord
+
+_ids = itertools.count(1)
+RESULT = {"text": "t", "provider": "openai", "model": "gpt-4o-mini"}
+SUCCEEDED = Outcome(TaskStatus.SUCCEEDED, result=RESULT)
+
+
+@pytest.fixture
+def store(stack: Any) -> TaskStore:
+    """A store on the session's emulator with collections of this test's own."""
+    suffix = f"{time.time_ns()}-{next(_ids)}"
+    settings: Settings = stack.settings.model_copy(
+        update={
+            "collection_tasks": f"tasks-{suffix}",
+            "collection_usage": f"usage-{suffix}",
+            "collection_rollups": f"rollups-{suffix}",
+        }
+    )
+    return TaskStore(settings)
+
+
+def new_task(store: TaskStore) -> str:
+    task_id = f"lease-{next(_ids)}"
+    store.create(task_id, "c", {"task_description": "x"}, ["openai", "vertex"])
+    return task_id
+
+
+def one_call() -> list[CallRecord]:
+    now = datetime.now(UTC)
+    completion = Completion("t", "gpt-4o-mini", "stop", 10, 5, 15)
+    return [CallRecord.success("openai", "gpt-4o-mini", now, now, completion)]
+
+
+def usage_ids(store: TaskStore, task_id: str) -> list[str]:
+    docs = store.client.collection(store.settings.collection_usage).stream()
+    return sorted(doc.id for doc in docs if doc.id.startswith(f"{task_id}-"))
+
+
+def test_concurrent_deliveries_of_one_task_start_it_exactly_once(store: TaskStore) -> None:
+    task_id = new_task(store)
+    contenders = 8
+    barrier = threading.Barrier(contenders)
+    kinds: list[BeginKind] = []
+
+    def deliver(owner: str) -> None:
+        barrier.wait()
+        kinds.append(store.begin(task_id, 0, "openai", owner).kind)
+
+    threads = [threading.Thread(target=deliver, args=(f"d{i}",)) for i in range(contenders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(kinds) == sorted([BeginKind.START] + [BeginKind.LEASED] * (contenders - 1))
+    task = store.get(task_id)
+    assert task is not None
+    assert task["status"] == TaskStatus.RUNNING
+    assert task["lease_owner"] in {f"d{i}" for i in range(contenders)}
+
+
+def test_a_finish_with_its_lease_applies_the_outcome_and_records_each_call(
+    store: TaskStore,
+) -> None:
+    task_id = new_task(store)
+    lease = store.begin(task_id, 0, "openai", "w1")
+    assert lease.kind is BeginKind.START
+    assert lease.version is not None
+
+    written = store.finish(task_id, "w1", one_call(), SUCCEEDED, lease=lease)
+
+    assert written is not None
+    task = store.get(task_id)
+    assert task is not None
+    assert (task["status"], task["result"], task["lease_owner"]) == ("succeeded", RESULT, None)
+    assert [a["usage_ids"] for a in task["attempts"]] == [[f"{task_id}-1"]]
+    assert usage_ids(store, task_id) == [f"{task_id}-1"]
+    assert store.begin(task_id, 0, "openai", "late-duplicate").kind is BeginKind.TERMINAL
+
+
+def test_a_finish_after_the_task_was_failed_records_its_calls_but_not_its_outcome(
+    store: TaskStore,
+) -> None:
+    task_id = new_task(store)
+    lease = store.begin(task_id, 0, "openai", "w1")
+    failed = store.fail(task_id, {"code": "expired", "message": "deadline passed"})
+    assert failed is not None
+
+    written = store.finish(task_id, "w1", one_call(), SUCCEEDED, lease=lease)
+
+    assert written is None  # the lease was lost: the finalizer's verdict stands
+    task = store.get(task_id)
+    assert task is not None
+    assert (task["status"], task["result"], task["error"]["code"]) == ("failed", None, "expired")
+    assert usage_ids(store, task_id) == [f"{task_id}-1"]  # the call was made: it is recorded
+
+
+def test_a_late_finish_after_a_takeover_numbers_its_calls_after_the_new_owners(
+    store: TaskStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task_id = new_task(store)
+    slow = store.begin(task_id, 0, "openai", "slow")
+    expired = datetime.now(UTC) + timedelta(seconds=store.settings.lease_seconds("openai") + 1)
+    monkeypatch.setattr(shared.store, "utcnow", lambda: expired)
+    takeover = store.begin(task_id, 0, "openai", "fast")
+    assert takeover.kind is BeginKind.START
+    assert store.finish(task_id, "fast", one_call(), SUCCEEDED, lease=takeover) is not None
+
+    late = store.finish(task_id, "slow", one_call(), SUCCEEDED, lease=slow)
+
+    assert late is None
+    task = store.get(task_id)
+    assert task is not None
+    assert task["status"] == "succeeded"
+    assert usage_ids(store, task_id) == [f"{task_id}-1", f"{task_id}-2"]
+    assert task["usage"]["total_tokens"] == 2 * 15  # both calls, each counted once
+
+
+def test_a_repeated_begin_of_the_same_delivery_still_owns_the_task(store: TaskStore) -> None:
+    """A lease write that landed although its call reported an error is retried by the client
+    library; the retry must find the task already ours, not leased to a stranger."""
+    task_id = new_task(store)
+    first = store.begin(task_id, 0, "openai", "w1")
+    again = store.begin(task_id, 0, "openai", "w1")
+    assert (first.kind, again.kind) == (BeginKind.START, BeginKind.START)
+    assert store.finish(task_id, "w1", one_call(), SUCCEEDED, lease=again) is not None
+    assert usage_ids(store, task_id) == [f"{task_id}-1"]
+
+
+def test_a_finish_without_a_lease_reads_the_task_and_decides(store: TaskStore) -> None:
+    task_id = new_task(store)
+    store.begin(task_id, 0, "openai", "w1")
+    written = store.finish(task_id, "w1", one_call(), SUCCEEDED, lease=Begin(BeginKind.START))
+    assert written is not None
+    assert written["status"] == "succeeded"
+
+
+def test_a_delivery_reads_the_task_once_and_commits_twice(store: TaskStore, tmp_path: Any) -> None:
+    """The worker's share of a task's Firestore operations, counted at the client's API layer:
+    one read (the lease), then the lease write and one commit of task, usage and rollup."""
+    counting = store.settings.model_copy(update={"count_operations_dir": str(tmp_path)})
+    counted = TaskStore(counting)
+    task_id = new_task(counted)
+    before = opcount.snapshot()
+
+    lease = counted.begin(task_id, 0, "openai", "w1")
+    assert counted.finish(task_id, "w1", one_call(), SUCCEEDED, lease=lease) is not None
+
+    after = opcount.snapshot()
+    delta = {key: after.get(key, 0) - before.get(key, 0) for key in after}
+    assert delta["firestore.reads"] == 1
+    assert delta["firestore.commits"] == 2
+    assert delta["firestore.writes"] == 4  # lease; task, usage, rollup
