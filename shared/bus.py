@@ -24,10 +24,11 @@ class Bus:
     def client(self) -> Any:
         with self._lock:
             if self._client is None:
-                # Short batching latency: each task is one message and latency matters more
-                # than packing messages together.
+                # A batch of one: each invocation publishes one message and waits for it, so
+                # a batching window would only add its length to every publish (5.7 ms vs 0.6
+                # ms p50 on the emulator with a 5 ms window).
                 self._client = pubsub_v1.PublisherClient(
-                    batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.005)
+                    batch_settings=pubsub_v1.types.BatchSettings(max_messages=1)
                 )
             return self._client
 

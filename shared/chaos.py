@@ -20,7 +20,8 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.bus import Bus
 from shared.settings import Settings
-from shared.store import TERMINAL, TaskStore
+from shared.store import TaskStore
+from shared.task_reads import TERMINAL
 
 
 @dataclass

@@ -106,12 +106,21 @@ class CircuitBreaker:
         view = self.view()
         if view.state is CircuitState.CLOSED:
             return Decision.CALL
+        if self._skips(view):
+            return Decision.SKIP
+        return Decision.PROBE if self._claim_probe() else Decision.SKIP
+
+    def skipping(self) -> bool:
+        """Whether `allow` would skip without trying to claim a probe (no write, cached read):
+        lets a worker hand a task over without taking a lease it will not use."""
+        view = self.view()
+        return view.state is not CircuitState.CLOSED and self._skips(view)
+
+    def _skips(self, view: CircuitView) -> bool:
         now = self._clock()
         cooled = view.opened_at is None or now - view.opened_at >= self._cooldown
         probing = view.state is CircuitState.HALF_OPEN and (view.probe_until or now) > now
-        if not cooled or probing:
-            return Decision.SKIP
-        return Decision.PROBE if self._claim_probe() else Decision.SKIP
+        return not cooled or probing
 
     @property
     def _cooldown(self) -> timedelta:

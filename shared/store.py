@@ -11,7 +11,7 @@ delivery from a live one. Terminal documents are never changed again.
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -19,15 +19,13 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
-from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared import opcount
 from shared.rollups import Rollups
 from shared.schemas import FieldProblem, TaskStatus
 from shared.settings import Settings
+from shared.task_reads import TERMINAL, TaskReads
 from shared.usage import CallRecord, add_usage, attempt_entries, calls_made
 
-TERMINAL = {s.value for s in TaskStatus if s.terminal}
 _CONTENDED_TRIES = 5
 
 
@@ -64,24 +62,10 @@ class Outcome:
     error: dict[str, str] | None = None
 
 
-class TaskStore:
+class TaskStore(TaskReads):
     def __init__(self, settings: Settings, client: firestore.Client | None = None) -> None:
-        self.settings = settings
-        self._client = client
-        self._lock = threading.Lock()
+        super().__init__(settings, client)
         self.rollups = Rollups(settings)
-
-    @property
-    def client(self) -> firestore.Client:
-        with self._lock:
-            if self._client is None:
-                client = firestore.Client(project=self.settings.project_id)
-                # Opt-in counting for `aiexec bench`; off (the default) returns `client` as is.
-                self._client = opcount.instrument_firestore(client, self.settings)
-            return self._client
-
-    def task_ref(self, task_id: str) -> Any:
-        return self.client.collection(self.settings.collection_tasks).document(task_id)
 
     def usage_ref(self, task_id: str, attempt: int) -> Any:
         return self.client.collection(self.settings.collection_usage).document(
@@ -143,10 +127,6 @@ class TaskStore:
             return None
         return doc
 
-    def get(self, task_id: str) -> dict[str, Any] | None:
-        snap = self.task_ref(task_id).get()
-        return snap.to_dict() if snap.exists else None
-
     # --- worker -------------------------------------------------------------------------
 
     def begin(self, task_id: str, hop: int, provider: str, owner: str) -> Begin:
@@ -183,6 +163,37 @@ class TaskStore:
                 continue  # changed since our read (a competing delivery, most likely)
             return Begin(BeginKind.START, task | update, written.update_time)
         raise StoreContentionError(f"task {task_id} kept changing while a delivery took it")
+
+    def pass_on(
+        self, task_id: str, hop: int, records: Callable[[dict[str, Any]], list[CallRecord]]
+    ) -> Begin:
+        """Hand the task at `hop` to the next hop without a lease, for a delivery that will make
+        no provider call (its circuit is open): one read, one write conditioned on it.
+
+        `records(task)` gives what to record for this hop. Refused like `begin` when the task
+        is not this delivery's to move; START carries the task as written.
+        """
+        ref = self.task_ref(task_id)
+        onward = Outcome(TaskStatus.QUEUED, next_hop=hop + 1)
+        for _ in range(_CONTENDED_TRIES):
+            snap = ref.get()
+            if not snap.exists:
+                return Begin(BeginKind.MISSING)
+            task: dict[str, Any] = snap.to_dict()
+            refused = _refusal(task, hop, utcnow())
+            if refused is not None:
+                return Begin(refused, task)
+            batch = self.client.batch()
+            condition = self._unchanged_since(snap.update_time)
+            written = self._write_finish(
+                batch, task, True, records(task), onward, condition=condition
+            )
+            try:
+                batch.commit(retry=None)
+            except gexc.FailedPrecondition:
+                continue  # changed since our read: decide again on what it is now
+            return Begin(BeginKind.START, written)
+        raise StoreContentionError(f"task {task_id} kept changing while a delivery passed it on")
 
     def finish(
         self,
@@ -348,57 +359,6 @@ class TaskStore:
 
         touched: bool = run(self.client.transaction())
         return touched
-
-    def query(self, status: str, field: str, before: datetime, limit: int) -> list[dict[str, Any]]:
-        """Tasks in `status` whose timestamp `field` is before `before` (oldest first)."""
-        snaps = (
-            self.client.collection(self.settings.collection_tasks)
-            .where(filter=FieldFilter("status", "==", status))
-            .where(filter=FieldFilter(field, "<", before))
-            .order_by(field)
-            .limit(limit)
-            .stream()
-        )
-        return [snap.to_dict() or {} for snap in snaps]
-
-    def count(self, status: str) -> int:
-        """How many tasks are in `status` (an aggregation query: one read per 1000 matches)."""
-        query: Any = self.client.collection(self.settings.collection_tasks).where(
-            filter=FieldFilter("status", "==", status)
-        )
-        return int(query.count().get()[0][0].value)
-
-    def query_since(self, status: str, field: str, since: datetime) -> list[dict[str, Any]]:
-        """Tasks in `status` whose timestamp `field` is at or after `since`."""
-        snaps = (
-            self.client.collection(self.settings.collection_tasks)
-            .where(filter=FieldFilter("status", "==", status))
-            .where(filter=FieldFilter(field, ">=", since))
-            .stream()
-        )
-        return [snap.to_dict() or {} for snap in snaps]
-
-    def wait_for_terminal(self, task_id: str, timeout_s: float) -> dict[str, Any] | None:
-        """The task once terminal, or its latest state after `timeout_s` (None if missing).
-
-        A snapshot listener rather than polling: one stream, woken by the write itself.
-        """
-        done = threading.Event()
-        latest: dict[str, Any] = {}
-
-        def on_change(snapshots: list[Any], _changes: Any, _read_time: Any) -> None:
-            for snap in snapshots:
-                if snap.exists:
-                    latest["task"] = snap.to_dict()
-                    if latest["task"]["status"] in TERMINAL:
-                        done.set()
-
-        watch = self.task_ref(task_id).on_snapshot(on_change)
-        try:
-            done.wait(timeout_s)
-        finally:
-            watch.unsubscribe()
-        return latest.get("task") or self.get(task_id)
 
 
 def _refusal(task: dict[str, Any], hop: int, now: datetime) -> BeginKind | None:

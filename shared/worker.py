@@ -58,6 +58,8 @@ class Worker:
         hop, skipped = self._my_hop(message, dead_letter_source)
         if hop is None:
             return self._forward(message, message.hop + 1, "not in this task's chain")
+        if self._skipping():
+            return self._pass_on(message, hop, skipped)
         owner = f"{me}:{_INSTANCE}:{uuid.uuid4().hex[:8]}"
         begin = self.store.begin(message.task_id, hop, me, owner)
         if begin.kind is not BeginKind.START:
@@ -91,19 +93,35 @@ class Worker:
         ]
         return hop, skipped
 
+    def _pass_on(self, message: TaskMessage, hop: int, skipped: list[CallRecord]) -> str:
+        """The circuit is open: hand the task over without taking a lease, since this delivery
+        will not call the provider (one read and one write instead of a lease and a finish)."""
+        passed = self.store.pass_on(
+            message.task_id, hop, lambda task: [*skipped, self._not_called(task)]
+        )
+        if passed.kind is not BeginKind.START or passed.task is None:
+            return self._skip(passed.kind, passed.task, message)
+        return self._after(passed.task, Outcome(TaskStatus.QUEUED, next_hop=hop + 1), message)
+
+    def _model(self, task: dict[str, Any]) -> str:
+        request = task.get("request") or {}
+        return fallback.model_for(
+            self.settings, self.provider.name, request.get("model"), request.get("task_type")
+        )
+
+    def _not_called(self, task: dict[str, Any]) -> CallRecord:
+        me, now = self.provider.name, utcnow()
+        error = {"code": "circuit_open", "message": f"{me} circuit is open; not called"}
+        log(logger, logging.INFO, "circuit open: handing over without a call", provider=me)
+        model = self._model(task)
+        return CallRecord(me, model, now, now, "circuit_open", error, called_provider=False)
+
     def _call(self, task: dict[str, Any], hop: int) -> tuple[list[CallRecord], Outcome]:
         request = task.get("request") or {}
-        me = self.provider.name
-        model = fallback.model_for(
-            self.settings, me, request.get("model"), request.get("task_type")
-        )
+        model = self._model(task)
         decision = self._decide()
         if decision is Decision.SKIP:
-            now = utcnow()
-            error = {"code": "circuit_open", "message": f"{me} circuit is open; not called"}
-            skipped = CallRecord(me, model, now, now, "circuit_open", error, called_provider=False)
-            log(logger, logging.INFO, "circuit open: handing over without a call", provider=me)
-            return [skipped], Outcome(TaskStatus.QUEUED, next_hop=hop + 1)
+            return [self._not_called(task)], Outcome(TaskStatus.QUEUED, next_hop=hop + 1)
         call = CompletionRequest(
             prompt=request["task_description"],
             model=model,
@@ -163,6 +181,15 @@ class Worker:
         except Exception:  # a breaker we cannot read must not stop the work: call as usual
             logger.exception("circuit breaker unavailable; calling the provider")
             return Decision.CALL
+
+    def _skipping(self) -> bool:
+        if self.breaker is None:
+            return False
+        try:
+            return self.breaker.skipping()
+        except Exception:  # unreadable breaker: take the usual path, which decides again
+            logger.exception("circuit breaker unavailable")
+            return False
 
     def _opened(self) -> bool:
         """Whether the breaker opened meanwhile (our own failure may have opened it): retrying

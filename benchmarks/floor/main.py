@@ -4,15 +4,16 @@ A task's happy path, counted from the code (`shared/ingest.py`, `shared/worker.p
 `shared/store.py`):
 
     client ── publish `tasks` (or POST /tasks) ──► ingest: create tasks/{id}           1 write
-          ── publish `tasks-<p1>` ──push──► worker: begin (transaction)       1 read + 1 write
+          ── publish `tasks-<p1>` ──push──► worker: begin (read, then a write conditioned
+                                            on it: the lease)                1 read + 1 write
                                             provider call
-                                            finish (transaction): usage create, task update,
-                                            rollup increment                 1 read + 3 writes
+                                            finish (one batch conditioned on the lease):
+                                            task update, usage create, rollup        3 writes
           ── publish `task-results`
 
-that is 3 messages (2 of them pushed to a function), 5 document writes in 3 commits, 2 reads.
+that is 3 messages (2 of them pushed to a function), 5 document writes in 3 commits, 1 read.
 The floor sends the same messages and commits the same writes, one commit per step, with no
-reads, no transactions, no validation and no provider — what the infrastructure costs anyway:
+reads, no preconditions, no validation and no provider — what the infrastructure costs anyway:
 
     floor_ingest_event / floor_ingest_http: create bench-floor/{id}, publish `bench-floor-work`
     floor_worker: update it (running); one batch of 3 writes (the document succeeded, a usage

@@ -174,3 +174,48 @@ def test_a_delivery_reads_the_task_once_and_commits_twice(store: TaskStore, tmp_
     assert delta["firestore.reads"] == 1
     assert delta["firestore.commits"] == 2
     assert delta["firestore.writes"] == 4  # lease; task, usage, rollup
+
+
+def skipped_hop(task: dict[str, Any]) -> list[CallRecord]:
+    now = datetime.now(UTC)
+    error = {"code": "circuit_open", "message": "openai circuit is open; not called"}
+    return [
+        CallRecord("openai", "gpt-4o-mini", now, now, "circuit_open", error, called_provider=False)
+    ]
+
+
+def test_passing_a_task_on_moves_it_to_the_next_hop_without_a_lease(
+    store: TaskStore, tmp_path: Any
+) -> None:
+    counting = store.settings.model_copy(update={"count_operations_dir": str(tmp_path)})
+    counted = TaskStore(counting)
+    task_id = new_task(counted)
+    before = opcount.snapshot()
+
+    passed = counted.pass_on(task_id, 0, skipped_hop)
+
+    after = opcount.snapshot()
+    assert passed.kind is BeginKind.START
+    task = counted.get(task_id)
+    assert task is not None
+    assert (task["status"], task["hop"], task["lease_owner"]) == ("queued", 1, None)
+    assert [(a["provider"], a["outcome"]) for a in task["attempts"]] == [("openai", "circuit_open")]
+    assert usage_ids(counted, task_id) == []  # no call, no usage document
+    assert after["firestore.reads"] - before.get("firestore.reads", 0) == 1
+    assert after["firestore.writes"] - before.get("firestore.writes", 0) == 1
+    assert counted.begin(task_id, 0, "openai", "late").kind is BeginKind.STALE
+
+
+def test_passing_on_refuses_a_task_that_is_not_this_deliverys_to_move(store: TaskStore) -> None:
+    leased = new_task(store)
+    store.begin(leased, 0, "openai", "w1")
+    assert store.pass_on(leased, 0, skipped_hop).kind is BeginKind.LEASED
+    finished = new_task(store)
+    store.finish(
+        finished, "w0", one_call(), SUCCEEDED, lease=store.begin(finished, 0, "openai", "w0")
+    )
+    assert store.pass_on(finished, 0, skipped_hop).kind is BeginKind.TERMINAL
+    assert store.pass_on("no-such-task", 0, skipped_hop).kind is BeginKind.MISSING
+    task = store.get(leased)
+    assert task is not None
+    assert (task["status"], task["hop"], task["attempts"]) == ("running", 0, [])

@@ -95,6 +95,19 @@ def test_after_the_cooldown_exactly_one_probe_decides(make: Any) -> None:
     assert other.allow() is Decision.CALL and one.allow() is Decision.CALL
 
 
+def test_skipping_says_whether_calls_are_skipped_without_claiming_the_probe(make: Any) -> None:
+    breaker, other = make(), make()
+    assert not breaker.skipping()  # closed
+    for _ in range(5):
+        breaker.record_failure("unavailable")
+    assert breaker.skipping()  # open, cooling down
+    make.clock.advance(31)
+    assert not breaker.skipping()  # cooled: a worker should try to claim the probe
+    assert not breaker.skipping()  # ... and asking again claims nothing
+    assert other.allow() is Decision.PROBE
+    assert breaker.skipping()  # half-open with a live probe: the others skip
+
+
 def test_a_failed_probe_opens_the_circuit_again(make: Any) -> None:
     breaker = make()
     for _ in range(5):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -53,9 +54,20 @@ class FakeStore:
             "request": {"task_description": "hello"},
         } | task
         self.finished: list[tuple[list[CallRecord], Outcome]] = []
+        self.leases: list[str] = []
 
     def begin(self, task_id: str, hop: int, provider: str, owner: str) -> Begin:
+        self.leases.append(owner)
         return Begin(self.begin_kind, self.task)
+
+    def pass_on(
+        self, task_id: str, hop: int, records: Callable[[dict[str, Any]], list[CallRecord]]
+    ) -> Begin:
+        if self.begin_kind is not BeginKind.START:
+            return Begin(self.begin_kind, self.task)
+        outcome = Outcome(TaskStatus.QUEUED, next_hop=hop + 1)
+        self.finished.append((records(self.task), outcome))
+        return Begin(BeginKind.START, self.task | {"hop": hop + 1})
 
     def finish(
         self,
@@ -210,6 +222,9 @@ class FakeBreaker:
     def allow(self) -> Any:
         return self.decision
 
+    def skipping(self) -> bool:
+        return self.decision == "skip"
+
     def view(self) -> Any:
         opened = self.opens_after is not None and len(self.failures) >= self.opens_after
         return self._view(self._state.OPEN if opened else self._state.CLOSED)
@@ -237,6 +252,14 @@ def test_an_open_circuit_hands_over_without_calling(sleeps: list[float]) -> None
     assert (outcome, provider.requests) == ("handed_over", [])
     assert [(c.outcome, c.called_provider) for c in calls] == [("circuit_open", False)]
     assert decided.next_hop == 1
+    assert store.leases == []  # no call will be made: no lease is taken
+
+
+def test_an_open_circuit_leaves_a_finished_task_alone() -> None:
+    store, provider, bus = FakeStore(BeginKind.TERMINAL), FakeProvider([OK]), FakeBus()
+    worker = Worker(Settings(), store, bus, provider, FakeBreaker("skip"))  # type: ignore[arg-type]
+    outcome = worker.process(TaskMessage(task_id="t1", chain=["openai", "vertex"], hop=0))
+    assert (outcome, store.finished, bus.published) == ("terminal", [], [])
 
 
 def test_a_probe_is_one_call_that_reports_as_a_probe(sleeps: list[float]) -> None:

@@ -1,0 +1,94 @@
+"""Reading tasks: one document, queries by status and time, and waiting for a terminal state.
+
+The write side (`shared/store.py`) builds on this; readers that never write (the client, the
+CLI's listings) need nothing more.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Any
+
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from shared import opcount
+from shared.schemas import TaskStatus
+from shared.settings import Settings
+
+TERMINAL = {s.value for s in TaskStatus if s.terminal}
+
+
+class TaskReads:
+    def __init__(self, settings: Settings, client: firestore.Client | None = None) -> None:
+        self.settings = settings
+        self._client = client
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> firestore.Client:
+        with self._lock:
+            if self._client is None:
+                client = firestore.Client(project=self.settings.project_id)
+                # Opt-in counting for `aiexec bench`; off (the default) returns `client` as is.
+                self._client = opcount.instrument_firestore(client, self.settings)
+            return self._client
+
+    def task_ref(self, task_id: str) -> Any:
+        return self.client.collection(self.settings.collection_tasks).document(task_id)
+
+    def get(self, task_id: str) -> dict[str, Any] | None:
+        snap = self.task_ref(task_id).get()
+        return snap.to_dict() if snap.exists else None
+
+    def query(self, status: str, field: str, before: datetime, limit: int) -> list[dict[str, Any]]:
+        """Tasks in `status` whose timestamp `field` is before `before` (oldest first)."""
+        snaps = (
+            self.client.collection(self.settings.collection_tasks)
+            .where(filter=FieldFilter("status", "==", status))
+            .where(filter=FieldFilter(field, "<", before))
+            .order_by(field)
+            .limit(limit)
+            .stream()
+        )
+        return [snap.to_dict() or {} for snap in snaps]
+
+    def count(self, status: str) -> int:
+        """How many tasks are in `status` (an aggregation query: one read per 1000 matches)."""
+        query: Any = self.client.collection(self.settings.collection_tasks).where(
+            filter=FieldFilter("status", "==", status)
+        )
+        return int(query.count().get()[0][0].value)
+
+    def query_since(self, status: str, field: str, since: datetime) -> list[dict[str, Any]]:
+        """Tasks in `status` whose timestamp `field` is at or after `since`."""
+        snaps = (
+            self.client.collection(self.settings.collection_tasks)
+            .where(filter=FieldFilter("status", "==", status))
+            .where(filter=FieldFilter(field, ">=", since))
+            .stream()
+        )
+        return [snap.to_dict() or {} for snap in snaps]
+
+    def wait_for_terminal(self, task_id: str, timeout_s: float) -> dict[str, Any] | None:
+        """The task once terminal, or its latest state after `timeout_s` (None if missing).
+
+        A snapshot listener rather than polling: one stream, woken by the write itself.
+        """
+        done = threading.Event()
+        latest: dict[str, Any] = {}
+
+        def on_change(snapshots: list[Any], _changes: Any, _read_time: Any) -> None:
+            for snap in snapshots:
+                if snap.exists:
+                    latest["task"] = snap.to_dict()
+                    if latest["task"]["status"] in TERMINAL:
+                        done.set()
+
+        watch = self.task_ref(task_id).on_snapshot(on_change)
+        try:
+            done.wait(timeout_s)
+        finally:
+            watch.unsubscribe()
+        return latest.get("task") or self.get(task_id)
