@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from shared.schemas import TaskMessage
 from shared.settings import Settings
+from shared.usage import CallRecord
 
 
 def topic_for_hop(settings: Settings, chain: list[str], hop: int) -> str:
@@ -47,3 +51,11 @@ def model_for(
     if not isinstance(default, str):
         raise ValueError(f"no default model configured for provider {provider!r}")
     return default
+
+
+def not_called(settings: Settings, provider: str, request: dict[str, Any]) -> CallRecord:
+    """The record of a hop skipped without a call because `provider`'s circuit is open."""
+    now = datetime.now(UTC)
+    model = model_for(settings, provider, request.get("model"), request.get("task_type"))
+    error = {"code": "circuit_open", "message": f"{provider} circuit is open; not called"}
+    return CallRecord(provider, model, now, now, "circuit_open", error, called_provider=False)

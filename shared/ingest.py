@@ -18,6 +18,7 @@ from shared.budget import BudgetExceededError, Budgets, Reservation, reservation
 from shared.bus import Bus
 from shared.logging import log, task_context
 from shared.request_guard import RequestProblemError, check_json
+from shared.routing import EntryRouter
 from shared.schemas import (
     FieldProblem,
     TaskMessage,
@@ -47,6 +48,7 @@ class Ingest:
         self.store = store
         self.bus = bus
         self.budgets = budgets or Budgets(settings, lambda: store.client)
+        self.router = EntryRouter(settings, lambda: store.client)
 
     def parse(self, body: bytes) -> TaskRequest:
         """Validate raw JSON bytes into a request, or raise RequestProblemError."""
@@ -80,24 +82,26 @@ class Ingest:
         body = request.model_dump(mode="json", exclude_none=True) | {"task_id": task_id}
         with task_context(task_id):
             reservation = self._reserve(request, task_id, chain, client_id, monthly_budget_usd)
-            task, created = self.store.create(task_id, client_id, body, chain)
+            skipped = self.router.skipped(chain, body)
+            task, created = self.store.create(task_id, client_id, body, chain, skipped)
             if not created:
                 if reservation is not None:
                     self.budgets.release(reservation)
                 self._check_same(task, body, client_id)
-                if task["status"] == TaskStatus.QUEUED and int(task.get("hop", 0)) == 0:
+                if _untouched(task):
                     # The first submission may have died between create and publish; a second
                     # publish is harmless (workers deduplicate) and makes the retry complete it.
-                    self._enqueue(task_id, task["chain"])
+                    self._enqueue(task_id, task["chain"], int(task.get("hop", 0)))
                 log(logger, logging.INFO, "duplicate submission", status=task["status"])
                 return Submission(task, created=False)
-            self._enqueue(task_id, chain)
+            self._enqueue(task_id, chain, len(skipped))
             log(
                 logger,
                 logging.INFO,
                 "task accepted",
                 client_id=client_id,
                 chain=chain,
+                open_circuits_skipped=[record.provider for record in skipped],
                 prompt_chars=len(request.task_description),
                 **({"prompt": request.task_description} if self.settings.log_prompts else {}),
             )
@@ -170,6 +174,14 @@ class Ingest:
                 status=409,
             )
 
-    def _enqueue(self, task_id: str, chain: list[str]) -> None:
-        message = TaskMessage(task_id=task_id, chain=chain, hop=0)
-        self.bus.publish(self.settings.provider_topic(chain[0]), message.model_dump_json().encode())
+    def _enqueue(self, task_id: str, chain: list[str], hop: int) -> None:
+        message = TaskMessage(task_id=task_id, chain=chain, hop=hop)
+        topic = fallback.topic_for_hop(self.settings, chain, hop)
+        self.bus.publish(topic, message.model_dump_json().encode())
+
+
+def _untouched(task: dict[str, Any]) -> bool:
+    """Queued, and no provider called or tried yet (open circuits skipped without a call)."""
+    attempts = task.get("attempts") or []
+    skips = all(attempt.get("outcome") == "circuit_open" for attempt in attempts)
+    return bool(task["status"] == TaskStatus.QUEUED and skips)

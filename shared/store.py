@@ -75,19 +75,28 @@ class TaskStore(TaskReads):
     # --- ingest -------------------------------------------------------------------------
 
     def create(
-        self, task_id: str, client_id: str, request: dict[str, Any], chain: list[str]
+        self,
+        task_id: str,
+        client_id: str,
+        request: dict[str, Any],
+        chain: list[str],
+        skipped: list[CallRecord] | None = None,
     ) -> tuple[dict[str, Any], bool]:
-        """Create `tasks/{task_id}` as queued; `(existing, False)` if the id is taken."""
+        """Create `tasks/{task_id}` as queued; `(existing, False)` if the id is taken.
+
+        `skipped` records leading hops not called (open circuits): the task starts after them.
+        """
         now = utcnow()
+        skipped = skipped or []
         doc = {
             "task_id": task_id,
             "client_id": client_id,
             "status": TaskStatus.QUEUED.value,
             "request": request,
             "chain": chain,
-            "hop": 0,
-            "attempts": [],
-            "usage": add_usage(None, []),
+            "hop": len(skipped),
+            "attempts": attempt_entries(skipped, 1, [None] * len(skipped)),
+            "usage": add_usage(None, skipped),
             "result": None,
             "error": None,
             "created_at": now,

@@ -110,11 +110,9 @@ class Worker:
         )
 
     def _not_called(self, task: dict[str, Any]) -> CallRecord:
-        me, now = self.provider.name, utcnow()
-        error = {"code": "circuit_open", "message": f"{me} circuit is open; not called"}
+        me = self.provider.name
         log(logger, logging.INFO, "circuit open: handing over without a call", provider=me)
-        model = self._model(task)
-        return CallRecord(me, model, now, now, "circuit_open", error, called_provider=False)
+        return fallback.not_called(self.settings, me, task.get("request") or {})
 
     def _call(self, task: dict[str, Any], hop: int) -> tuple[list[CallRecord], Outcome]:
         request = task.get("request") or {}

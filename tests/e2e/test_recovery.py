@@ -89,3 +89,26 @@ def test_health_shows_an_open_circuit(pipeline: Pipeline) -> None:
         pipeline.wait(task_id)
     circuits = {p["name"]: p["circuit"] for p in pipeline.http.get("/health").json()["providers"]}
     assert circuits == {"openai": "open", "vertex": "closed"}
+
+
+def test_a_new_task_enters_past_an_open_circuit(pipeline: Pipeline) -> None:
+    pipeline.fault("openai", "down")
+    for _ in range(2):  # 3 failed calls each: the breaker opens at 5
+        opener = unique("opener")
+        pipeline.post("/tasks", {"task_description": "x", "task_id": opener})
+        pipeline.wait(opener)
+    openai_calls = pipeline.calls("openai")
+    task_id = unique("routed")
+
+    accepted = pipeline.post("/tasks", {"task_description": "x", "task_id": task_id})
+
+    assert accepted.status_code == 202
+    task = pipeline.wait(task_id)
+    assert (task["status"], task["result"]["provider"]) == ("succeeded", "vertex")
+    tried = [(a["provider"], a["outcome"], a["calls"]) for a in task["attempts"]]
+    assert tried == [("openai", "circuit_open", 0), ("vertex", "ok", 1)]
+    assert pipeline.calls("openai") == openai_calls
+    entry = pipeline.wait_for_log(
+        "ingest", lambda e: e.get("task_id") == task_id and "open_circuits_skipped" in e
+    )
+    assert entry["open_circuits_skipped"] == ["openai"]  # routed at ingest, not by a worker
