@@ -3,7 +3,7 @@
 `circuits/{provider}` holds the state (closed / open / half_open), the counts of the current
 window and when it opened. Cost is kept off the healthy path: a worker reads the document at most
 once per `circuit_cache_s`, successes are written only while the window holds failures (a blind
-increment), and only failures and probes take a transaction.
+increment), and failures and probe claims are writes conditioned on the state they read.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.settings import Settings
@@ -23,6 +24,7 @@ from shared.store import utcnow
 
 # Request-specific provider-fatal errors say nothing about the provider's health.
 NOT_HEALTH_SIGNALS = frozenset({"context_length_exceeded", "blocked"})
+_CONTENDED_TRIES = 10
 
 
 class CircuitState(StrEnum):
@@ -128,37 +130,50 @@ class CircuitBreaker:
 
     def _claim_probe(self) -> bool:
         """Exactly one worker wins the probe after a cooldown (or after a probe died)."""
-        ref = self.ref
         lease = timedelta(seconds=self.settings.lease_seconds(self.provider))
 
-        @firestore.transactional
-        def run(txn: Any) -> CircuitView | None:
-            snap = ref.get(transaction=txn)
-            view = CircuitView.of(snap.to_dict() if snap.exists else None)
-            now = self._clock()
+        def claim(view: CircuitView, now: datetime) -> CircuitView | None:
             if view.state is CircuitState.CLOSED:
                 return None
             if view.state is CircuitState.OPEN and now - (view.opened_at or now) < self._cooldown:
                 return None
             if view.state is CircuitState.HALF_OPEN and (view.probe_until or now) > now:
                 return None
-            claimed = CircuitView(
-                CircuitState.HALF_OPEN,
-                view.failures,
-                view.successes,
-                view.window_start,
-                view.opened_at,
-                now + lease,
-            )
-            txn.set(ref, claimed.as_dict())
-            return claimed
+            return replace(view, state=CircuitState.HALF_OPEN, probe_until=now + lease)
 
-        claimed: CircuitView | None = run(self._client().transaction())
-        if claimed is not None:
-            self._remember(claimed)
-        else:
+        claimed = self._change(claim)
+        if claimed is None:
             self.invalidate()
         return claimed is not None
+
+    def _change(
+        self, decide: Callable[[CircuitView, datetime], CircuitView | None]
+    ) -> CircuitView | None:
+        """Read the circuit, let `decide` give its next state (None: leave it), and write that
+        state only if nobody wrote in between; otherwise decide again on what is there now.
+
+        Conditional writes rather than transactions: concurrent transactions on one document
+        queue on its lock (two workers failing at once took 8 s on the emulator), while these
+        cost a read and a write and retry only when they really collided.
+        """
+        ref, client = self.ref, self._client()
+        for _ in range(_CONTENDED_TRIES):
+            snap = ref.get()
+            current = CircuitView.of(snap.to_dict() if snap.exists else None)
+            updated = decide(current, self._clock())
+            if updated is None:
+                self._remember(current)
+                return None
+            try:
+                if snap.exists:
+                    option = client.write_option(last_update_time=snap.update_time)
+                    ref.update(updated.as_dict(), option=option)
+                else:
+                    ref.create(updated.as_dict())
+            except (gexc.FailedPrecondition, gexc.AlreadyExists):
+                continue
+            return self._remember(updated)
+        raise RuntimeError(f"circuit {self.provider} kept changing under concurrent writers")
 
     def invalidate(self) -> None:
         with self._lock:
@@ -180,15 +195,10 @@ class CircuitBreaker:
             now = self._clock()
             self._write(CircuitView(CircuitState.OPEN, 1, 0, now, now))
             return
-        ref = self.ref
 
-        @firestore.transactional
-        def run(txn: Any) -> CircuitView:
-            snap = ref.get(transaction=txn)
-            view = CircuitView.of(snap.to_dict() if snap.exists else None)
-            now = self._clock()
+        def count(view: CircuitView, now: datetime) -> CircuitView | None:
             if view.state is not CircuitState.CLOSED:
-                return view  # already open (or probing): nothing to count
+                return None  # already open (or probing): nothing to count
             if self._window_over(view, now):
                 view = CircuitView(window_start=now)
             failures, successes = view.failures + 1, view.successes
@@ -198,13 +208,11 @@ class CircuitBreaker:
                 and failures / calls >= self.settings.circuit_failure_ratio
             )
             state = CircuitState.OPEN if opens else CircuitState.CLOSED
-            updated = CircuitView(
+            return CircuitView(
                 state, failures, successes, view.window_start or now, now if opens else None
             )
-            txn.set(ref, updated.as_dict())
-            return updated
 
-        self._remember(run(self._client().transaction()))
+        self._change(count)
 
     def _window_over(self, view: CircuitView, now: datetime) -> bool:
         start = view.window_start
