@@ -121,7 +121,8 @@ def add_call(cell: Tree, usage: Mapping[str, Any]) -> None:
     outcome = str(usage.get("outcome") or "unknown")
     _bump(cell, ["outcomes", code_key(outcome)], 1)
     for name in TOKEN_FIELDS:
-        _bump(cell, [name], int(usage.get(name) or 0))
+        if tokens := int(usage.get(name) or 0):  # a zero increment is a transform for nothing
+            _bump(cell, [name], tokens)
     cost = usage.get("cost_usd")
     if cost is None:
         _bump(cell, ["unpriced_calls"], 1)
