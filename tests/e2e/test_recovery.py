@@ -81,22 +81,22 @@ def test_a_dead_lettered_delivery_is_recorded_and_run_by_the_next_provider(
     assert len(pipeline.usage_ids(task_id)) == 1
 
 
-def test_health_shows_an_open_circuit(pipeline: Pipeline) -> None:
+def open_openai_circuit(pipeline: Pipeline) -> None:
     pipeline.fault("openai", "down")
     for _ in range(2):  # 3 failed calls each: the breaker opens at 5
         task_id = unique("open-circuit")
         pipeline.post("/tasks", {"task_description": "x", "task_id": task_id})
         pipeline.wait(task_id)
+
+
+def test_health_shows_an_open_circuit(pipeline: Pipeline) -> None:
+    open_openai_circuit(pipeline)
     circuits = {p["name"]: p["circuit"] for p in pipeline.http.get("/health").json()["providers"]}
     assert circuits == {"openai": "open", "vertex": "closed"}
 
 
 def test_a_new_task_enters_past_an_open_circuit(pipeline: Pipeline) -> None:
-    pipeline.fault("openai", "down")
-    for _ in range(2):  # 3 failed calls each: the breaker opens at 5
-        opener = unique("opener")
-        pipeline.post("/tasks", {"task_description": "x", "task_id": opener})
-        pipeline.wait(opener)
+    open_openai_circuit(pipeline)
     openai_calls = pipeline.calls("openai")
     task_id = unique("routed")
 
