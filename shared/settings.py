@@ -2,7 +2,8 @@
 
 Names follow the contract where Google's libraries or the providers' SDKs already define one
 (`GOOGLE_CLOUD_PROJECT`, `PUBSUB_EMULATOR_HOST`, `OPENAI_API_KEY`, ...); everything else is
-`AIEXEC_<FIELD>`. `docs`/`.env.example` list them all.
+`AIEXEC_<FIELD>`. `docs`/`.env.example` list them all. Two sections live in modules of their
+own (`settings_deploy.py`, `settings_security.py`) and are mixed in here: still one object.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from shared.settings_deploy import DeploySettings
+from shared.settings_security import SecuritySettings
 
 PROVIDER_NAME_PATTERN = r"^[a-z][a-z0-9]{1,30}$"
 TASK_TYPES = ("analytical", "creative", "code", "general")
@@ -41,7 +45,7 @@ def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
 
-class Settings(BaseSettings):
+class Settings(DeploySettings, SecuritySettings):
     model_config = SettingsConfigDict(
         env_prefix="AIEXEC_", extra="ignore", populate_by_name=True, frozen=True
     )
@@ -256,119 +260,6 @@ class Settings(BaseSettings):
         le=1000,
         description="Request threads of each local worker process (functions-framework "
         "THREADS: concurrent provider calls per worker); unset: its default, 4 x CPUs.",
-    )
-
-    # --- deployment (`aiexec deploy`) ---------------------------------------------------
-    api_keys_required: bool = Field(
-        False,
-        description="Ingest requires an API key; only then is the deployed ingest function "
-        "public. Without it ingest stays IAM-only (callers need roles/run.invoker).",
-    )
-    sweep_schedule: str = Field(
-        "*/5 * * * *", description="Cron of the sweeper trigger (Cloud Scheduler)."
-    )
-    provider_key_secrets: Annotated[dict[str, str], NoDecode] = Field(
-        default_factory=lambda: {"openai": "aiexec-openai-api-key"},
-        description="Secret Manager secret holding each provider's API key "
-        "(`provider=secret[:version],...`); deploy mounts it into that provider's worker "
-        "only. A provider not listed gets no key.",
-    )
-    worker_max_instances: Annotated[dict[str, int], NoDecode] = Field(
-        default_factory=dict,
-        description="Instance cap of each provider's worker (`provider=N,...`): caps the "
-        "concurrent calls, so the spend, on a provider. Unlisted: the default below.",
-    )
-    worker_default_max_instances: int = Field(
-        10, ge=1, le=1000, description="Instance cap of a worker not listed above."
-    )
-    worker_concurrency: Annotated[dict[str, int], NoDecode] = Field(
-        default_factory=dict,
-        description="Requests one worker instance serves at once (`provider=N,...`).",
-    )
-    worker_default_concurrency: int = Field(
-        8, ge=1, le=1000, description="Concurrency of a worker not listed above."
-    )
-    report_webhook_secret: str | None = Field(
-        None,
-        description="Secret Manager secret the deployed report function reads "
-        "AIEXEC_REPORT_WEBHOOK_URL from.",
-    )
-    smtp_password_secret: str | None = Field(
-        None,
-        description="Secret Manager secret the deployed report function reads "
-        "AIEXEC_SMTP_PASSWORD from.",
-    )
-    usage_ttl_days: int = Field(
-        0,
-        ge=0,
-        description="Days raw `usage` documents are kept (Firestore TTL on `expire_at`; the "
-        "report reads the rollups). 0 keeps them forever.",
-    )
-
-    # --- ingest security: API keys, rate limits, budgets, hostile input ------------------
-    api_key_pepper: SecretStr | None = Field(
-        None,
-        description="Secret mixed into the HMAC-SHA256 that `api_keys/{hash}` stores instead "
-        "of each key; from Secret Manager in production (the ingest function and whoever runs "
-        "`aiexec keys` need the same value). Unset: a fixed local pepper, with the emulators only.",
-    )
-    api_key_pepper_secret: str = Field(
-        "aiexec-api-key-pepper",
-        description="Secret Manager secret holding the pepper; deploy mounts it into ingest as "
-        "AIEXEC_API_KEY_PEPPER when API keys are required.",
-    )
-    api_key_cache_s: float = Field(
-        10.0,
-        ge=0,
-        description="How long an ingest instance trusts a key lookup: a new or revoked key "
-        "takes effect within this.",
-    )
-    collection_api_keys: str = Field(
-        "api_keys", description="Firestore collection of API keys (by HMAC of the key)."
-    )
-    collection_ratelimits: str = Field(
-        "ratelimits", description="Firestore collection of the shared per-client token buckets."
-    )
-    collection_budgets: str = Field(
-        "budgets", description="Firestore collection of per-client monthly budget counters."
-    )
-    collection_budget_reservations: str = Field(
-        "budget_reservations",
-        description="Firestore collection of open budget reservations (one per accepted task).",
-    )
-    rate_limit_lease_s: float = Field(
-        0.25,
-        gt=0,
-        le=5,
-        description="An ingest instance takes this many seconds' worth of a client's rate from "
-        "Firestore at once; accepted requests stay within rate x (window + this) + burst.",
-    )
-    anonymous_rate: str | None = Field(
-        None,
-        pattern=r"^\d+(\.\d+)?/(s|m|h)$",
-        description="Rate limit of the anonymous client when API keys are off (e.g. 10/s, "
-        "600/m); unset: none.",
-    )
-    anonymous_burst: int | None = Field(
-        None, ge=1, description="Burst of the anonymous client; unset: twice its rate per second."
-    )
-    anonymous_monthly_budget_usd: float | None = Field(
-        None, ge=0, description="Monthly budget of the anonymous client when API keys are off."
-    )
-    budget_shards: int = Field(
-        8,
-        ge=1,
-        le=64,
-        description="Documents a client's monthly budget is split over (each takes ~1 write/s): "
-        "about the peak accepted submissions per second of one client.",
-    )
-    max_json_depth: int = Field(
-        8, ge=2, le=64, description="Deepest JSON nesting accepted in a task request."
-    )
-    max_json_members: int = Field(
-        256,
-        ge=16,
-        description="Most JSON object fields plus list items accepted in a task request.",
     )
 
     @field_validator("providers", "report_email_to", mode="before")

@@ -44,7 +44,7 @@ def env_example() -> str:
         "# Copy to .env or export the ones you change; unset means the default.",
         "",
     ]
-    for name, info in Settings.model_fields.items():
+    for name, info in ordered_fields():
         lines.append(f"# {info.description or name}")
         value = default_text(name, info)
         lines.append(f"{'# ' if not value else ''}{env_name(name, info)}={value}")
@@ -70,16 +70,26 @@ _FIELD = re.compile(r"^    (?P<name>[a-z_][a-z0-9_]*)\s*:")
 def sections() -> dict[str, str]:
     """Field name -> the `# --- section ---` comment above it in the class body."""
     found: dict[str, str] = {}
-    title = "General"
-    for line in inspect.getsource(Settings).splitlines():
-        header = _SECTION.match(line)
-        if header:
-            title = header["title"].strip()
-            continue
-        field = _FIELD.match(line)
-        if field and field["name"] in Settings.model_fields:
-            found.setdefault(field["name"], title)
+    parts = [c for c in Settings.__mro__ if c.__module__.startswith("shared.settings")]
+    for part in parts:  # the object and the sections mixed into it from modules of their own
+        title = "General"
+        for line in inspect.getsource(part).splitlines():
+            header = _SECTION.match(line)
+            if header:
+                title = header["title"].strip()
+                continue
+            field = _FIELD.match(line)
+            if field and field["name"] in Settings.model_fields:
+                found.setdefault(field["name"], title)
     return found
+
+
+def ordered_fields() -> list[tuple[str, FieldInfo]]:
+    """Every field, in the order the source declares them: the object's own sections, then the
+    sections mixed into it (pydantic itself lists the mixins' fields first)."""
+    fields = Settings.model_fields
+    order = [*sections(), *fields]
+    return [(name, fields[name]) for name in dict.fromkeys(order)]
 
 
 def type_text(info: FieldInfo) -> str:
@@ -120,7 +130,7 @@ def markdown_reference() -> str:
     """docs/configuration.md: one table per section of the settings object."""
     by_section: dict[str, list[str]] = {}
     where = sections()
-    for name, info in Settings.model_fields.items():
+    for name, info in ordered_fields():
         row = (
             f"| `{env_name(name, info)}` | {_cell(markdown_default(name, info))} | "
             f"{_cell(type_text(info))} | {_cell(info.description or name)} |"
