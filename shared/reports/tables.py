@@ -5,7 +5,7 @@ Numbers are formatted here once, so every rendering shows the same figures.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -121,88 +121,61 @@ def _summary(report: Mapping[str, Any]) -> Table:
     return Table("Summary", ("", "this period", "previous", "change"), rows, "lrrr")
 
 
-def _provider_table(rows: Mapping[str, Any]) -> Table:
-    headers = (
-        "provider",
-        "tasks",
-        "ok",
-        "failed",
-        "fallbacks",
-        "calls",
-        "failed calls",
-        "tokens",
-        "cost",
-        "p50",
-        "p95",
-    )
-    body = [
-        (
-            name,
-            count(r["tasks"]),
-            count(r["succeeded"]),
-            count(r["failed"]),
-            count(r["fallbacks"]),
-            count(r["calls"]),
-            count(r["failed_calls"]),
-            count(r["tokens"]),
-            cost(r),
-            ms(r["p50_ms"]),
-            ms(r["p95_ms"]),
-        )
-        for name, r in rows.items()
-    ]
-    return Table("By provider", headers, body, "l" + "r" * 10)
+# A breakdown column: header, alignment, and the cell of one row (its key and figures).
+Column = tuple[str, str, Callable[[str, Mapping[str, Any]], str]]
 
 
-def _model_table(rows: Mapping[str, Any]) -> Table:
-    headers = ("model", "provider", "calls", "failed calls", "tokens", "cost", "unpriced")
-    body = [
-        (
-            name,
-            r["provider"],
-            count(r["calls"]),
-            count(r["failed_calls"]),
-            count(r["tokens"]),
-            cost(r),
-            count(r["unpriced_calls"]),
-        )
-        for name, r in rows.items()
-    ]
-    return Table("By model", headers, body, "llrrrrr")
+def _counted(field: str) -> Callable[[str, Mapping[str, Any]], str]:
+    return lambda _key, r: count(r[field])
 
 
-def _client_table(rows: Mapping[str, Any]) -> Table:
-    headers = ("client", "tasks", "ok", "failed", "calls", "tokens", "cost")
-    body = [
-        (
-            name,
-            count(r["tasks"]),
-            count(r["succeeded"]),
-            count(r["failed"]),
-            count(r["calls"]),
-            count(r["tokens"]),
-            cost(r),
-        )
-        for name, r in rows.items()
-    ]
-    return Table("By client", headers, body, "lrrrrrr")
+def _name(key: str, _row: Mapping[str, Any]) -> str:
+    return key
 
 
-def _day_table(rows: Mapping[str, Any]) -> Table:
-    headers = ("day", "tasks", "ok", "failed", "calls", "tokens", "cost")
-    body = [
-        (
-            f"{date.fromisoformat(day):%a %Y-%m-%d}",
-            count(r["tasks"]),
-            count(r["succeeded"]),
-            count(r["failed"]),
-            count(r["calls"]),
-            count(r["tokens"]),
-            cost(r),
-        )
-        for day, r in sorted(rows.items())
-    ]
-    return Table("By day", headers, body, "lrrrrrr")
+TASKS: list[Column] = [
+    ("tasks", RIGHT, _counted("tasks")),
+    ("ok", RIGHT, _counted("succeeded")),
+    ("failed", RIGHT, _counted("failed")),
+]
+CALLS_TOKENS_COST: list[Column] = [
+    ("calls", RIGHT, _counted("calls")),
+    ("tokens", RIGHT, _counted("tokens")),
+    ("cost", RIGHT, lambda _key, r: cost(r)),
+]
+BY_PROVIDER: list[Column] = [
+    ("provider", LEFT, _name),
+    *TASKS,
+    ("fallbacks", RIGHT, _counted("fallbacks")),
+    ("calls", RIGHT, _counted("calls")),
+    ("failed calls", RIGHT, _counted("failed_calls")),
+    *CALLS_TOKENS_COST[1:],
+    ("p50", RIGHT, lambda _key, r: ms(r["p50_ms"])),
+    ("p95", RIGHT, lambda _key, r: ms(r["p95_ms"])),
+]
+BY_MODEL: list[Column] = [
+    ("model", LEFT, _name),
+    ("provider", LEFT, lambda _key, r: str(r["provider"])),
+    ("calls", RIGHT, _counted("calls")),
+    ("failed calls", RIGHT, _counted("failed_calls")),
+    *CALLS_TOKENS_COST[1:],
+    ("unpriced", RIGHT, _counted("unpriced_calls")),
+]
+BY_CLIENT: list[Column] = [("client", LEFT, _name), *TASKS, *CALLS_TOKENS_COST]
+BY_DAY: list[Column] = [
+    ("day", LEFT, lambda day, _r: f"{date.fromisoformat(day):%a %Y-%m-%d}"),
+    *TASKS,
+    *CALLS_TOKENS_COST,
+]
+
+
+def _breakdown(
+    title: str, columns: list[Column], rows: Mapping[str, Any], *, by_key: bool = False
+) -> Table:
+    items = sorted(rows.items()) if by_key else list(rows.items())
+    body = [tuple(cell(key, r) for _, _, cell in columns) for key, r in items]
+    headers = tuple(header for header, _, _ in columns)
+    return Table(title, headers, body, "".join(align for _, align, _ in columns))
 
 
 def _failure_table(rows: list[Mapping[str, Any]]) -> Table:
@@ -213,9 +186,9 @@ def _failure_table(rows: list[Mapping[str, Any]]) -> Table:
 def report_tables(report: Mapping[str, Any]) -> list[Table]:
     return [
         _summary(report),
-        _provider_table(report["by_provider"]),
-        _model_table(report["by_model"]),
-        _client_table(report["by_client"]),
-        _day_table(report["by_day"]),
+        _breakdown("By provider", BY_PROVIDER, report["by_provider"]),
+        _breakdown("By model", BY_MODEL, report["by_model"]),
+        _breakdown("By client", BY_CLIENT, report["by_client"]),
+        _breakdown("By day", BY_DAY, report["by_day"], by_key=True),
         _failure_table(report["top_failures"]),
     ]
