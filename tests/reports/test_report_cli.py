@@ -107,4 +107,5 @@ def test_concurrent_finishes_are_all_counted(settings: Settings) -> None:
     assert report["totals"]["tokens"] == 150 * count
     assert sum(row["tasks"] for row in report["by_client"].values()) == count
     shards = {doc.id for doc in store.client.collection(settings.collection_rollups).stream()}
-    assert 1 < len(shards) <= settings.rollup_shards * 2  # spread over shards (and ≤ 2 days)
+    assert len(shards) > 1  # spread over shards
+    assert len(shards) <= settings.rollup_shards * 2  # (and ≤ 2 days)
