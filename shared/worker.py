@@ -14,6 +14,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from shared import fallback
@@ -103,12 +104,6 @@ class Worker:
             return self._skip(passed.kind, passed.task, message)
         return self._after(passed.task, Outcome(TaskStatus.QUEUED, next_hop=hop + 1), message)
 
-    def _model(self, task: dict[str, Any]) -> str:
-        request = task.get("request") or {}
-        return fallback.model_for(
-            self.settings, self.provider.name, request.get("model"), request.get("task_type")
-        )
-
     def _not_called(self, task: dict[str, Any]) -> CallRecord:
         me = self.provider.name
         log(logger, logging.INFO, "circuit open: handing over without a call", provider=me)
@@ -116,7 +111,9 @@ class Worker:
 
     def _call(self, task: dict[str, Any], hop: int) -> tuple[list[CallRecord], Outcome]:
         request = task.get("request") or {}
-        model = self._model(task)
+        model = fallback.model_for(
+            self.settings, self.provider.name, request.get("model"), request.get("task_type")
+        )
         decision = self._decide()
         if decision is Decision.SKIP:
             return [self._not_called(task)], Outcome(TaskStatus.QUEUED, next_hop=hop + 1)
@@ -181,22 +178,22 @@ class Worker:
             return Decision.CALL
 
     def _skipping(self) -> bool:
-        if self.breaker is None:
-            return False
-        try:
-            return self.breaker.skipping()
-        except Exception:  # unreadable breaker: take the usual path, which decides again
-            logger.exception("circuit breaker unavailable")
-            return False
+        """Whether the breaker skips this provider now (cached read; no probe claimed)."""
+        return self._breaker_says(lambda breaker: breaker.skipping())
 
     def _opened(self) -> bool:
         """Whether the breaker opened meanwhile (our own failure may have opened it): retrying
         a provider every instance now skips would only delay the hand-over."""
+        return self._breaker_says(lambda breaker: breaker.view().state is not CircuitState.CLOSED)
+
+    def _breaker_says(self, question: Callable[[CircuitBreaker], bool]) -> bool:
+        """The breaker's answer; False without one or when it cannot be read (the usual path
+        then runs, which decides again)."""
         if self.breaker is None:
             return False
         try:
-            return self.breaker.view().state is not CircuitState.CLOSED
-        except Exception:  # unreadable breaker: keep the retry policy
+            return question(self.breaker)
+        except Exception:
             logger.exception("circuit breaker unavailable")
             return False
 
