@@ -242,7 +242,7 @@ def _notes(results: Mapping[str, Any]) -> list[str]:
         "function's concurrency, as production Pub/Sub would.",
         f"$: list prices taken {taken} (benchmarks/infra_prices.json); compute is billed per",
         "invocation (concurrency 1), rounded up to 100 ms, at the single tasks' durations;",
-        "provider tokens: the simulator's token usage at shared/data/prices.json.",
+        "provider tokens: the simulator's token usage at shared/data/models.json.",
     ]
 
 

@@ -17,7 +17,8 @@ time; a lost race reads again). So:
 - **Reservation** = the most expensive provider of the task's chain for one successful call
   (failed calls are not billed; a task succeeds once) at `prompt bytes + system bytes + 16`
   input tokens (a token is at least one byte) and `max_output_tokens` output tokens, priced from
-  `shared/data/prices.json`; an unknown model at the table's highest prices.
+  the model catalog (`shared/data/models.json`, today's prices); a model the catalog cannot price
+  at the catalog's highest prices.
 - **Settlement.** When a request does not fit, the client's open reservations of finished
   tasks are replaced by their actual cost (`tasks/{id}.usage.cost_usd`; an unpriced task keeps
   its reservation) and the request is tried again: budgets far from full cost no settlement
@@ -51,9 +52,10 @@ from zoneinfo import ZoneInfo
 from google.api_core import exceptions as gexc
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from shared.catalog import ModelInfo, Prices, catalog
 from shared.fallback import model_for
 from shared.logging import log
-from shared.pricing import ModelPrice, price_table
+from shared.pricing import prices_for
 from shared.request_guard import RequestProblemError
 from shared.schemas import FieldProblem, TaskRequest
 from shared.settings import Settings
@@ -86,19 +88,24 @@ def reservation_nusd(settings: Settings, request: TaskRequest, chain: list[str])
     prompt = len(request.task_description.encode()) + len((request.system or "").encode())
     input_tokens = prompt + PROMPT_OVERHEAD_TOKENS
     output_tokens = request.max_output_tokens or settings.max_output_tokens_limit
-    table = price_table()
-    prices = table.models.values()
-    highest = (max(p.input for p in prices), max(_output_rate(p) for p in prices))
+    known = [p for info in catalog().models.values() for p in (info.prices, *_changed(info))]
+    priced = [p for p in known if p is not None]
+    highest = (max(p.input for p in priced), max(_output_rate(p) for p in priced))
     worst = 0.0
     for provider in chain:
-        price = table.lookup(model_for(settings, provider, request.model, request.task_type))
+        model = model_for(settings, provider, request.model, request.task_type)
+        price = prices_for(model, provider)
         rates = (price.input, _output_rate(price)) if price else highest  # unknown: the highest
         worst = max(worst, (input_tokens * rates[0] + output_tokens * rates[1]) / _PER_TOKEN)
     return to_nusd(worst)
 
 
-def _output_rate(price: ModelPrice) -> float:
+def _output_rate(price: Prices) -> float:
     return max(price.output, price.reasoning or 0)
+
+
+def _changed(info: ModelInfo) -> list[Prices]:
+    return [change.prices for change in info.price_changes]
 
 
 @dataclass(frozen=True)

@@ -141,20 +141,32 @@ class Settings(DeploySettings, SecuritySettings):
         validation_alias=_env("OPENAI_BASE_URL"),
         description="OpenAI-compatible endpoint (…/v1); default: api.openai.com.",
     )
-    openai_model: str = Field("gpt-4o-mini", description="Default OpenAI model.")
+    # Defaults chosen from the model catalog (shared/data/models.json: sources and dates there);
+    # README "Models" says which and why. `*_fallback_model*`: tried on the same provider when
+    # the chosen model answers "model not found" (retired or withdrawn), before handing over.
+    openai_model: str = Field("gpt-6.1-terra", description="Default OpenAI model.")
     openai_timeout_s: float = Field(30.0, gt=0, description="OpenAI call timeout.")
     openai_models_by_type: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=lambda: {
-            "analytical": "gpt-4o",
-            "creative": "gpt-4o-mini",
-            "code": "gpt-4.1-mini",
-            "general": "gpt-4o-mini",
+            "analytical": "gpt-6.2-sol",
+            "creative": "gpt-6.1-terra",
+            "code": "gpt-6.2-sol",
+            "general": "gpt-6.1-terra",
         },
         description="OpenAI model per task_type (`type=model,...` or JSON); a type not listed "
         "uses AIEXEC_OPENAI_MODEL; a request's explicit `model` wins.",
     )
+    openai_fallback_model: str | None = Field(
+        "gpt-6-luna",
+        description="OpenAI model tried when the chosen one is not found (empty: none).",
+    )
+    openai_fallback_models_by_type: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=lambda: {"analytical": "gpt-6.1-sol", "code": "gpt-6.1-sol"},
+        description="OpenAI fallback model per task_type; a type not listed uses "
+        "AIEXEC_OPENAI_FALLBACK_MODEL.",
+    )
 
-    vertex_model: str = Field("gemini-2.0-flash", description="Default Vertex AI model.")
+    vertex_model: str = Field("gemini-3.8-flash", description="Default Vertex AI model.")
     vertex_location: str = Field("us-central1", description="Vertex AI region.")
     vertex_project: str | None = Field(
         None, description="Project for Vertex AI calls; default: project_id."
@@ -165,13 +177,28 @@ class Settings(DeploySettings, SecuritySettings):
     vertex_timeout_s: float = Field(30.0, gt=0, description="Vertex AI call timeout.")
     vertex_models_by_type: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=lambda: {
-            "analytical": "gemini-2.5-pro",
-            "creative": "gemini-2.0-flash",
-            "code": "gemini-2.5-flash",
-            "general": "gemini-2.0-flash",
+            "analytical": "gemini-4-argon",
+            "creative": "gemini-3.8-flash",
+            "code": "gemini-4-argon",
+            "general": "gemini-3.8-flash",
         },
         description="Vertex AI model per task_type (`type=model,...` or JSON); a type not "
         "listed uses AIEXEC_VERTEX_MODEL; a request's explicit `model` wins.",
+    )
+    vertex_fallback_model: str | None = Field(
+        "gemini-3.5-flash",
+        description="Vertex AI model tried when the chosen one is not found (empty: none).",
+    )
+    vertex_fallback_models_by_type: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=lambda: {"analytical": "gemini-3.8-flash", "code": "gemini-3.8-flash"},
+        description="Vertex AI fallback model per task_type; a type not listed uses "
+        "AIEXEC_VERTEX_FALLBACK_MODEL.",
+    )
+    model_shutdown_warn_days: int = Field(
+        60,
+        ge=0,
+        description="A configured model this close to its shutdown date is reported by "
+        "`aiexec models check` (non-zero exit), `/health` and the weekly report.",
     )
 
     # --- usage rollups and the weekly report --------------------------------------------
@@ -272,6 +299,8 @@ class Settings(DeploySettings, SecuritySettings):
     @field_validator(
         "openai_models_by_type",
         "vertex_models_by_type",
+        "openai_fallback_models_by_type",
+        "vertex_fallback_models_by_type",
         "provider_key_secrets",
         "worker_max_instances",
         "worker_concurrency",
@@ -281,7 +310,12 @@ class Settings(DeploySettings, SecuritySettings):
     def _parse_model_map(cls, value: object) -> object:
         return parse_model_map(value)
 
-    @field_validator("openai_models_by_type", "vertex_models_by_type")
+    @field_validator(
+        "openai_models_by_type",
+        "vertex_models_by_type",
+        "openai_fallback_models_by_type",
+        "vertex_fallback_models_by_type",
+    )
     @classmethod
     def _check_model_map(cls, value: dict[str, str]) -> dict[str, str]:
         unknown = sorted(set(value) - set(TASK_TYPES))
@@ -320,6 +354,30 @@ class Settings(DeploySettings, SecuritySettings):
     def models_by_type(self, provider: str) -> dict[str, str]:
         value = getattr(self, f"{provider}_models_by_type", None)
         return dict(value) if isinstance(value, dict) else {}
+
+    def fallback_model_for(self, provider: str, task_type: str | None) -> str | None:
+        """The model tried on `provider` when the chosen one is not found; None: no such model."""
+        by_type = getattr(self, f"{provider}_fallback_models_by_type", None) or {}
+        if task_type and task_type in by_type:
+            return str(by_type[task_type]) or None
+        default = getattr(self, f"{provider}_fallback_model", None)
+        return default or None
+
+    def configured_models(self, provider: str) -> dict[str, str]:
+        """Every model this configuration may call on `provider`, each with where it is set."""
+        found: dict[str, str] = {}
+        default = getattr(self, f"{provider}_model", None)
+        if default:
+            found.setdefault(default, "default")
+        for task_type, model in sorted(self.models_by_type(provider).items()):
+            found.setdefault(model, f"task type {task_type}")
+        fallback = getattr(self, f"{provider}_fallback_model", None)
+        if fallback:
+            found.setdefault(fallback, "fallback")
+        by_type = getattr(self, f"{provider}_fallback_models_by_type", None) or {}
+        for task_type, model in sorted(by_type.items()):
+            found.setdefault(model, f"fallback for {task_type}")
+        return found
 
     def timeout_for(self, provider: str) -> float:
         value = getattr(self, f"{provider}_timeout_s", None)

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.pricing import cost_of, price_table
+from shared.catalog import catalog
+from shared.pricing import cost_of
 from shared.providers.base import Completion, ProviderError
 
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
@@ -35,7 +36,7 @@ class CallRecord:
     def success(
         cls, provider: str, model: str, started: datetime, ended: datetime, completion: Completion
     ) -> CallRecord:
-        cost = cost_of(completion, model)
+        cost = cost_of(completion, model, provider)
         return cls(
             provider=provider,
             model=completion.model or model,
@@ -64,7 +65,7 @@ class CallRecord:
             ended_at=ended,
             outcome=str(error.kind),
             error={"code": error.code, "message": error.message[:500]},
-            price_version=price_table().version,
+            price_version=catalog().version,
         )
 
     def usage_document(self, task_id: str, client_id: str, number: int) -> dict[str, Any]:

@@ -18,9 +18,9 @@ from typing import Any
 
 from google.cloud import firestore
 
+from shared.catalog import catalog
 from shared.events import MalformedEnvelopeError, decode
 from shared.logging import configure, log
-from shared.pricing import price_table
 from shared.reports.aggregate import RollupReader, build_report
 from shared.reports.chart import render_chart
 from shared.reports.delivery import (
@@ -93,7 +93,7 @@ class ReportService:
             reader.read(period),
             reader.read(period.previous()),
             generated_at=now or utcnow(),
-            price_version=price_table().version,
+            price_version=catalog().version,
             settings=self.settings,
         )
         chart = render_chart(report)
