@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.pricing import price_table
+from shared.catalog import catalog
 from shared.store import TaskStore
 
 
@@ -16,7 +16,7 @@ from shared.store import TaskStore
     ("body", "expected"),
     [
         ({"task_type": "code"}, "code"),
-        ({"task_type": "analytical", "model": {"openai": "gpt-4.1-nano"}}, "gpt-4.1-nano"),
+        ({"task_type": "analytical", "model": {"openai": "gpt-6-luna"}}, "gpt-6-luna"),
         ({}, None),
     ],
 )
@@ -40,8 +40,9 @@ def test_the_task_type_picks_the_model_unless_the_request_names_one(
     assert task is not None and task["status"] == "succeeded", task
     assert task["result"]["model"] == model
     usage = store.usage_ref(task_id, 1).get().to_dict() or {}
-    assert (usage["model"], usage["price_version"]) == (model, price_table().version)
-    price = price_table().models[model]
+    assert (usage["model"], usage["price_version"]) == (model, catalog().version)
+    price = catalog().models[model].prices
+    assert price is not None
     cached, reasoning = usage["cached_tokens"], usage["reasoning_tokens"]
     expected_cost = (
         (usage["prompt_tokens"] - cached) * price.input

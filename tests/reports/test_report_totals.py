@@ -14,7 +14,7 @@ import pytest
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from shared.pricing import price_table
+from shared.catalog import catalog
 from shared.reports.period import ReportRequest, iso_week
 from shared.reports.service import ReportService
 from shared.schemas import TaskStatus
@@ -170,7 +170,7 @@ def _check_shape(report: dict[str, Any], settings: Settings) -> None:
     assert report["change"]["tasks"]["delta"] == report["totals"]["tasks"] - 2
     # Rollups, not raw usage: bounded by days x shards for both weeks.
     assert 0 < report["source"]["documents_read"] <= 2 * 7 * settings.rollup_shards
-    assert report["price_version"] == price_table().version
+    assert report["price_version"] == catalog().version
 
 
 @pytest.mark.parametrize("zone", ["Europe/Paris", "America/New_York", "Asia/Kolkata"])
@@ -214,7 +214,7 @@ def test_a_week_with_only_an_unknown_model(settings: Settings, workload: Workloa
     for day in (15, 16):
         workload.task(at(f"2021-11-{day}T10:00", "UTC"), "c", [("openai", [ok("gpt-99")])])
     [usage, _] = workload.usage_docs(at("2021-11-15T00:00", "UTC"), at("2021-11-22T00:00", "UTC"))
-    assert usage["cost_usd"] is None and usage["price_version"] == price_table().version
+    assert usage["cost_usd"] is None and usage["price_version"] == catalog().version
     report = ReportService(settings).build(iso_week("2021-W46", "UTC")).report
     totals = report["totals"]
     assert (totals["tasks"], totals["calls"], totals["cost_usd"]) == (2, 2, 0.0)

@@ -9,7 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from shared import fallback
-from shared.pricing import cost_of, price_table
+from shared.catalog import catalog
+from shared.pricing import cost_of
 from shared.providers.base import Completion
 from shared.reports.period import (
     PeriodError,
@@ -187,8 +188,8 @@ def test_report_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_reasoning_and_cached_tokens_are_priced_in_their_own_categories() -> None:
-    price = price_table().models["o3"]
-    assert price.reasoning is not None
+    price = catalog().models["o3"].prices
+    assert price is not None and price.reasoning is not None
     completion = Completion("t", "o3", "stop", 1_000, 500, 1_500, cached_tokens=200,
                             reasoning_tokens=300)  # fmt: skip
     expected = (
@@ -197,17 +198,17 @@ def test_reasoning_and_cached_tokens_are_priced_in_their_own_categories() -> Non
     assert cost_of(completion, "o3").cost_usd == pytest.approx(expected)
 
 
-def test_every_price_names_its_provider_source_and_date() -> None:
-    table = price_table()
+def test_every_catalog_entry_names_its_provider_source_and_date() -> None:
+    table = catalog()
     assert table.version and table.currency == "USD"
-    for name, price in table.models.items():
-        assert price.provider in ("openai", "vertex"), name
-        assert price.source.startswith("https://"), name
-        assert date.fromisoformat(price.taken) <= date.fromisoformat(table.version), name
+    for name, info in table.models.items():
+        assert info.provider in ("openai", "vertex"), name
+        assert info.source.startswith("https://"), name
+        assert info.read_on <= date.fromisoformat(table.version), name
 
 
 def test_unknown_model_is_null_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
         cost = cost_of(Completion("t", "mystery", "stop", 5, 5, 10), "mystery")
-    assert cost.cost_usd is None and cost.price_version == price_table().version
+    assert cost.cost_usd is None and cost.price_version == catalog().version
     assert any("no price for model" in r.getMessage() for r in caplog.records)

@@ -131,7 +131,7 @@ def test_a_reservation_covers_what_the_simulator_bills(body: dict[str, object]) 
     request = TaskRequest.model_validate_json(json.dumps(body))
     reserved = reservation_nusd(settings, request, list(settings.providers))
     from shared.fallback import model_for
-    from shared.pricing import price_table, price_tokens
+    from shared.pricing import price_tokens, prices_for
     from shared.providers.base import Completion
 
     for provider in settings.providers:
@@ -141,7 +141,7 @@ def test_a_reservation_covers_what_the_simulator_bills(body: dict[str, object]) 
             system=request.system or "", max_tokens=request.max_output_tokens,
             cache=PromptCache(),
         )  # fmt: skip
-        price = price_table().lookup(model)
+        price = prices_for(model, provider)
         if price is None:
             continue  # unpriced: billed as null, reserved at the table's highest prices
         completion = Completion(
