@@ -12,6 +12,7 @@ from urllib.parse import unquote
 from google.api_core.retry import Retry
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from shared.model_lifecycle import configured_models, needs_attention, used_models
 from shared.reports.period import Period
 from shared.rollups import NANOS_PER_USD, TOKEN_FIELDS, parse_cell_key, percentile
 from shared.settings import Settings
@@ -149,6 +150,19 @@ def _by_model(cells: list[Cell]) -> dict[str, Any]:
     return rows
 
 
+def _lifecycle(settings: Settings, cells: list[Cell], now: datetime) -> list[dict[str, Any]]:
+    """Configured models, then models used this period, that are unknown, retired or near
+    their shutdown (as of the report's generation day)."""
+    configured = configured_models(settings, now.date())
+    seen = {(m.provider, m.model) for m in configured}
+    used = used_models(
+        ((c.provider, c.model) for c in cells if c.model and (c.provider, c.model) not in seen),
+        now.date(),
+    )
+    days = settings.model_shutdown_warn_days
+    return [m.row(days) for m in needs_attention([*configured, *used], days)]
+
+
 def _by_day(period: Period, cells: list[Cell]) -> dict[str, Any]:
     """Every day of the period (zeros included, so charts have the whole week)."""
     days: dict[str, Any] = {}
@@ -256,6 +270,7 @@ def build_report(
         },
         "top_failures": _failures(current.cells),
         "unknown_models": unknown,
+        "model_lifecycle": _lifecycle(settings, current.cells, generated_at),
         "previous": {
             "id": period.previous().label,
             "period_start": period.previous().start,

@@ -49,7 +49,7 @@ def to_html(report: Mapping[str, Any], chart_src: str) -> str:
     sections = []
     for table in report_tables(report):
         if table.empty:
-            none = "none" if "failure" in table.title else EMPTY
+            none = table.when_empty or EMPTY
             sections.append(f"<h2>{escape(table.title)}</h2><p>{none}</p>")
         else:
             sections.append(_table(table))

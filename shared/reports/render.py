@@ -48,7 +48,7 @@ def to_text(report: Mapping[str, Any]) -> str:
     lines = [title(report), period_line(report), "", headline(report), ""]
     for table in report_tables(report):
         if table.empty:
-            lines += [table.title, f"  {EMPTY if table.title != 'Top failure reasons' else 'none'}"]
+            lines += [table.title, f"  {table.when_empty or EMPTY}"]
         else:
             lines += _text_table(table)
         lines.append("")
@@ -77,7 +77,11 @@ def to_markdown(report: Mapping[str, Any]) -> str:
     lines = [f"# {title(report)}", "", f"{period_line(report)}", "", f"**{headline(report)}**", ""]
     for table in report_tables(report):
         if table.empty:
-            lines += [f"## {table.title}", "", "_none_" if "failure" in table.title else EMPTY]
+            lines += [
+                f"## {table.title}",
+                "",
+                f"_{table.when_empty}_" if table.when_empty else EMPTY,
+            ]
         else:
             lines += _md_table(table)
         lines.append("")

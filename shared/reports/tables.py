@@ -19,6 +19,7 @@ class Table:
     headers: tuple[str, ...]
     rows: Sequence[tuple[str, ...]]
     align: str  # one LEFT/RIGHT letter per column
+    when_empty: str | None = None  # what an empty table says (None: "no activity")
 
     @property
     def empty(self) -> bool:
@@ -180,7 +181,25 @@ def _breakdown(
 
 def _failure_table(rows: list[Mapping[str, Any]]) -> Table:
     body = [(r["scope"], r.get("provider") or "", r["reason"], count(r["count"])) for r in rows]
-    return Table("Top failure reasons", ("scope", "provider", "reason", "count"), body, "lllr")
+    headers = ("scope", "provider", "reason", "count")
+    return Table("Top failure reasons", headers, body, "lllr", when_empty="none")
+
+
+def _lifecycle_table(rows: list[Mapping[str, Any]]) -> Table:
+    """Configured or used models that are unknown, retired or near their shutdown date."""
+    body = [
+        (
+            r["provider"],
+            r["model"],
+            r["where"],
+            r["status"],
+            r.get("shutdown_date") or "-",
+            r.get("replacement") or "-",
+        )
+        for r in rows
+    ]
+    headers = ("provider", "model", "where", "status", "shutdown", "replacement")
+    return Table("Model lifecycle", headers, body, "llllll", when_empty="every model is current")
 
 
 def report_tables(report: Mapping[str, Any]) -> list[Table]:
@@ -191,4 +210,5 @@ def report_tables(report: Mapping[str, Any]) -> list[Table]:
         _breakdown("By client", BY_CLIENT, report["by_client"]),
         _breakdown("By day", BY_DAY, report["by_day"], by_key=True),
         _failure_table(report["top_failures"]),
+        _lifecycle_table(report.get("model_lifecycle") or []),
     ]
