@@ -24,6 +24,7 @@ EXIT_TIMEOUT = 4
 COMMAND_MODULES = (
     "shared.cli.stack",
     "shared.cli.sim",
+    "shared.cli.models",
     "shared.cli.tasks",
     "shared.cli.demo",
     "shared.cli.operations",
