@@ -2,8 +2,8 @@
 
 Transient errors are retried here, in process, within `provider_attempts` (nacks would feed
 Pub/Sub's push back-off and stall the pipeline exactly when a provider struggles — see
-DESIGN.md); provider-fatal errors and an exhausted budget hand the task to the next hop; an
-invalid task fails at once. Only infrastructure errors (Firestore, Pub/Sub) escape as exceptions,
+docs/architecture.md); provider-fatal errors and an exhausted budget hand the task to the next
+hop; an invalid task fails at once. Only infrastructure errors (Firestore, Pub/Sub) escape as exceptions,
 so that Pub/Sub redelivers.
 """
 
