@@ -9,11 +9,12 @@ VENV        := .venv
 BIN         := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install prereqs run test lint typecheck format up down clean bench
+.PHONY: help install prereqs run test test-fast lint typecheck format up down clean bench
 
 help:
 	@echo "make run    - start the local stack, run the demo (incl. an OpenAI outage), stop"
 	@echo "make test   - lint, type-check and run every test (starts its own emulators)"
+	@echo "make test-fast - the quick loop: lint and the tests that need no emulator (~1 min)"
 	@echo "make up / make down - start / stop the local stack in the background"
 	@echo "make lint | typecheck | format | clean"
 
@@ -58,6 +59,10 @@ typecheck: install
 
 test: install prereqs lint typecheck
 	$(BIN)/pytest
+
+# The quick loop: the tests that need no local stack (no emulator, no function server).
+test-fast: install lint
+	$(BIN)/pytest -m "not stack" -q
 
 format: install
 	$(BIN)/ruff format .
