@@ -117,6 +117,14 @@ def _weekly_report() -> None:
     aiexec(["report", "--week", "current"])
 
 
+def _models() -> None:
+    """The models this configuration calls, against the catalog and the providers' lists."""
+    from shared.cli.main import main as aiexec
+
+    print("== 0. Models in use (`aiexec models check`)\n")
+    aiexec(["models", "check"])
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     try:
         _sim("openai", "ok")
@@ -127,6 +135,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_UNREACHABLE
+    _models()
     healthy = _run_batch(
         "1. Sample tasks, every provider up (HTTP and Pub/Sub)", SAMPLE_TASKS, args.timeout
     )
