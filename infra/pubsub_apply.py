@@ -1,9 +1,11 @@
 """Apply a `Topology` to Pub/Sub (the emulator or a real project), idempotently.
 
 Missing topics and subscriptions are created; a subscription whose push endpoint, ack deadline,
-dead-letter policy or retry policy differ is updated in place (`update_subscription` with a field
-mask); one whose topic differs — immutable in Pub/Sub — is deleted and recreated (its backlog is
-lost; the report says so). Applying the same topology twice reports everything unchanged.
+expiration policy, dead-letter policy or retry policy differ is updated in place
+(`update_subscription` with a field mask) — so drift such as a console edit back to a 31-day
+expiration or a shorter ack deadline is reported and repaired; one whose topic differs —
+immutable in Pub/Sub — is deleted and recreated (its backlog is lost; the report says so).
+Applying the same topology twice reports everything unchanged.
 
 Topics and subscriptions labelled `managed-by=aiexec` that the topology no longer declares (e.g.
 the queue and worker subscription of a provider removed from the chain) are listed as `stale`,
@@ -23,13 +25,14 @@ from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
-from infra.topology import Subscription, Topology
+from infra.topology import DEFAULT_EXPIRATION_TTL_DAYS, Subscription, Topology
 
 # Errors an emulator (or an older API) answers an update it cannot perform with.
 _UPDATE_REFUSED = (gexc.InvalidArgument, gexc.MethodNotImplemented, gexc.FailedPrecondition)
 _COMPARED_FIELDS = (
     "push_config",
     "ack_deadline_seconds",
+    "expiration_policy",
     "dead_letter_policy",
     "retry_policy",
     "labels",
@@ -143,6 +146,7 @@ def _desired(clients: _Clients, sub: Subscription) -> Any:
         ack_deadline_seconds=sub.ack_deadline_s,
         push_config=_push_config(sub),
         labels=dict([MANAGED_LABEL]),
+        expiration_policy=_expiration_policy(sub),
     )
     if sub.dead_letter_topic is not None:
         message.dead_letter_policy = pubsub_v1.types.DeadLetterPolicy(
@@ -155,6 +159,25 @@ def _desired(clients: _Clients, sub: Subscription) -> Any:
             maximum_backoff=timedelta(seconds=sub.max_backoff_s or 0),
         )
     return message
+
+
+def _expiration_policy(sub: Subscription) -> Any:
+    """An expiration policy WITH NO TTL never expires; leaving the policy unset would give
+    Pub/Sub's default of 31 days (see infra/topology.py for the source)."""
+    if sub.expiration_ttl_days is None:
+        return pubsub_v1.types.ExpirationPolicy()
+    return pubsub_v1.types.ExpirationPolicy(ttl=timedelta(days=sub.expiration_ttl_days))
+
+
+def expiration_of(message: Any) -> timedelta | None:
+    """A subscription message's effective expiration TTL; None: it never expires."""
+    pb = pubsub_v1.types.Subscription.pb(message)
+    if not pb.HasField("expiration_policy"):
+        return timedelta(days=DEFAULT_EXPIRATION_TTL_DAYS)
+    if not pb.expiration_policy.HasField("ttl"):
+        return None
+    ttl: timedelta = pb.expiration_policy.ttl.ToTimedelta()
+    return ttl
 
 
 def _push_config(sub: Subscription) -> Any:
@@ -186,6 +209,7 @@ def _fingerprint(message: Any) -> dict[str, object]:
             pb.push_config.oidc_token.service_account_email,
         ),
         "ack_deadline_seconds": pb.ack_deadline_seconds,
+        "expiration_policy": expiration_of(message),
         "dead_letter_policy": dead_letter,
         "retry_policy": retry,
         "labels": pb.labels.get(MANAGED_LABEL[0]) == MANAGED_LABEL[1],

@@ -13,6 +13,27 @@ usage-report-requests ──push──► report            (Cloud Scheduler, we
 The provider chain is configuration, so every worker subscription's dead-letter topic is derived
 from it: a worker that crashes or times out five times in a row hands the task to the next
 provider's queue, and the last provider's queue drains into `tasks-dead`.
+
+Two Pub/Sub defaults do not suit this system, so every subscription states its own:
+
+* **Expiration.** Without an expiration policy Pub/Sub deletes a subscription after 31 days
+  without activity, and what is published to its topic afterwards is lost; the fallback and
+  dead-letter queues are idle for weeks. Every subscription here never expires (an expiration
+  policy without a TTL; `gcloud ... --expiration-period=never`).
+* **Ack deadline = push request timeout.** For a push subscription the ack deadline is also the
+  timeout of the HTTP request to the endpoint (10-600 s). If it is shorter than the time the
+  function may legitimately run, Pub/Sub gives up on a delivery that is still being processed
+  and redelivers it. So each push-fed function has ONE time budget, `push_timeout_s`, which is
+  both the function's `--timeout` and, plus a start-up margin (a cold start or waiting for an
+  instance counts on Pub/Sub's clock, not on the function's), its subscription's ack deadline.
+
+Sources (read 2026-11-29): Pub/Sub REST reference, `projects.subscriptions` (ackDeadlineSeconds:
+"For push delivery, this value is also used to set the request timeout for the call to the push
+endpoint", 10-600 s; expirationPolicy: unset means a 31-day TTL, a policy with an empty `ttl`
+never expires), https://cloud.google.com/pubsub/docs/reference/rest/v1/projects.subscriptions ;
+`gcloud pubsub subscriptions create --help` (`--expiration-period=never`); Cloud Run, "Triggering
+from Pub/Sub push" (its subscription example sets `--ack-deadline=600`),
+https://cloud.google.com/run/docs/triggering/pubsub-push .
 """
 
 from __future__ import annotations
@@ -33,8 +54,23 @@ FUNCTION_SWEEPER = "sweeper"
 
 MAX_ACK_DEADLINE_S = 600  # Pub/Sub's upper bound
 MIN_ACK_DEADLINE_S = 10  # Pub/Sub's lower bound
-HANDLER_ACK_DEADLINE_S = 60  # ingest-events and finalizer: one Firestore transaction + publish
+# A push request waits for an instance (a cold start: seconds) before the function's own clock
+# starts; Pub/Sub's clock (the ack deadline) already runs. The ack deadline covers both.
+PUSH_START_MARGIN_S = 30
+MAX_PUSH_TIMEOUT_S = MAX_ACK_DEADLINE_S - PUSH_START_MARGIN_S  # the longest a push-fed fn runs
+HANDLER_TIMEOUT_S = 60  # ingest-events and finalizer: a few Firestore writes + one publish
+TRIGGER_TIMEOUT_S = MAX_PUSH_TIMEOUT_S  # sweeper and report: one sweep / one weekly report
 DEFAULT_MAX_DELIVERY_ATTEMPTS = 5
+# What Pub/Sub applies to a subscription created without an expiration policy.
+DEFAULT_EXPIRATION_TTL_DAYS = 31
+
+
+def ack_deadline_for(timeout_s: int) -> int:
+    """The ack deadline of a push subscription whose function may run `timeout_s` seconds."""
+    return max(MIN_ACK_DEADLINE_S, min(MAX_ACK_DEADLINE_S, timeout_s + PUSH_START_MARGIN_S))
+
+
+HANDLER_ACK_DEADLINE_S = ack_deadline_for(HANDLER_TIMEOUT_S)  # 90 s
 
 
 def worker_function(provider: str) -> str:
@@ -79,6 +115,9 @@ class Subscription(_Frozen):
     push_endpoint: str | None = None  # None: a pull subscription
     push_service_account: str | None = None  # production: pushes carry its OIDC token
     ack_deadline_s: int = Field(HANDLER_ACK_DEADLINE_S, ge=MIN_ACK_DEADLINE_S, le=600)
+    # None: never expires (what every subscription of the topology uses); else the days of
+    # inactivity after which Pub/Sub deletes the subscription (1..365).
+    expiration_ttl_days: int | None = Field(None, ge=1, le=365)
     dead_letter_topic: str | None = None
     max_delivery_attempts: int | None = Field(None, ge=5, le=100)
     min_backoff_s: int | None = Field(None, ge=0, le=600)
@@ -128,10 +167,26 @@ class Topology(_Frozen):
         return next(s for s in self.subscriptions if s.name == name)
 
 
+def push_timeout_s(settings: Settings, function: str) -> int:
+    """The time budget of a push-fed function: its `--timeout`, and (plus the start-up margin)
+    its subscription's ack deadline. The one number both are derived from.
+
+    A worker may run as long as its lease (provider timeout x attempts + margin), capped so the
+    ack deadline stays within Pub/Sub's 600 s.
+    """
+    if function.startswith("worker-"):
+        lease = math.ceil(settings.lease_seconds(function.removeprefix("worker-")))
+        return max(MIN_ACK_DEADLINE_S, min(MAX_PUSH_TIMEOUT_S, lease))
+    if function in (FUNCTION_INGEST_EVENTS, FUNCTION_FINALIZER):
+        return HANDLER_TIMEOUT_S
+    if function in (FUNCTION_SWEEPER, FUNCTION_REPORT):
+        return TRIGGER_TIMEOUT_S
+    raise ValueError(f"{function!r} is not fed by a push subscription")
+
+
 def worker_ack_deadline_s(settings: Settings, provider: str) -> int:
-    """A worker's worst case (its lease), within Pub/Sub's 10..600 s bounds."""
-    lease = math.ceil(settings.lease_seconds(provider))
-    return max(MIN_ACK_DEADLINE_S, min(MAX_ACK_DEADLINE_S, lease))
+    """A worker subscription's ack deadline: its lease plus the start-up margin, <= 600 s."""
+    return ack_deadline_for(push_timeout_s(settings, worker_function(provider)))
 
 
 def _endpoint(endpoints: Mapping[str, str], function: str) -> str:
@@ -148,7 +203,6 @@ class _Route(NamedTuple):
     name: str
     topic: str
     function: str
-    ack_deadline_s: int
     dead_letter_topic: str | None
 
 
@@ -156,23 +210,16 @@ def _routes(settings: Settings) -> list[_Route]:
     """The push subscriptions, in pipeline order: ingest, the provider chain, the finalizer."""
     queues = [settings.provider_topic(p) for p in settings.providers]
     tasks, dead = settings.topic_tasks, settings.topic_dead
-    routes = [
-        _Route(f"{tasks}-ingest", tasks, FUNCTION_INGEST_EVENTS, HANDLER_ACK_DEADLINE_S, dead)
-    ]
+    routes = [_Route(f"{tasks}-ingest", tasks, FUNCTION_INGEST_EVENTS, dead)]
     for index, provider in enumerate(settings.providers):
         next_topic = queues[index + 1] if index + 1 < len(queues) else dead
-        ack = worker_ack_deadline_s(settings, provider)
         routes.append(
-            _Route(
-                f"{queues[index]}-worker", queues[index], worker_function(provider), ack, next_topic
-            )
+            _Route(f"{queues[index]}-worker", queues[index], worker_function(provider), next_topic)
         )
-    routes.append(
-        _Route(f"{dead}-finalizer", dead, FUNCTION_FINALIZER, HANDLER_ACK_DEADLINE_S, None)
-    )
+    routes.append(_Route(f"{dead}-finalizer", dead, FUNCTION_FINALIZER, None))
     sweep = settings.topic_sweep_requests
     # A lost sweep trigger is harmless (the next one comes minutes later): no dead letter.
-    routes.append(_Route(f"{sweep}-sweeper", sweep, FUNCTION_SWEEPER, MAX_ACK_DEADLINE_S, None))
+    routes.append(_Route(f"{sweep}-sweeper", sweep, FUNCTION_SWEEPER, None))
     return routes
 
 
@@ -193,14 +240,14 @@ def build_topology(
     routes = _routes(settings)
     topic = settings.topic_report_requests
     # A lost weekly trigger is re-sent by hand (`aiexec report`); no dead letter.
-    routes.append(_Route(f"{topic}-report", topic, FUNCTION_REPORT, MAX_ACK_DEADLINE_S, None))
+    routes.append(_Route(f"{topic}-report", topic, FUNCTION_REPORT, None))
     subscriptions = [
         Subscription(
             name=route.name,
             topic=route.topic,
             push_endpoint=_endpoint(endpoints, route.function),
             push_service_account=push_service_account,
-            ack_deadline_s=route.ack_deadline_s,
+            ack_deadline_s=ack_deadline_for(push_timeout_s(settings, route.function)),
             dead_letter_topic=route.dead_letter_topic,
             max_delivery_attempts=max_delivery_attempts if route.dead_letter_topic else None,
             min_backoff_s=retry.min_backoff_s,
@@ -209,6 +256,7 @@ def build_topology(
         for route in routes
     ]
     results = settings.topic_results
+    # Pull: read by clients and tests at their own pace; the default ack deadline suits it.
     subscriptions.append(Subscription(name=f"{results}-audit", topic=results))
     topics = [
         settings.topic_tasks,

@@ -16,7 +16,9 @@ from infra.topology import (
     FUNCTION_INGEST_EVENTS,
     FUNCTION_REPORT,
     FUNCTION_SWEEPER,
+    PUSH_START_MARGIN_S,
     Topology,
+    push_timeout_s,
     worker_function,
 )
 from shared.settings import Settings
@@ -109,8 +111,16 @@ def _sizing(settings: Settings, provider: str) -> tuple[int, int]:
     return max_instances, concurrency
 
 
-def _ack_deadline(topology: Topology, subscription: str) -> int:
-    return topology.subscription(subscription).ack_deadline_s
+def _timeout(settings: Settings, topology: Topology, name: str, subscription: str) -> int:
+    """The function's `--timeout`: the same budget its subscription's ack deadline derives from
+    (`infra.topology.push_timeout_s`), so a delivery is never given up while still running."""
+    timeout = push_timeout_s(settings, name)
+    ack = topology.subscription(subscription).ack_deadline_s
+    if ack < timeout + PUSH_START_MARGIN_S:
+        raise ValueError(
+            f"{subscription}: ack deadline {ack} s < {name} timeout {timeout} s + margin"
+        )
+    return timeout
 
 
 def _worker(
@@ -130,7 +140,7 @@ def _worker(
         bundle=f"worker-{provider}",
         entry_point="worker",
         service_account=account.email,
-        timeout_s=_ack_deadline(topology, subscription),
+        timeout_s=_timeout(settings, topology, name, subscription),
         memory="512Mi",
         cpu="1",
         max_instances=max_instances,
@@ -174,7 +184,7 @@ def _handler(
         bundle=bundle,
         entry_point=entry,
         service_account=account.email,
-        timeout_s=_ack_deadline(topology, subscription),
+        timeout_s=_timeout(settings, topology, name, subscription),
         memory=memory,
         cpu="1",
         max_instances=max_instances,

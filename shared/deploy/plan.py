@@ -142,6 +142,10 @@ def describe_subscription(sub: Subscription) -> str:
     if sub.push_service_account:
         parts.append(f"(OIDC {sub.push_service_account})")
     parts.append(f"ack {sub.ack_deadline_s} s")
+    if sub.expiration_ttl_days is None:
+        parts.append("never expires")
+    else:
+        parts.append(f"expires after {sub.expiration_ttl_days} days idle")
     if sub.min_backoff_s is not None:
         parts.append(f"retry {sub.min_backoff_s}-{sub.max_backoff_s} s")
     if sub.dead_letter_topic:

@@ -6,6 +6,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -13,15 +14,19 @@ import pytest
 from google.api_core.exceptions import DeadlineExceeded
 from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
 
-from infra.pubsub_apply import MANAGED_LABEL, apply_topology
+from infra.pubsub_apply import MANAGED_LABEL, apply_topology, expiration_of
 from infra.topology import (
     FUNCTION_REPORT,
+    MAX_ACK_DEADLINE_S,
     PRODUCTION_RETRY,
+    PUSH_START_MARGIN_S,
     Subscription,
     Topic,
     Topology,
+    ack_deadline_for,
     build_topology,
     push_functions,
+    push_timeout_s,
 )
 from shared.settings import Settings
 
@@ -110,14 +115,35 @@ def test_names_follow_the_configured_topics() -> None:
     }
 
 
-def test_worker_ack_deadline_covers_its_lease_capped_at_600() -> None:
+def test_worker_ack_deadline_covers_its_lease_plus_start_up_capped_at_600() -> None:
     settings = Settings(openai_timeout_s=30, provider_attempts=3, lease_margin_s=30)
     topology = build_topology(settings, endpoints_for(settings))
     assert settings.lease_seconds("openai") == 120
-    assert topology.subscription("tasks-openai-worker").ack_deadline_s == 120
+    assert push_timeout_s(settings, "worker-openai") == 120  # the function's --timeout
+    assert topology.subscription("tasks-openai-worker").ack_deadline_s == 120 + 30
     slow = Settings(vertex_timeout_s=500, provider_attempts=3)
     topology = build_topology(slow, endpoints_for(slow))
+    assert push_timeout_s(slow, "worker-vertex") == 570  # capped: 570 + 30 = Pub/Sub's 600
     assert topology.subscription("tasks-vertex-worker").ack_deadline_s == 600
+
+
+@pytest.mark.parametrize("providers", [["openai", "vertex"], ["openai", "anthropic", "vertex"]])
+def test_every_subscription_never_expires_and_acks_after_its_function_timeout(
+    providers: list[str],
+) -> None:
+    """One budget per push-fed function: its timeout; the ack deadline (= the push request
+    timeout) is that plus the start-up margin, never more than Pub/Sub's 600 s."""
+    settings = Settings(providers=providers)
+    topology = build_topology(settings, endpoints_for(settings))
+    assert all(sub.expiration_ttl_days is None for sub in topology.subscriptions)
+    fed = {s.push_endpoint.rsplit("/", 1)[-1]: s for s in topology.subscriptions if s.push_endpoint}
+    assert set(fed) == set(push_functions(settings))
+    for function, sub in fed.items():
+        timeout = push_timeout_s(settings, function)
+        assert sub.ack_deadline_s == ack_deadline_for(timeout)
+        assert timeout + PUSH_START_MARGIN_S <= sub.ack_deadline_s <= MAX_ACK_DEADLINE_S
+    assert fed["ingest-events"].ack_deadline_s == 90
+    assert fed["sweeper"].ack_deadline_s == fed["report"].ack_deadline_s == 600
 
 
 def test_retry_policy_is_a_parameter() -> None:
@@ -199,7 +225,7 @@ def test_apply_twice_second_is_unchanged(project: str) -> None:
     assert (second.created, second.updated, second.stale) == ([], [], [])
     assert len(second.unchanged) == len(first.created)
     got = subscription(project, "tasks-vertex-worker")
-    assert got.ack_deadline_seconds == 120
+    assert got.ack_deadline_seconds == 150
     assert got.retry_policy.minimum_backoff.total_seconds() == 1
     assert got.retry_policy.maximum_backoff.total_seconds() == 10
     assert got.labels[MANAGED_LABEL[0]] == MANAGED_LABEL[1]
@@ -240,7 +266,7 @@ def test_changed_endpoint_ack_and_retry_are_updated_in_place(project: str) -> No
     assert report.notes == []  # the emulator updates every field in place
     got = subscription(project, "tasks-openai-worker")
     assert got.push_config.push_endpoint == "http://127.0.0.1:10/worker-openai"
-    assert got.ack_deadline_seconds == 330
+    assert got.ack_deadline_seconds == 360
     assert got.retry_policy.maximum_backoff.total_seconds() == 600
     assert not apply_topology(topology, project).changed
 
@@ -256,6 +282,100 @@ def test_push_authentication_is_part_of_the_desired_state(project: str) -> None:
     got = subscription(project, "tasks-dead-finalizer")
     assert got.push_config.oidc_token.service_account_email == account
     assert not apply_topology(signed, project).changed
+
+
+def test_the_emulator_stores_never_expire_and_the_ack_deadline_of_every_subscription(
+    project: str,
+) -> None:
+    settings = Settings()
+    topology = build_topology(settings, endpoints_for(settings), retry=PRODUCTION_RETRY)
+    apply_topology(topology, project)
+    for sub in topology.subscriptions:
+        got = subscription(project, sub.name)
+        assert got.expiration_policy is not None and expiration_of(got) is None, sub.name
+        assert got.ack_deadline_seconds == sub.ack_deadline_s, sub.name
+
+
+def _create_drifted(project: str, name: str, topic: str, **fields: Any) -> None:
+    """A subscription as a console edit (or an older deploy) would leave it."""
+    client = pubsub_v1.SubscriberClient()
+    try:
+        client.create_subscription(
+            request={
+                "name": f"projects/{project}/subscriptions/{name}",
+                "topic": f"projects/{project}/topics/{topic}",
+                "labels": dict([MANAGED_LABEL]),
+                **fields,
+            }
+        )
+    finally:
+        client.close()
+
+
+def test_drift_in_expiration_or_ack_deadline_is_detected_and_repaired(project: str) -> None:
+    settings = Settings()
+    topology = build_topology(settings, endpoints_for(settings))
+    apply_topology(topology, project)
+    client = pubsub_v1.SubscriberClient()
+    try:
+        for name in ("tasks-openai-worker", "tasks-dead-finalizer", "task-results-audit"):
+            client.delete_subscription(subscription=f"projects/{project}/subscriptions/{name}")
+    finally:
+        client.close()
+    worker = topology.subscription("tasks-openai-worker")
+    # Pub/Sub's default: deleted after 31 days without activity ...
+    _create_drifted(
+        project,
+        worker.name,
+        worker.topic,
+        push_config={"push_endpoint": worker.push_endpoint},
+        ack_deadline_seconds=worker.ack_deadline_s,
+        expiration_policy={"ttl": timedelta(days=31)},
+        dead_letter_policy={
+            "dead_letter_topic": f"projects/{project}/topics/{worker.dead_letter_topic}",
+            "max_delivery_attempts": worker.max_delivery_attempts,
+        },
+        retry_policy={
+            "minimum_backoff": timedelta(seconds=worker.min_backoff_s or 0),
+            "maximum_backoff": timedelta(seconds=worker.max_backoff_s or 0),
+        },
+    )
+    assert expiration_of(subscription(project, worker.name)) == timedelta(days=31)
+    # ... a short ack deadline (Pub/Sub gives up on a push while the function still runs) ...
+    finalizer = topology.subscription("tasks-dead-finalizer")
+    _create_drifted(
+        project,
+        finalizer.name,
+        finalizer.topic,
+        push_config={"push_endpoint": finalizer.push_endpoint},
+        ack_deadline_seconds=10,
+        expiration_policy={},
+        retry_policy={
+            "minimum_backoff": timedelta(seconds=finalizer.min_backoff_s or 0),
+            "maximum_backoff": timedelta(seconds=finalizer.max_backoff_s or 0),
+        },
+    )
+    # ... and no expiration policy at all (what every subscription had before).
+    audit = topology.subscription("task-results-audit")
+    _create_drifted(project, audit.name, audit.topic, ack_deadline_seconds=audit.ack_deadline_s)
+
+    report = apply_topology(topology, project)
+    assert sorted(report.updated) == sorted(
+        f"subscriptions/{name}" for name in (worker.name, finalizer.name, audit.name)
+    )
+    # The emulator refuses to update an expiration policy in place (Pub/Sub itself does it), so
+    # apply falls back to recreating those two and says so; the ack deadline is updated in place.
+    refused = "update of expiration_policy refused"
+    assert sorted(n.split(":")[0] for n in report.notes if refused in n) == [
+        f"subscriptions/{audit.name}",
+        f"subscriptions/{worker.name}",
+    ]
+    assert len(report.notes) == 2
+    for sub in (worker, finalizer, audit):
+        got = subscription(project, sub.name)
+        assert expiration_of(got) is None, sub.name
+        assert got.ack_deadline_seconds == sub.ack_deadline_s, sub.name
+    assert not apply_topology(topology, project).changed
 
 
 # --- the emulator honours the safety net ------------------------------------------------
