@@ -1,4 +1,5 @@
-"""`aiexec sim fault | status | reset`: drive the local provider simulator's fault injection."""
+"""`aiexec sim fault | model | status | reset`: drive the local provider simulator's faults and
+model lifecycle."""
 
 from __future__ import annotations
 
@@ -43,8 +44,34 @@ def register(subparsers: Any) -> None:
     status.add_argument("--json", action="store_true", help="print the raw JSON")
     status.set_defaults(func=cmd_status)
 
-    reset = actions.add_parser("reset", help="all providers ok, counters zeroed")
+    reset = actions.add_parser(
+        "reset", help="all providers ok, counters zeroed, models as in the catalog"
+    )
     reset.set_defaults(func=cmd_reset)
+    _register_model(actions)
+
+
+def _register_model(actions: Any) -> None:
+    model = actions.add_parser(
+        "model",
+        help="show or change whether the simulator serves a model",
+        description="Without an option, show how the model stands. A model is served when the "
+        "catalog knows it and its shutdown date has not come; a retired or unknown model "
+        "answers the provider's own 404.",
+    )
+    model.add_argument("provider", choices=PROVIDERS)
+    model.add_argument("model", help="model id, e.g. gpt-6.1-terra or gemini-3.8-flash")
+    change = model.add_mutually_exclusive_group()
+    change.add_argument(
+        "--shutdown-date",
+        metavar="YYYY-MM-DD|none",
+        help="set the shutdown date (a past date retires it; none: served, even when the "
+        "catalog does not know the model)",
+    )
+    change.add_argument("--retired", action="store_true", help="retire it now: calls get 404")
+    change.add_argument("--reset", action="store_true", help="back to what the catalog says")
+    model.add_argument("--json", action="store_true", help="print the raw JSON")
+    model.set_defaults(func=cmd_model)
 
 
 def simulator_url() -> str:
@@ -104,9 +131,40 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_reset(args: argparse.Namespace) -> int:
     def action(client: SimulatorClient) -> None:
         client.reset()
-        print("simulator reset: all providers ok, counters zeroed")
+        print("simulator reset: all providers ok, counters zeroed, models as in the catalog")
 
     return _run(action)
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    shutdown: str | None = args.shutdown_date
+    change: dict[str, Any] = {}
+    if shutdown is not None:
+        none = shutdown.strip().lower() in ("none", "null", "")
+        change = {"shutdown_date": None if none else shutdown}
+    elif args.retired or args.reset:
+        change = {"retired": args.retired, "reset": args.reset}
+
+    def action(client: SimulatorClient) -> None:
+        if change:
+            view = client.set_model(args.provider, args.model, **change)
+        else:
+            view = client.model(args.provider, args.model)
+        print(json.dumps(view, indent=2) if args.json else _describe_model(view))
+
+    return _run(action)
+
+
+def _describe_model(view: dict[str, Any]) -> str:
+    state = "served" if view.get("served") else "not served (404)"
+    shutdown = view.get("shutdown_date")
+    when = f", shutdown {shutdown}" if shutdown else ", no shutdown date"
+    source = {
+        "catalog": "as in the catalog",
+        "override": "set at run time",
+        "unknown": "not in the catalog",
+    }.get(str(view.get("source")), str(view.get("source")))
+    return f"{view.get('provider')} {view.get('model')}: {state}{when} ({source})"
 
 
 def _describe(fault: dict[str, Any]) -> str:

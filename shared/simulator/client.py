@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 
@@ -41,7 +42,36 @@ class SimulatorClient:
         return int(self.stats()[provider]["calls"])
 
     def reset(self) -> dict[str, Any]:
+        """Every provider ok, counters zeroed, every model as the catalog says."""
         return self._call("POST", "/_sim/reset")
+
+    def model(self, provider: str, model: str) -> dict[str, Any]:
+        """How one model stands: {provider, model, catalog_id, served, shutdown_date, source}."""
+        return self._call("GET", f"/_sim/models/{provider}/{quote(model, safe='')}")
+
+    def models(self) -> dict[str, Any]:
+        """{"overrides": {provider: {model: view}}, "served": {provider: [model, ...]}}."""
+        return self._call("GET", "/_sim/models")
+
+    def set_model(
+        self,
+        provider: str,
+        model: str,
+        *,
+        shutdown_date: str | Literal[False] | None = False,
+        retired: bool = False,
+        reset: bool = False,
+    ) -> dict[str, Any]:
+        """Change one model: a shutdown date ("YYYY-MM-DD", or None for none: served), retired
+        at once (404), or back to what the catalog says (reset). Give exactly one."""
+        body: dict[str, Any] = {}
+        if shutdown_date is not False:
+            body["shutdown_date"] = shutdown_date
+        if retired:
+            body["retired"] = True
+        if reset:
+            body["reset"] = True
+        return self._call("POST", f"/_sim/models/{provider}/{quote(model, safe='')}", body)
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         response = httpx.request(method, self.url + path, json=body, timeout=self._timeout_s)

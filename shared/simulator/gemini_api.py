@@ -1,5 +1,7 @@
 """The Vertex AI Gemini dialect: `POST /v1beta1/projects/{p}/locations/{l}/publishers/google/
-models/{model}:generateContent` (and `/v1/...`).
+models/{model}:generateContent` (and `/v1/...`), and the publisher-model lookup that
+google-genai's `client.models.get(model=...)` / `.list()` make in Vertex AI mode:
+`GET /v1beta1/publishers/google/models/{model}` and `GET /v1beta1/publishers/google/models`.
 
 Errors use Google's JSON shape (`{"error": {"code", "message", "status", "details"}}`), which
 `google.genai.errors.APIError` parses into `.code`, `.status` and `.message`.
@@ -11,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.simulator.faults import Outcome
+from shared.simulator.models import ModelRegistry, ModelView
 from shared.simulator.textgen import (
     MARKER_CONTEXT_TOO_LONG,
     MARKER_INVALID,
@@ -24,6 +27,7 @@ from shared.simulator.wire import BadRequest, Reply, optional_int, request_id, r
 PROVIDER = "vertex"
 CONTEXT_WINDOW_TOKENS = 1_048_576
 _FINISH = {"stop": "STOP", "length": "MAX_TOKENS"}
+_VERSIONS_PAGE = "https://cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions"
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -94,21 +98,61 @@ def _split_contents(body: dict[str, Any]) -> tuple[str, str]:
     return system, prompt
 
 
-def complete(body: Any, model: str, resource: str, cache: PromptCache) -> Reply:
+def model_not_found(resource: str) -> Reply:
+    """What Vertex AI answers for a model that does not exist (or was retired)."""
+    return error(
+        404,
+        f"Publisher Model `{resource}` was not found or your project does not have access to "
+        f"it. Please ensure you are using a valid model version. For more information, see: "
+        f"{_VERSIONS_PAGE}",
+    )
+
+
+def _publisher_model(view: ModelView) -> dict[str, Any]:
+    """A PublisherModel resource. `shutdownDate` is the simulator's own addition (present only
+    when a shutdown is set); the rest follows the Vertex AI v1beta1 resource."""
+    _, _, snapshot = view.model.rpartition("-")
+    version = snapshot if view.base and view.base != view.model else "default"
+    name = f"publishers/google/models/{view.model}"
+    body: dict[str, Any] = {
+        "name": name,
+        "versionId": version,
+        "openSourceCategory": "PROPRIETARY",
+        "launchStage": "GA",
+        "versionState": "VERSION_STATE_STABLE",
+        "publisherModelTemplate": f"projects/{{project}}/locations/{{location}}/{name}",
+    }
+    if view.shutdown_date is not None:
+        body["shutdownDate"] = view.shutdown_date.isoformat()
+    return body
+
+
+def list_models(models: ModelRegistry) -> Reply:
+    """`GET .../publishers/google/models`: every model served today (one page)."""
+    return Reply(200, {"publisherModels": [_publisher_model(v) for v in models.listing(PROVIDER)]})
+
+
+def get_model(models: ModelRegistry, model: str) -> Reply:
+    """`GET .../publishers/google/models/{model}`: the model, or 404 NOT_FOUND."""
+    view = models.view(PROVIDER, model)
+    if not view.served:
+        return model_not_found(f"publishers/google/models/{model}")
+    return Reply(200, _publisher_model(view))
+
+
+def complete(
+    body: Any, model: str, resource: str, cache: PromptCache, models: ModelRegistry
+) -> Reply:
     """Answer one generateContent request for `model` (no fault applies)."""
+    if not models.served(PROVIDER, model):
+        return model_not_found(resource)
     try:
-        return _complete(body, model, resource, cache)
+        return _complete(body, model, cache)
     except BadRequest as exc:
         return error(400, f"Request contains an invalid argument: {exc.message}")
 
 
-def _complete(body: Any, model: str, resource: str, cache: PromptCache) -> Reply:
-    if model.startswith("unknown"):
-        return error(
-            404,
-            f"Publisher Model `{resource}` was not found or your project does not "
-            "have access to it.",
-        )
+def _complete(body: Any, model: str, cache: PromptCache) -> Reply:
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
     system, prompt = _split_contents(body)

@@ -1,4 +1,4 @@
-"""The OpenAI Chat Completions dialect: `POST /v1/chat/completions`.
+"""The OpenAI dialect: `POST /v1/chat/completions`, `GET /v1/models`, `GET /v1/models/{id}`.
 
 Bodies and error shapes follow api.openai.com closely enough for the unmodified `openai` SDK to
 parse them and raise its own exception classes (which key off status and `error.code`).
@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from shared.simulator.faults import Outcome
+from shared.simulator.models import ModelRegistry, ModelView
 from shared.simulator.textgen import (
     MARKER_CONTEXT_TOO_LONG,
     MARKER_INVALID,
@@ -98,27 +99,63 @@ def _split_messages(body: dict[str, Any]) -> tuple[str, str]:
     return "\n".join(system), "\n".join(prompt)
 
 
-def complete(body: Any, cache: PromptCache) -> Reply:
+def model_not_found(model: str) -> Reply:
+    """What api.openai.com answers a call naming a model that does not exist (or was retired)."""
+    return error(
+        404,
+        f"The model `{model}` does not exist or you do not have access to it.",
+        type_="invalid_request_error",
+        code="model_not_found",
+    )
+
+
+def _model_object(view: ModelView) -> dict[str, Any]:
+    # `shutdown_date` is not in OpenAI's model object; the simulator adds it (null: none set).
+    return {
+        "id": view.model,
+        "object": "model",
+        "created": view.created,
+        "owned_by": "system",
+        "shutdown_date": view.shutdown_date.isoformat() if view.shutdown_date else None,
+    }
+
+
+def list_models(models: ModelRegistry) -> Reply:
+    """`GET /v1/models`: every model served today."""
+    data = [_model_object(view) for view in models.listing(PROVIDER)]
+    return Reply(200, {"object": "list", "data": data})
+
+
+def retrieve_model(models: ModelRegistry, model: str) -> Reply:
+    """`GET /v1/models/{id}`: one served model, or OpenAI's 404 for a missing one."""
+    view = models.view(PROVIDER, model)
+    if not view.served:
+        return error(
+            404,
+            f"The model '{model}' does not exist",
+            type_="invalid_request_error",
+            code="model_not_found",
+            param="model",
+        )
+    return Reply(200, _model_object(view))
+
+
+def complete(body: Any, cache: PromptCache, models: ModelRegistry) -> Reply:
     """Answer one chat completion request (no fault applies)."""
     try:
-        return _complete(body, cache)
+        return _complete(body, cache, models)
     except BadRequest as exc:
         return error(400, exc.message, type_="invalid_request_error", param=exc.param)
 
 
-def _complete(body: Any, cache: PromptCache) -> Reply:
+def _complete(body: Any, cache: PromptCache, models: ModelRegistry) -> Reply:
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
     model = model_of(body)
     if not model:
         raise BadRequest("you must provide a model parameter", "model")
-    if model.startswith("unknown"):
-        return error(
-            404,
-            f"The model `{model}` does not exist or you do not have access to it.",
-            type_="invalid_request_error",
-            code="model_not_found",
-        )
+    if not models.served(PROVIDER, model):
+        return model_not_found(model)
     if body.get("stream"):
         raise BadRequest("streaming is not supported by the simulator", "stream")
     system, prompt = _split_messages(body)

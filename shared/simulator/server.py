@@ -15,10 +15,11 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from shared.simulator import gemini_api, openai_api
-from shared.simulator.faults import FaultSpecError, Outcome, SimState, parse_fault
+from shared.simulator.faults import PROVIDERS, FaultSpecError, Outcome, SimState, parse_fault
+from shared.simulator.models import ModelRegistry
 from shared.simulator.textgen import PromptCache
 from shared.simulator.wire import Reply
 
@@ -31,6 +32,10 @@ _GEMINI_PATH = re.compile(
     r"(?P<model>[^/:]+)):generateContent$"
 )
 _FAULT_PATH = re.compile(r"^/_sim/faults/(?P<provider>[^/]+)$")
+_MODEL_PATH = re.compile(r"^/_sim/models/(?P<provider>[^/]+)/(?P<model>[^/]+)$")
+# Model lookups (not model calls: no faults, not counted in the call statistics).
+_OPENAI_MODELS = re.compile(r"^/v1/models(?:/(?P<model>[^/]+))?$")
+_GEMINI_MODELS = re.compile(r"^/(?:v1|v1beta1)/publishers/google/models(?:/(?P<model>[^/:]+))?$")
 
 
 class SimulatorStartError(Exception):
@@ -48,6 +53,7 @@ class SimulatorServer(ThreadingHTTPServer):
     def __init__(self, host: str, port: int) -> None:
         self.state = SimState()
         self.cache = PromptCache()
+        self.models = ModelRegistry()
         super().__init__((host, port), _Handler)
 
     @property
@@ -58,6 +64,7 @@ class SimulatorServer(ThreadingHTTPServer):
     def reset(self) -> None:
         self.state.reset()
         self.cache.clear()
+        self.models.reset()
 
     def stop(self) -> None:
         """Stop a server started by `start_in_thread` (wakes requests sleeping in a fault)."""
@@ -108,20 +115,49 @@ class _Handler(BaseHTTPRequestHandler):
             return raw
         if path.startswith("/_sim/"):
             return self._control(path, raw)
+        lookup = self._model_lookup(path, fields)
+        if lookup is not None:
+            return lookup
         match = _GEMINI_PATH.match(path)
         if path not in _OPENAI_PATHS and not match:
             return _plain_error(404, f"no such endpoint: {self.command} {path}")
         if self.command != "POST":
             return _plain_error(405, f"{self.command} is not allowed on {path}")
-        body = _parse_json(raw)
-        if match:
-            model, resource = match["model"], match["resource"]
+        return self._generate(fields, match, _parse_json(raw))
+
+    def _generate(
+        self, fields: dict[str, Any], gemini: re.Match[str] | None, body: Any
+    ) -> Reply | None:
+        """One model call in either dialect (`gemini`: the matched Vertex AI path, else OpenAI)."""
+        cache, models = self.server.cache, self.server.models
+        if gemini:
+            model, resource = gemini["model"], gemini["resource"]
             fields.update(provider=gemini_api.PROVIDER, model=model)
             return self._model_call(
-                fields, lambda: gemini_api.complete(body, model, resource, self.server.cache)
+                fields, lambda: gemini_api.complete(body, model, resource, cache, models)
             )
         fields.update(provider=openai_api.PROVIDER, model=openai_api.model_of(body))
-        return self._model_call(fields, lambda: openai_api.complete(body, self.server.cache))
+        return self._model_call(fields, lambda: openai_api.complete(body, cache, models))
+
+    def _model_lookup(self, path: str, fields: dict[str, Any]) -> Reply | None:
+        """OpenAI's model list/retrieve and Vertex AI's publisher-model list/get; None: not one."""
+        openai_match, gemini_match = _OPENAI_MODELS.match(path), _GEMINI_MODELS.match(path)
+        match = openai_match or gemini_match
+        if match is None:
+            return None
+        if self.command != "GET":
+            return _plain_error(405, f"{self.command} is not allowed on {path}")
+        models, model = self.server.models, unquote(match["model"] or "")
+        fields.update(provider=openai_api.PROVIDER if openai_match else gemini_api.PROVIDER)
+        if model:
+            fields["model"] = model
+        if openai_match:
+            return (
+                openai_api.retrieve_model(models, model)
+                if model
+                else openai_api.list_models(models)
+            )
+        return gemini_api.get_model(models, model) if model else gemini_api.list_models(models)
 
     def _model_call(self, fields: dict[str, Any], answer: Callable[[], Reply]) -> Reply | None:
         provider: str = fields["provider"]
@@ -141,20 +177,47 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _control(self, path: str, raw: bytes) -> Reply:
         server = self.server
-        get, post = self.command == "GET", self.command == "POST"
-        if get and path == "/_sim/health":
-            return Reply(200, {"status": "ok"})
-        if get and path == "/_sim/faults":
-            return Reply(200, server.state.faults())
-        if get and path == "/_sim/stats":
-            return Reply(200, server.state.stats())
-        if post and path == "/_sim/reset":
-            server.reset()
-            return Reply(200, {"status": "ok", "faults": server.state.faults()})
+        simple: dict[tuple[str, str], Callable[[], Reply]] = {
+            ("GET", "/_sim/health"): lambda: Reply(200, {"status": "ok"}),
+            ("GET", "/_sim/faults"): lambda: Reply(200, server.state.faults()),
+            ("GET", "/_sim/stats"): lambda: Reply(200, server.state.stats()),
+            ("GET", "/_sim/models"): lambda: Reply(
+                200, {"overrides": server.models.overrides(), "served": self._served()}
+            ),
+            ("POST", "/_sim/reset"): self._reset,
+        }
+        handler = simple.get((self.command, path))
+        if handler is not None:
+            return handler()
+        post = self.command == "POST"
         match = _FAULT_PATH.match(path)
         if post and match:
             return self._set_fault(match["provider"], raw)
+        match = _MODEL_PATH.match(path)
+        if self.command in ("GET", "POST") and match:
+            model = unquote(match["model"])
+            return self._model(match["provider"], model, raw if post else None)
         return _plain_error(404, f"no such control endpoint: {self.command} {path}")
+
+    def _reset(self) -> Reply:
+        self.server.reset()
+        return Reply(200, {"status": "ok", "faults": self.server.state.faults()})
+
+    def _served(self) -> dict[str, list[str]]:
+        models = self.server.models
+        return {name: [v.model for v in models.listing(name)] for name in PROVIDERS}
+
+    def _model(self, provider: str, model: str, raw: bytes | None) -> Reply:
+        """GET: how one model stands; POST: change it (shutdown_date, retired or reset)."""
+        try:
+            if raw is None:
+                return Reply(200, self.server.models.view(provider, model).as_dict())
+            spec = _parse_json(raw)
+            if not isinstance(spec, dict):
+                return _plain_error(400, 'the body must be a JSON object like {"retired": true}')
+            return Reply(200, self.server.models.change(provider, model, spec).as_dict())
+        except FaultSpecError as exc:
+            return _plain_error(400, str(exc))
 
     def _set_fault(self, provider: str, raw: bytes) -> Reply:
         spec = _parse_json(raw)

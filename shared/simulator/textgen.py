@@ -53,9 +53,14 @@ def prompt_token_count(system: str, prompt: str) -> int:
     return max(1, count_tokens(system) + count_tokens(prompt))
 
 
+# Models that report reasoning (thinking) tokens: OpenAI's o-series, gpt-5 and the gpt-6 "sol"
+# tier; Gemini 2.5 and the gemini-4 tier. The everyday defaults answer without reasoning tokens.
+_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5", "gemini-2.5", "gemini-4")
+
+
 def is_reasoning_model(model: str) -> bool:
     name = model.lower()
-    return name.startswith(("o1", "o3", "o4", "gpt-5", "gemini-2.5")) or "thinking" in name
+    return name.startswith(_REASONING_PREFIXES) or "-sol" in name or "thinking" in name
 
 
 def render_text(tag: str, prompt: str, system: str) -> str:

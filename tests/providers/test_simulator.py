@@ -23,13 +23,13 @@ REPO = Path(__file__).resolve().parents[2]
 GEMINI_PATH = "/v1beta1/projects/demo/locations/us-central1/publishers/google/models/{model}"
 
 
-def chat(url: str, prompt: str, model: str = "gpt-4o-mini", **extra: Any) -> httpx.Response:
+def chat(url: str, prompt: str, model: str = "gpt-6.1-terra", **extra: Any) -> httpx.Response:
     body = {"model": model, "messages": [{"role": "user", "content": prompt}], **extra}
     return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=10)
 
 
 def gemini(
-    url: str, prompt: str, model: str = "gemini-2.0-flash", version: str = "v1beta1", **cfg: Any
+    url: str, prompt: str, model: str = "gemini-3.8-flash", version: str = "v1beta1", **cfg: Any
 ) -> httpx.Response:
     path = GEMINI_PATH.format(model=model).replace("/v1beta1/", f"/{version}/")
     body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": prompt}]}]}
@@ -43,7 +43,7 @@ def gemini(
 
 def test_openai_chat_completion_shape_and_usage(sim: SimulatorClient) -> None:
     body = {
-        "model": "gpt-4o-mini",
+        "model": "gpt-6.1-terra",
         "messages": [
             {"role": "system", "content": "Be brief."},
             {"role": "user", "content": "Explain   event sourcing in two sentences"},
@@ -56,13 +56,13 @@ def test_openai_chat_completion_shape_and_usage(sim: SimulatorClient) -> None:
     assert data["object"] == "chat.completion"
     assert data["id"].startswith("chatcmpl-")
     assert isinstance(data["created"], int)
-    assert data["model"] == "gpt-4o-mini"
+    assert data["model"] == "gpt-6.1-terra"
     [choice] = data["choices"]
     assert choice["index"] == 0
     assert choice["finish_reason"] == "stop"
     assert choice["message"]["role"] == "assistant"
     text = choice["message"]["content"]
-    assert text.startswith("[sim:openai/gpt-4o-mini] ")
+    assert text.startswith("[sim:openai/gpt-6.1-terra] ")
     assert "Explain event sourcing in two sentences" in text
     usage = data["usage"]
     assert usage["prompt_tokens"] == math.ceil(len("Be brief.") / 4) + math.ceil(
@@ -78,14 +78,14 @@ def test_openai_output_is_deterministic_per_prompt_and_model(sim: SimulatorClien
     first = chat(sim.url, "What is Pub/Sub?").json()
     again = chat(sim.url, "What is Pub/Sub?").json()
     other = chat(sim.url, "What is Firestore?").json()
-    other_model = chat(sim.url, "What is Pub/Sub?", model="gpt-4o").json()
+    other_model = chat(sim.url, "What is Pub/Sub?", model="gpt-6-luna").json()
 
     assert first["choices"] == again["choices"]
     assert first["usage"] == again["usage"]
     assert first["id"] == again["id"]
     text = first["choices"][0]["message"]["content"]
     assert other["choices"][0]["message"]["content"] != text
-    assert other_model["choices"][0]["message"]["content"].startswith("[sim:openai/gpt-4o] ")
+    assert other_model["choices"][0]["message"]["content"].startswith("[sim:openai/gpt-6-luna] ")
 
 
 def test_openai_max_completion_tokens_truncates(sim: SimulatorClient) -> None:
@@ -99,7 +99,7 @@ def test_openai_max_completion_tokens_truncates(sim: SimulatorClient) -> None:
 
 
 def test_openai_reasoning_model_reports_reasoning_tokens(sim: SimulatorClient) -> None:
-    usage = chat(sim.url, "Prove it", model="o3-mini").json()["usage"]
+    usage = chat(sim.url, "Prove it", model="gpt-6.2-sol").json()["usage"]
 
     reasoning = usage["completion_tokens_details"]["reasoning_tokens"]
     assert reasoning > 0
@@ -132,7 +132,7 @@ def test_openai_magic_markers_and_unknown_model(sim: SimulatorClient) -> None:
 
 
 def test_openai_malformed_requests_get_openai_errors(sim: SimulatorClient) -> None:
-    no_messages = httpx.post(f"{sim.url}/v1/chat/completions", json={"model": "gpt-4o-mini"})
+    no_messages = httpx.post(f"{sim.url}/v1/chat/completions", json={"model": "gpt-6.1-terra"})
     not_json = httpx.post(f"{sim.url}/v1/chat/completions", content=b"{nope")
 
     for response in (no_messages, not_json):
@@ -153,13 +153,13 @@ def test_gemini_generate_content_shape(sim: SimulatorClient, version: str) -> No
     assert candidate["finishReason"] == "STOP"
     assert candidate["content"]["role"] == "model"
     text = candidate["content"]["parts"][0]["text"]
-    assert text.startswith("[sim:vertex/gemini-2.0-flash] ")
+    assert text.startswith("[sim:vertex/gemini-3.8-flash] ")
     assert "Describe Cloud Functions" in text
     usage = data["usageMetadata"]
     assert usage["promptTokenCount"] == math.ceil(len("Describe Cloud Functions") / 4)
     assert usage["candidatesTokenCount"] == math.ceil(len(text) / 4)
     assert usage["totalTokenCount"] == usage["promptTokenCount"] + usage["candidatesTokenCount"]
-    assert data["modelVersion"] == "gemini-2.0-flash"
+    assert data["modelVersion"] == "gemini-3.8-flash"
     assert (
         gemini(sim.url, "Describe Cloud Functions", version=version).json()["candidates"]
         == (data["candidates"])
@@ -168,7 +168,7 @@ def test_gemini_generate_content_shape(sim: SimulatorClient, version: str) -> No
 
 def test_gemini_max_output_tokens_and_thoughts(sim: SimulatorClient) -> None:
     truncated = gemini(sim.url, "A long answer please", maxOutputTokens=4).json()
-    thinking = gemini(sim.url, "Think hard", model="gemini-2.5-flash").json()["usageMetadata"]
+    thinking = gemini(sim.url, "Think hard", model="gemini-4-argon").json()["usageMetadata"]
 
     assert truncated["candidates"][0]["finishReason"] == "MAX_TOKENS"
     assert truncated["usageMetadata"]["candidatesTokenCount"] == 4
@@ -185,7 +185,7 @@ def test_gemini_magic_markers_and_unknown_model(sim: SimulatorClient) -> None:
     invalid = gemini(sim.url, "[sim:invalid]")
     unknown = gemini(sim.url, "hi", model="unknown-gemini")
     empty = httpx.post(
-        f"{sim.url}{GEMINI_PATH.format(model='gemini-2.0-flash')}:generateContent", json={}
+        f"{sim.url}{GEMINI_PATH.format(model='gemini-3.8-flash')}:generateContent", json={}
     )
 
     assert too_long.status_code == 400
@@ -332,7 +332,7 @@ def test_one_log_record_per_request_without_the_prompt(
     assert len(records) == 1
     fields = records[0].fields  # type: ignore[attr-defined]
     assert fields["provider"] == "openai"
-    assert fields["model"] == "gpt-4o-mini"
+    assert fields["model"] == "gpt-6.1-terra"
     assert fields["status"] == 200
     assert "top secret" not in json.dumps(fields) + records[0].getMessage()
 
