@@ -22,8 +22,10 @@ from google.cloud import firestore
 from shared.settings import Settings
 from shared.store import utcnow
 
-# Request-specific provider-fatal errors say nothing about the provider's health.
-NOT_HEALTH_SIGNALS = frozenset({"context_length_exceeded", "blocked"})
+# Request-specific provider-fatal errors say nothing about the provider's health: a prompt too
+# long, blocked by a safety filter, or naming a model the provider does not have (one client
+# asking for a retired model must not open the circuit for everyone).
+NOT_HEALTH_SIGNALS = frozenset({"context_length_exceeded", "blocked", "model_unavailable"})
 _CONTENDED_TRIES = 10
 
 

@@ -53,6 +53,20 @@ def model_for(
     return default
 
 
+def models_to_try(settings: Settings, provider: str, request: dict[str, Any]) -> list[str]:
+    """The models to call on `provider`, in order: the chosen one (see `model_for`), then the
+    task type's configured fallback model (`settings.fallback_model_for`), which is tried only
+    when the provider answers that the chosen model does not exist (`model_unavailable`).
+
+    The fallback applies whether the chosen model came from configuration or from the request's
+    explicit `model`: a task is answered by a model that exists rather than handed over, and the
+    attempts and the result record which model answered (docs/contract.md).
+    """
+    chosen = model_for(settings, provider, request.get("model"), request.get("task_type"))
+    spare = settings.fallback_model_for(provider, request.get("task_type"))
+    return [chosen] if not spare or spare == chosen else [chosen, spare]
+
+
 def not_called(settings: Settings, provider: str, request: dict[str, Any]) -> CallRecord:
     """The record of a hop skipped without a call because `provider`'s circuit is open."""
     now = datetime.now(UTC)

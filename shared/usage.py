@@ -9,6 +9,7 @@ from typing import Any
 from shared.catalog import catalog
 from shared.pricing import cost_of
 from shared.providers.base import Completion, ProviderError
+from shared.providers.errors import MODEL_UNAVAILABLE
 
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
@@ -111,11 +112,13 @@ def attempt_entries(
     """One `attempts` entry per provider hop: consecutive calls to one provider are one attempt.
 
     In-process retries are part of the attempt (`calls`, `usage_ids`); the outcome and error are
-    those of its last call, the latency is the hop's wall time including back-off.
+    those of its last call, the latency is the hop's wall time including back-off. A call that
+    found its model unavailable ends its attempt: the same provider's fallback model starts the
+    next one, so both models show.
     """
     entries: list[dict[str, Any]] = []
     for call, usage_id in zip(calls, usage_ids, strict=True):
-        if not entries or entries[-1]["provider"] != call.provider:
+        if not entries or entries[-1]["provider"] != call.provider or _model_gone(entries[-1]):
             entries.append(
                 {
                     "attempt": first_attempt + len(entries),
@@ -138,6 +141,10 @@ def attempt_entries(
             entry["calls"] += 1
             entry["usage_ids"].append(usage_id)
     return entries
+
+
+def _model_gone(entry: dict[str, Any]) -> bool:
+    return (entry.get("error") or {}).get("code") == MODEL_UNAVAILABLE
 
 
 def calls_made(attempts: list[dict[str, Any]]) -> int:

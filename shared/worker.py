@@ -2,9 +2,10 @@
 
 Transient errors are retried here, in process, within `provider_attempts` (nacks would feed
 Pub/Sub's push back-off and stall the pipeline exactly when a provider struggles — see
-docs/architecture.md); provider-fatal errors and an exhausted budget hand the task to the next
-hop; an invalid task fails at once. Only infrastructure errors (Firestore, Pub/Sub) escape as exceptions,
-so that Pub/Sub redelivers.
+docs/architecture.md); a model the provider does not have (`model_unavailable`) is replaced by
+the task type's fallback model on the same provider; provider-fatal errors and an exhausted
+budget hand the task to the next hop; an invalid task fails at once. Only infrastructure errors
+(Firestore, Pub/Sub) escape as exceptions, so that Pub/Sub redelivers.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from shared.providers.base import (
     ProviderError,
     TransientError,
 )
+from shared.providers.errors import MODEL_UNAVAILABLE
 from shared.schemas import ResultEvent, TaskMessage, TaskStatus
 from shared.settings import Settings
 from shared.store import BeginKind, Outcome, TaskStore, utcnow
@@ -110,21 +112,35 @@ class Worker:
         return fallback.not_called(self.settings, me, task.get("request") or {})
 
     def _call(self, task: dict[str, Any], hop: int) -> tuple[list[CallRecord], Outcome]:
+        """Call the chosen model; when the provider says it does not exist (`model_unavailable`),
+        call the task type's fallback model on this provider before handing over."""
         request = task.get("request") or {}
-        model = fallback.model_for(
-            self.settings, self.provider.name, request.get("model"), request.get("task_type")
-        )
+        models = fallback.models_to_try(self.settings, self.provider.name, request)
         decision = self._decide()
         if decision is Decision.SKIP:
             return [self._not_called(task)], Outcome(TaskStatus.QUEUED, next_hop=hop + 1)
-        call = CompletionRequest(
-            prompt=request["task_description"],
-            model=model,
-            system=request.get("system"),
-            max_output_tokens=request.get("max_output_tokens"),
-            temperature=request.get("temperature"),
-        )
-        return self._attempts(call, hop, probe=decision is Decision.PROBE)
+        calls: list[CallRecord] = []
+        for number, model in enumerate(models, start=1):
+            call = CompletionRequest(
+                prompt=request["task_description"],
+                model=model,
+                system=request.get("system"),
+                max_output_tokens=request.get("max_output_tokens"),
+                temperature=request.get("temperature"),
+            )
+            made, outcome = self._attempts(call, hop, probe=decision is Decision.PROBE)
+            calls += made
+            if not _model_gone(made[-1]) or number == len(models):
+                break
+            log(
+                logger,
+                logging.WARNING,
+                "model unavailable; trying the fallback model",
+                provider=self.provider.name,
+                model=model,
+                fallback_model=models[number],
+            )
+        return calls, outcome
 
     def _attempts(
         self, call: CompletionRequest, hop: int, probe: bool
@@ -246,6 +262,11 @@ class Worker:
             # that wrote it was nacked); publishing again is safe because hops are idempotent.
             return self._forward(message, int(task["hop"]), "re-publishing a recorded hand-over")
         return kind.value
+
+
+def _model_gone(call: CallRecord) -> bool:
+    """Whether the provider answered that the call's model does not exist."""
+    return (call.error or {}).get("code") == MODEL_UNAVAILABLE
 
 
 def _error(code: str, error: ProviderError) -> dict[str, str]:

@@ -20,13 +20,18 @@ from shared.providers.base import (
 
 CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
 INSUFFICIENT_QUOTA = "insufficient_quota"
+# The provider says the model does not exist (never did, or was retired): OpenAI's 404
+# `model_not_found`, Vertex AI's 404 NOT_FOUND for a publisher model. Provider-fatal, but about
+# the request's model, not the provider's health; the worker tries the fallback model first.
+MODEL_UNAVAILABLE = "model_unavailable"
 
 # status -> (error class, short code); statuses not listed fall back by class (4xx/5xx).
 _STATUS_TABLE: dict[int, tuple[type[ProviderError], str]] = {
     400: (InvalidTaskError, "invalid_request"),
     401: (ProviderFatalError, "auth"),
     403: (ProviderFatalError, "auth"),
-    404: (ProviderFatalError, "unknown_model"),
+    # A 404 the provider does not attribute to the model (a wrong endpoint, say).
+    404: (ProviderFatalError, "not_found"),
     408: (TransientError, "timeout"),
     409: (TransientError, "conflict"),
     # Too large for this provider's limits; another provider may accept it.
@@ -83,12 +88,12 @@ def error_for_status(
 ) -> ProviderError:
     """The classified error for an HTTP error response.
 
-    `provider_code` is the provider's own reason when it changes the kind: a context that is too
-    long (400, but another provider with a larger window may accept it) or an exhausted quota
-    (429, but retrying will not help).
+    `provider_code` is the provider's own reason when it changes the kind or the code: a context
+    that is too long (400, but another provider with a larger window may accept it), an exhausted
+    quota (429, but retrying will not help) or a model that does not exist (404).
     """
-    if provider_code == CONTEXT_LENGTH_EXCEEDED:
-        return ProviderFatalError(CONTEXT_LENGTH_EXCEEDED, message, status=status)
+    if provider_code in (CONTEXT_LENGTH_EXCEEDED, MODEL_UNAVAILABLE):
+        return ProviderFatalError(provider_code, message, status=status)
     if provider_code == INSUFFICIENT_QUOTA:
         return ProviderFatalError("quota", message, status=status)
     cls, code = _STATUS_TABLE.get(status, _fallback(status))

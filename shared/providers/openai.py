@@ -22,6 +22,7 @@ from shared.providers.base import Completion, CompletionRequest, ProviderError, 
 from shared.providers.errors import (
     CONTEXT_LENGTH_EXCEEDED,
     INSUFFICIENT_QUOTA,
+    MODEL_UNAVAILABLE,
     connection_error,
     error_for_status,
     not_configured,
@@ -34,6 +35,7 @@ from shared.settings import Settings
 # The simulator (and keyless OpenAI-compatible servers) ignore the key, but the SDK insists on one.
 PLACEHOLDER_API_KEY = "sim-no-key"
 _PROVIDER_CODES = (CONTEXT_LENGTH_EXCEEDED, INSUFFICIENT_QUOTA)
+_MODEL_NOT_FOUND = "model_not_found"  # OpenAI's code for a model that does not exist (404)
 
 _T = TypeVar("_T")
 
@@ -126,6 +128,8 @@ def classify(exc: openai.APIError) -> ProviderError:
         code = exc.code if isinstance(exc.code, str) else None
         # Quota exhaustion may arrive as type rather than code on some OpenAI-compatible APIs.
         reason = next((c for c in (code, exc.type) if c in _PROVIDER_CODES), None)
+        if code == _MODEL_NOT_FOUND:
+            reason = MODEL_UNAVAILABLE
         return error_for_status(
             exc.status_code,
             exc.message,

@@ -30,6 +30,7 @@ from shared.providers.base import (
 )
 from shared.providers.errors import (
     CONTEXT_LENGTH_EXCEEDED,
+    MODEL_UNAVAILABLE,
     connection_error,
     error_for_status,
     not_configured,
@@ -43,6 +44,10 @@ from shared.settings import Settings
 # tries to refresh them.
 SIMULATOR_TOKEN = "sim"  # noqa: S105 - a fixed dummy, not a secret
 _CONTEXT_TOO_LONG = re.compile(r"exceeds the maximum number of tokens|token count .*exceed", re.I)
+# Vertex AI's 404 for a model that does not exist or was retired names the publisher model
+# ("Publisher Model `projects/…/models/X` was not found …"; the Gemini API: "models/X is not
+# found …"); any other 404 (a wrong endpoint) is not about the model.
+_MODEL_NOT_FOUND = re.compile(r"\bPublisher Model\b|\bmodels/\S+ is not found")
 _RETRY_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 # Normalised to OpenAI's vocabulary so that results look alike whichever provider answered.
 _FINISH_REASONS = {
@@ -154,6 +159,8 @@ def _classify_api_error(exc: genai_errors.APIError) -> ProviderError:
     reason = None
     if status == 400 and _CONTEXT_TOO_LONG.search(message):
         reason = CONTEXT_LENGTH_EXCEEDED
+    elif status == 404 and _MODEL_NOT_FOUND.search(message):
+        reason = MODEL_UNAVAILABLE
     headers = getattr(exc.response, "headers", None)
     retry_after = retry_after_from_headers(headers) if headers is not None else None
     if retry_after is None:

@@ -28,7 +28,7 @@ def test_http_task_succeeds_with_result_usage_and_one_attempt(pipeline: Pipeline
     task = pipeline.wait(task_id)
     assert task["status"] == "succeeded"
     assert task["result"]["provider"] == "openai"
-    assert task["result"]["model"].startswith("gpt-4o-mini")
+    assert task["result"]["model"] == pipeline.settings.openai_model
     assert task["result"]["text"].strip()
     assert providers_tried(task) == [("openai", "ok")]
     usage = task["usage"]

@@ -34,7 +34,7 @@ from shared.simulator import SimulatorClient
 
 MakeSettings = Callable[..., Settings]
 PROVIDERS = ["openai", "vertex"]
-MODEL = {"openai": "gpt-4o-mini", "vertex": "gemini-2.0-flash"}
+MODEL = {"openai": "gpt-6.1-terra", "vertex": "gemini-3.8-flash"}
 
 
 def adapter(name: str, settings: Settings) -> Provider:
@@ -90,7 +90,9 @@ def test_max_output_tokens_gives_length_finish(
     assert result.completion_tokens == 3
 
 
-@pytest.mark.parametrize(("name", "model"), [("openai", "o3-mini"), ("vertex", "gemini-2.5-flash")])
+@pytest.mark.parametrize(
+    ("name", "model"), [("openai", "gpt-6.2-sol"), ("vertex", "gemini-4-argon")]
+)
 def test_reasoning_and_cached_tokens_are_parsed(
     name: str, model: str, sim: SimulatorClient, make_settings: MakeSettings
 ) -> None:
@@ -232,16 +234,34 @@ def test_invalid_request_is_an_invalid_task(
     assert sim.calls(name) == 1
 
 
-def test_unknown_model_hands_over(
+def test_a_model_the_provider_does_not_have_is_model_unavailable(
     name: str, sim: SimulatorClient, make_settings: MakeSettings
 ) -> None:
-    error = failure(adapter(name, make_settings(sim.url)), model="unknown-model")
+    provider = adapter(name, make_settings(sim.url))
+    unknown = failure(provider, model="no-such-model-1")
+    sim.set_model(name, MODEL[name], retired=True)  # the default model, shut down at run time
+    retired = failure(provider)
 
-    assert (error.kind, error.code, error.status) == (
-        ErrorKind.PROVIDER_FATAL,
-        "unknown_model",
-        404,
+    for error in (unknown, retired):
+        assert isinstance(error, ProviderFatalError)
+        assert (error.code, error.status) == ("model_unavailable", 404)
+    assert sim.calls(name) == 2
+
+
+def test_a_404_that_is_not_about_the_model_is_not_model_unavailable(
+    name: str, sim: SimulatorClient, make_settings: MakeSettings
+) -> None:
+    # A wrong endpoint: the simulator's plain 404 names no model, as a real one would not.
+    wrong = (
+        make_settings(None, openai_base_url=f"{sim.url}/v9")
+        if name == "openai"
+        else make_settings(sim.url, vertex_base_url=f"{sim.url}/nowhere")
     )
+
+    error = failure(adapter(name, wrong))
+
+    assert isinstance(error, ProviderFatalError)
+    assert (error.code, error.status) == ("not_found", 404)
 
 
 def test_unreachable_endpoint_is_transient(name: str, make_settings: MakeSettings) -> None:
@@ -337,7 +357,8 @@ def test_parse_retry_after() -> None:
         (400, "context_length_exceeded", ProviderFatalError, "context_length_exceeded"),
         (401, None, ProviderFatalError, "auth"),
         (403, None, ProviderFatalError, "auth"),
-        (404, None, ProviderFatalError, "unknown_model"),
+        (404, None, ProviderFatalError, "not_found"),
+        (404, "model_unavailable", ProviderFatalError, "model_unavailable"),
         (418, None, ProviderFatalError, "client_error"),
         (429, None, TransientError, "rate_limited"),
         (429, "insufficient_quota", ProviderFatalError, "quota"),

@@ -74,11 +74,13 @@ def test_failures_outside_the_window_are_forgotten(make: Any) -> None:
     assert (view.state, view.failures) == (CircuitState.CLOSED, 1)
 
 
-def test_request_specific_errors_do_not_count(make: Any) -> None:
+@pytest.mark.parametrize("code", ["context_length_exceeded", "blocked", "model_unavailable"])
+def test_request_specific_errors_do_not_count(make: Any, code: str) -> None:
     breaker = make()
     for _ in range(10):
-        breaker.record_failure("context_length_exceeded")
+        breaker.record_failure(code)
     assert breaker.allow() is Decision.CALL
+    assert breaker.view().failures == 0
 
 
 def test_after_the_cooldown_exactly_one_probe_decides(make: Any) -> None:

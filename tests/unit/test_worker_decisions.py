@@ -22,7 +22,7 @@ from shared.store import Begin, BeginKind, Outcome
 from shared.usage import CallRecord
 from shared.worker import Worker
 
-OK = Completion("answer", "gpt-4o-mini", "stop", 10, 5, 15)
+OK = Completion("answer", "gpt-6.1-terra", "stop", 10, 5, 15)
 
 
 class FakeProvider:
@@ -33,7 +33,7 @@ class FakeProvider:
         self.requests: list[CompletionRequest] = []
 
     def default_model(self) -> str:
-        return "gpt-4o-mini"
+        return "gpt-6.1-terra"
 
     def complete(self, request: CompletionRequest) -> Completion:
         self.requests.append(request)
@@ -126,7 +126,7 @@ def test_success_records_one_call_and_publishes_the_result_event(sleeps: list[fl
     assert decided.result == {
         "text": "answer",
         "provider": "openai",
-        "model": "gpt-4o-mini",
+        "model": "gpt-6.1-terra",
         "finish_reason": "stop",
     }
     assert topics(bus) == ["task-results"]
@@ -280,3 +280,88 @@ def test_retries_stop_once_the_breaker_opens(sleeps: list[float]) -> None:
     outcome, _, provider = run_with(breaker, [TransientError("unavailable", "503"), OK])
     assert (outcome, len(provider.requests)) == ("handed_over", 1)
     assert sleeps == []
+
+
+# --- a model the provider does not have -------------------------------------------------------
+
+GONE = ProviderFatalError("model_unavailable", "The model does not exist", status=404)
+
+
+def run_models(
+    script: list[Completion | ProviderError],
+    breaker: FakeBreaker | None = None,
+    **request: Any,
+) -> tuple[str, FakeStore, FakeBus, FakeProvider]:
+    settings = Settings(provider_attempts=3, retry_backoff_s=0)
+    store = FakeStore(request={"task_description": "hello", **request})
+    bus, provider = FakeBus(), FakeProvider(script)
+    worker = Worker(settings, store, bus, provider, breaker)  # type: ignore[arg-type]
+    outcome = worker.process(TaskMessage(task_id="t1", chain=["openai", "vertex"], hop=0))
+    return outcome, store, bus, provider
+
+
+def test_an_unavailable_model_is_replaced_by_the_fallback_model(sleeps: list[float]) -> None:
+    answered = Completion("answer", "gpt-6-luna", "stop", 10, 5, 15)
+    outcome, store, bus, provider = run_models([GONE, answered], task_type="creative")
+    calls, decided = store.finished[0]
+    assert outcome == "succeeded" and topics(bus) == ["task-results"]
+    assert [r.model for r in provider.requests] == ["gpt-6.1-terra", "gpt-6-luna"]
+    assert [(c.model, c.outcome, (c.error or {}).get("code")) for c in calls] == [
+        ("gpt-6.1-terra", "provider_fatal", "model_unavailable"),
+        ("gpt-6-luna", "ok", None),
+    ]
+    assert calls[0].cost_usd == 0.0  # a refused call is not billed
+    assert decided.result is not None and decided.result["model"] == "gpt-6-luna"
+    assert sleeps == []
+
+
+def test_the_fallback_model_follows_the_task_type(sleeps: list[float]) -> None:
+    _, _, _, provider = run_models([GONE, OK], task_type="analytical")
+    assert [r.model for r in provider.requests] == ["gpt-6.2-sol", "gpt-6.1-sol"]
+
+
+def test_an_explicit_model_that_is_unavailable_also_gets_the_fallback(sleeps: list[float]) -> None:
+    _, store, _, provider = run_models([GONE, OK], model={"openai": "gpt-typo"})
+    assert [r.model for r in provider.requests] == ["gpt-typo", "gpt-6-luna"]
+    assert store.finished[0][1].status is TaskStatus.SUCCEEDED
+
+
+def test_both_models_unavailable_hands_over_with_both_recorded(sleeps: list[float]) -> None:
+    outcome, store, bus, provider = run_models([GONE, GONE])
+    assert (outcome, topics(bus), len(provider.requests)) == ("handed_over", ["tasks-vertex"], 2)
+    assert [c.model for c in store.finished[0][0]] == ["gpt-6.1-terra", "gpt-6-luna"]
+
+
+def test_no_fallback_when_it_is_the_model_that_failed(sleeps: list[float]) -> None:
+    outcome, _, bus, provider = run_models([GONE, OK], model={"openai": "gpt-6-luna"})
+    assert (outcome, topics(bus), len(provider.requests)) == ("handed_over", ["tasks-vertex"], 1)
+
+
+def test_no_fallback_configured_hands_over_at_once(sleeps: list[float]) -> None:
+    settings = Settings(openai_fallback_model="", openai_fallback_models_by_type={})
+    store, bus, provider = FakeStore(), FakeBus(), FakeProvider([GONE, OK])
+    outcome = Worker(settings, store, bus, provider).process(  # type: ignore[arg-type]
+        TaskMessage(task_id="t1", chain=["openai", "vertex"], hop=0)
+    )
+    assert (outcome, topics(bus), len(provider.requests)) == ("handed_over", ["tasks-vertex"], 1)
+
+
+def test_other_errors_do_not_try_the_fallback_model(sleeps: list[float]) -> None:
+    _, _, bus, provider = run_models([ProviderFatalError("auth", "401"), OK])
+    assert (topics(bus), len(provider.requests)) == (["tasks-vertex"], 1)
+
+
+def test_an_unavailable_model_is_reported_to_the_breaker_as_what_it_is(
+    sleeps: list[float],
+) -> None:
+    breaker = FakeBreaker()
+    run_models([GONE, OK], breaker)
+    assert breaker.failures == [("model_unavailable", False)]  # the breaker ignores this code
+    assert breaker.successes == [False]
+
+
+def test_a_probe_that_finds_its_model_gone_probes_with_the_fallback(sleeps: list[float]) -> None:
+    breaker = FakeBreaker("probe")
+    outcome, _, _, provider = run_models([GONE, OK], breaker)
+    assert (outcome, len(provider.requests)) == ("succeeded", 2)
+    assert breaker.successes == [True]
