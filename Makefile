@@ -75,8 +75,10 @@ clean:
 # Deploy through Cloud Build (tests first; see README, Deploy). PROVIDERS holds commas, so the
 # substitutions use gcloud's alternate delimiter (`gcloud topic escaping`).
 PROVIDERS ?= openai,vertex
+REQUIRE_API_KEYS ?= true
 .PHONY: deploy
 deploy:
-	@test -n "$(PROJECT)" -a -n "$(REGION)" || { echo "usage: make deploy PROJECT=<project id> REGION=<region> [PROVIDERS=openai,vertex]"; exit 2; }
+	@test -n "$(PROJECT)" -a -n "$(REGION)" || { echo "usage: make deploy PROJECT=<project id> REGION=<region> [PROVIDERS=openai,vertex] [REQUIRE_API_KEYS=false]"; exit 2; }
 	gcloud builds submit --project=$(PROJECT) --config=cloudbuild.yaml \
-	  --substitutions='^;^_REGION=$(REGION);_PROVIDERS=$(PROVIDERS)' .
+	  --service-account=projects/$(PROJECT)/serviceAccounts/aiexec-deployer@$(PROJECT).iam.gserviceaccount.com \
+	  --substitutions='^;^_REGION=$(REGION);_PROVIDERS=$(PROVIDERS);_REQUIRE_API_KEYS=$(REQUIRE_API_KEYS)' .

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.deploy import functions as fns
+from infra.deploy.bootstrap import build_bootstrap
 from infra.deploy.iam import bindings
 from infra.deploy.model import (
     FieldOverride,
@@ -16,7 +17,13 @@ from infra.deploy.model import (
     SchedulerJob,
     Target,
 )
-from infra.topology import PRODUCTION_RETRY, Topology, build_topology, push_functions
+from infra.topology import (
+    MAX_PUSH_TIMEOUT_S,
+    PRODUCTION_RETRY,
+    Topology,
+    build_topology,
+    push_functions,
+)
 from shared.providers.registry import known_providers
 from shared.settings import Settings
 
@@ -97,12 +104,20 @@ def firestore_setup(
 
 def _warnings(settings: Settings) -> tuple[str, ...]:
     known = set(known_providers())
-    return tuple(
+    unknown = [
         f"provider {p!r} has no adapter in shared/providers/registry.py: its worker would "
         "hand every task over"
         for p in settings.providers
         if p not in known
-    )
+    ]
+    long_leases = [
+        f"worker-{p}: its lease ({settings.lease_seconds(p):.0f} s = timeout x attempts + "
+        f"margin) exceeds the {MAX_PUSH_TIMEOUT_S} s a push-fed function may run; lower "
+        f"AIEXEC_{p.upper()}_TIMEOUT_S or AIEXEC_PROVIDER_ATTEMPTS"
+        for p in settings.providers
+        if settings.lease_seconds(p) > MAX_PUSH_TIMEOUT_S
+    ]
+    return (*unknown, *long_leases)
 
 
 def build_production(settings: Settings, target: Target) -> Production:
@@ -112,16 +127,27 @@ def build_production(settings: Settings, target: Target) -> Production:
     pairs = fns.functions(settings, target, topology, push.email)
     functions = tuple(fn for fn, _ in pairs)
     indexes, overrides = firestore_setup(settings)
+    accounts = (push, *(account for _, account in pairs))
+    bootstrap = build_bootstrap(settings, target, functions)
     return Production(
         target=target,
         settings=settings,
         topology=topology,
         push_account=push,
-        service_accounts=(push, *(account for _, account in pairs)),
+        service_accounts=accounts,
         functions=functions,
-        bindings=bindings(settings, target, topology, functions, push),
+        bindings=bindings(
+            settings,
+            target,
+            topology,
+            functions,
+            push,
+            accounts=accounts,
+            deployer=bootstrap.deployer,
+        ),
         jobs=scheduler_jobs(settings),
         indexes=indexes,
         field_overrides=overrides,
+        bootstrap=bootstrap,
         warnings=_warnings(settings),
     )

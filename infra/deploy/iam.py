@@ -6,6 +6,11 @@ Google's Pub/Sub service agent gets what dead-lettering needs — publisher on e
 topic and subscriber on every subscription that dead-letters (without both, Pub/Sub silently
 keeps redelivering) — and token creator on the push identity, to mint the OIDC tokens that
 authenticate pushes. Only the push identity may invoke the push-fed functions.
+
+The deployer (`aiexec-deployer`, see `infra/deploy/bootstrap.py`) gets Service Account User on
+each identity it hands to a function or a push subscription, and on nothing else: deploying a
+function that runs as an account, and creating a push subscription whose OIDC tokens name an
+account, both need `iam.serviceAccounts.actAs` on that account.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ SUBSCRIBER = "roles/pubsub.subscriber"
 TOKEN_CREATOR = "roles/iam.serviceAccountTokenCreator"  # noqa: S105 - a role name
 SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"  # noqa: S105 - a role name
 INVOKER = "roles/run.invoker"
+SERVICE_ACCOUNT_USER = "roles/iam.serviceAccountUser"
 # Project roles a provider's worker needs beyond Firestore (Vertex AI authenticates with the
 # worker's own identity instead of a key).
 PROVIDER_PROJECT_ROLES = {"vertex": ("roles/aiplatform.user",)}
@@ -96,18 +102,38 @@ def _scheduler_agent(settings: Settings, target: Target) -> list[Binding]:
     ]
 
 
+def _deployer_acts_as(
+    accounts: Iterable[ServiceAccount], deployer: ServiceAccount
+) -> list[Binding]:
+    return [
+        Binding(
+            "service-account",
+            account.email,
+            SERVICE_ACCOUNT_USER,
+            member(deployer.email),
+            "the deployer hands it to a function or a push subscription",
+        )
+        for account in accounts
+    ]
+
+
 def bindings(
     settings: Settings,
     target: Target,
     topology: Topology,
     functions: Iterable[Function],
     push: ServiceAccount,
+    *,
+    accounts: Iterable[ServiceAccount] = (),
+    deployer: ServiceAccount | None = None,
 ) -> tuple[Binding, ...]:
-    """Every binding, de-duplicated, in a stable order (kind, resource, role, member)."""
+    """Every binding, de-duplicated, in a stable order (kind, resource, role, member).
+    With `deployer`, it may act as each of `accounts` (the runtime and push identities)."""
     every = [
         *_runtime(settings, target, functions),
         *_pubsub_agent(target, topology, push),
         *_scheduler_agent(settings, target),
+        *(_deployer_acts_as(accounts, deployer) if deployer else []),
     ]
     unique = {b: b for b in every}  # equal bindings (the `why` aside) collapse to the first
     return tuple(sorted(unique.values()))

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from infra.topology import Topology
 from shared.settings import Settings
 
+if TYPE_CHECKING:
+    from infra.deploy.bootstrap import Bootstrap
+
 PROJECT_NUMBER_PLACEHOLDER = "PROJECT_NUMBER"
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+# A secret mounted as `latest` is pinned to the version current at deploy time, so a rotation
+# (a new version) changes the function's configuration and rolls a new revision on the next
+# deploy. A dry run, offline, cannot know the number yet.
+LATEST = "latest"
+UNRESOLVED = "<resolved at deploy>"
 
 
 @dataclass(frozen=True)
@@ -66,10 +76,17 @@ class SecretRef:
 
     @property
     def version(self) -> str:
-        return self.secret.split(":", 1)[1] if ":" in self.secret else "latest"
+        return self.secret.split(":", 1)[1] if ":" in self.secret else LATEST
+
+    @property
+    def pinned(self) -> bool:
+        return self.version != LATEST
+
+    def pin(self, version: str) -> SecretRef:
+        return self if self.pinned else SecretRef(self.env, f"{self.name}:{version}")
 
     def flag_value(self) -> str:
-        return f"{self.env}={self.name}:{self.version}"
+        return f"{self.env}={self.name}:{self.version if self.pinned else UNRESOLVED}"
 
 
 @dataclass(frozen=True)
@@ -140,6 +157,7 @@ class Production:
     jobs: tuple[SchedulerJob, ...]
     indexes: tuple[FirestoreIndex, ...]
     field_overrides: tuple[FieldOverride, ...]
+    bootstrap: Bootstrap
     warnings: tuple[str, ...] = ()
 
     def function(self, name: str) -> Function:
@@ -147,3 +165,19 @@ class Production:
 
     def bindings_on(self, kind: str, resource: str) -> list[Binding]:
         return [b for b in self.bindings if (b.kind, b.resource) == (kind, resource)]
+
+    @property
+    def unpinned_secrets(self) -> tuple[str, ...]:
+        """Secrets mounted as `latest`, to be resolved to a version number before applying."""
+        names = {s.name for fn in self.functions for s in fn.secrets if not s.pinned}
+        return tuple(sorted(names))
+
+    def with_secret_versions(self, versions: Mapping[str, str]) -> Production:
+        """Every `latest` secret pinned to `versions[name]` (the version current now)."""
+        functions = tuple(
+            replace(
+                fn, secrets=tuple(s if s.pinned else s.pin(versions[s.name]) for s in fn.secrets)
+            )
+            for fn in self.functions
+        )
+        return replace(self, functions=functions)

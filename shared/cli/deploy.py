@@ -1,7 +1,10 @@
-"""`aiexec deploy --project P --region R [--dry-run] [--providers a,b,c]`.
+"""`aiexec deploy --project P --region R [--dry-run] [--bootstrap-only] [--force]`.
 
-Builds the production definition from the settings (the environment, as everywhere), turns it
-into an ordered plan and applies it; `--dry-run` prints the plan and touches nothing — no
+Builds the production definition from the settings (the environment, as everywhere), runs the
+preflight checks (`shared/deploy/preflight.py`: refusals such as a missing provider key secret,
+skipped with `--force`), applies the bootstrap (APIs, the Firestore database, secrets, the
+build identities), pins every secret mounted as `latest` to the version current now, then
+applies the rest of the plan. `--dry-run` prints the whole plan and touches nothing — no
 credentials, no network — so it runs anywhere, including in tests.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import subprocess
 import sys
 from typing import Any
 
@@ -38,6 +42,18 @@ def register(subparsers: Any) -> None:
     deploy.add_argument(
         "--dry-run", action="store_true", help="print the complete plan; change nothing"
     )
+    deploy.add_argument(
+        "--bootstrap-only",
+        action="store_true",
+        help="only the bootstrap: enable the APIs, create the Firestore database, the generated "
+        "secrets and the build service accounts with their roles (once, as a project owner)",
+    )
+    deploy.add_argument(
+        "--force",
+        action="store_true",
+        help="skip preflight refusals (e.g. a missing provider key secret); steps still stop "
+        "at the first failure",
+    )
     deploy.set_defaults(func=cmd_deploy)
 
 
@@ -50,7 +66,7 @@ def _settings(args: argparse.Namespace) -> Any:
     return Settings(**overrides)
 
 
-def _number(args: argparse.Namespace) -> str | None:
+def _number(args: argparse.Namespace, run: Any) -> str | None:
     """The project number: given, looked up (apply), or left as a placeholder (dry run)."""
     from shared.deploy.apply import project_number
 
@@ -62,7 +78,7 @@ def _number(args: argparse.Namespace) -> str | None:
             f"{', '.join(emulators)} is set (a local stack's settings?); deploy from a shell "
             "without them (e.g. after `aiexec down`)"
         )
-    return project_number(args.project)
+    return project_number(args.project, run)
 
 
 class UsageError(ValueError):
@@ -71,33 +87,64 @@ class UsageError(ValueError):
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     from infra.deploy import Target, build_production
-    from shared.deploy.apply import Applier, DeployError
-    from shared.deploy.plan import build_plan, render
+    from shared.deploy.apply import DeployError
+    from shared.deploy.gcp import GcloudError
+    from shared.deploy.plan import bootstrap_steps, full_plan, render
+    from shared.deploy.preflight import PreflightContext, refusals
 
+    run = subprocess.run  # looked up now: tests replace it with a fake gcloud
     try:
         if not _PROJECT_ID.match(args.project):
             raise UsageError(f"{args.project!r} is not a project id")
         settings = _settings(args)
-        production = build_production(settings, Target(args.project, args.region, _number(args)))
-        if production.warnings and not args.dry_run:
-            raise UsageError("; ".join(production.warnings))
+        target = Target(args.project, args.region, _number(args, run))
+        production = build_production(settings, target)
+        refused = refusals(PreflightContext(production, online=not args.dry_run, run=run))
     except (UsageError, ValidationError) as error:
         print(f"aiexec deploy: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except DeployError as error:
+    except (DeployError, GcloudError) as error:
         print(f"aiexec deploy: {error}", file=sys.stderr)
         return EXIT_FAILED
-    steps = build_plan(production)
     if args.dry_run:
-        sys.stdout.write(render(production, steps))
+        steps = bootstrap_steps(production) if args.bootstrap_only else full_plan(production)
+        sys.stdout.write(render(production, steps, tuple(refused)))
         return EXIT_OK
+    if refused and not args.force:
+        for message in refused:
+            print(f"aiexec deploy: refused: {message}", file=sys.stderr)
+        print(
+            "aiexec deploy: nothing was changed; fix the above, or pass --force to skip "
+            "preflight refusals",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     try:
-        Applier(production).apply(steps)
-    except DeployError as error:
+        _apply(production, run, bootstrap_only=args.bootstrap_only)
+    except (DeployError, GcloudError) as error:
         print(f"aiexec deploy: {error}", file=sys.stderr)
         return EXIT_FAILED
     print(
-        f"deployed to {args.project} ({args.region}); smoke test: "
+        f"bootstrapped {args.project}; next: make deploy PROJECT={args.project} "
+        f"REGION={args.region}"
+        if args.bootstrap_only
+        else f"deployed to {args.project} ({args.region}); smoke test: "
         f"python -m shared.deploy.smoke --project {args.project}"
     )
     return EXIT_OK
+
+
+def _apply(production: Any, run: Any, *, bootstrap_only: bool) -> None:
+    """The bootstrap, then (unless `bootstrap_only`) every secret mounted as `latest` pinned to
+    its current version number, then the rest of the plan."""
+    from shared.deploy.apply import Applier
+    from shared.deploy.gcp import resolve_secret_versions
+    from shared.deploy.plan import bootstrap_steps, build_plan
+
+    Applier(production, run=run).apply(bootstrap_steps(production))
+    if bootstrap_only:
+        return
+    project = production.target.project
+    versions = resolve_secret_versions(run, project, production.unpinned_secrets)
+    pinned = production.with_secret_versions(versions)
+    Applier(pinned, run=run).apply(build_plan(pinned))

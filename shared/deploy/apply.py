@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import bundles
-from infra.deploy.model import Production
+from infra.deploy.model import UNRESOLVED, Production
 from infra.pubsub_apply import apply_topology
 from shared.deploy import gcp
 from shared.deploy.plan import Call, Command, Step
@@ -75,6 +75,11 @@ class Applier:
         return self._call(step.action)
 
     def _command(self, command: Command) -> str:
+        if any(UNRESOLVED in arg for arg in command.argv):
+            raise DeployError(
+                f"{' '.join(command.argv[:4])}: a secret version is not resolved yet "
+                "(pin them first: Production.with_secret_versions)"
+            )
         if command.unless is not None:
             check = self.run(list(command.unless), capture_output=True, text=True, check=False)
             if check.returncode == 0:
@@ -123,6 +128,12 @@ class Applier:
         return firestore_admin_v1.FirestoreAdminClient()
 
     def _call(self, call: Call) -> str:
+        if call.operation in _BOOTSTRAP_CALLS:
+            handler = _BOOTSTRAP_CALLS[call.operation]
+            return handler(self.run, self.prod.target.project, call.payload)
+        return self._library_call(call)
+
+    def _library_call(self, call: Call) -> str:
         project, region = self.prod.target.project, self.prod.target.region
         payload = call.payload
         if call.operation == "topology":
@@ -144,3 +155,13 @@ class Applier:
             built = bundles.build_bundle(payload, out, lock, export, self.repo_root)
             return f"built {built.relative_to(self.repo_root)}"
         raise DeployError(f"unknown operation {call.operation!r}")
+
+
+# The bootstrap's gcloud-backed operations: (runner, project, payload) -> outcome.
+_BOOTSTRAP_CALLS: dict[str, Callable[[Runner, str, Any], str]] = {
+    "apis": gcp.ensure_services,
+    "database": gcp.ensure_database,
+    "secret-required": gcp.check_required_secret,
+    "secret-generated": gcp.ensure_generated_secret,
+    "no-secrets": lambda run, project, payload: gcp.UNCHANGED,
+}

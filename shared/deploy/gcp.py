@@ -1,4 +1,5 @@
-"""The library half of `aiexec deploy`: Pub/Sub IAM, Cloud Scheduler jobs, Firestore indexes.
+"""The library half of `aiexec deploy`: Pub/Sub IAM, Cloud Scheduler jobs, Firestore indexes,
+and the bootstrap's checks (APIs, the Firestore database, secrets) through `gcloud`.
 
 Each function reads the current state first and writes only what differs, so a second deploy
 reports everything `unchanged`. Clients are parameters, so tests can hand in fakes.
@@ -6,10 +7,15 @@ reports everything `unchanged`. Clients are parameters, so tests can hand in fak
 
 from __future__ import annotations
 
+import secrets
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from google.api_core import exceptions as gexc
 
+from infra.deploy.bootstrap import FirestoreDatabase, GeneratedSecret, RequiredSecret
 from infra.deploy.model import FieldOverride, FirestoreIndex, SchedulerJob
 
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
@@ -144,3 +150,217 @@ def apply_field(client: Any, project: str, override: FieldOverride) -> str:
         return UNCHANGED
     client.update_field(field=desired, update_mask={"paths": paths})
     return UPDATED
+
+
+# --- the bootstrap: APIs, the database, secrets (through `gcloud`, behind a runner) -------
+#
+# `run` has the signature of `subprocess.run`; tests hand in a fake that answers like gcloud.
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+GCLOUD = "gcloud"
+ENABLED = "ENABLED"
+
+
+class GcloudError(RuntimeError):
+    """A gcloud call failed, or what it found cannot be used; the message says what to do."""
+
+
+def gcloud(
+    run: Runner, project: str, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    argv = [GCLOUD, *args, f"--project={project}", "--quiet"]
+    if stdin is None:
+        return run(argv, capture_output=True, text=True, check=False)
+    return run(argv, capture_output=True, text=True, check=False, input=stdin)
+
+
+def _last_line(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no error output"
+
+
+def _not_found(stderr: str) -> bool:
+    return "NOT_FOUND" in stderr or "not found" in stderr.lower()
+
+
+def _api_disabled(stderr: str) -> bool:
+    text = stderr.lower()
+    return "service_disabled" in text or "has not been used" in text or "it is disabled" in text
+
+
+def enabled_services(run: Runner, project: str) -> set[str]:
+    done = gcloud(run, project, "services", "list", "--enabled", "--format=value(config.name)")
+    if done.returncode != 0:
+        raise GcloudError(f"cannot list the enabled APIs: {_last_line(done.stderr)}")
+    return {line.strip() for line in done.stdout.splitlines() if line.strip()}
+
+
+def ensure_services(run: Runner, project: str, services: tuple[str, ...]) -> str:
+    """Enable the APIs of `services` that are not enabled yet."""
+    missing = [name for name in services if name not in enabled_services(run, project)]
+    if not missing:
+        return UNCHANGED
+    done = gcloud(run, project, "services", "enable", *missing)
+    if done.returncode != 0:
+        raise GcloudError(
+            f"cannot enable {', '.join(missing)}: {_last_line(done.stderr)} (a project owner "
+            "runs `aiexec deploy --bootstrap-only` once)"
+        )
+    return f"enabled {', '.join(missing)}"
+
+
+def ensure_database(run: Runner, project: str, database: FirestoreDatabase) -> str:
+    """Create the Firestore database in native mode when missing; refuse a Datastore-mode one."""
+    described = gcloud(
+        run,
+        project,
+        "firestore",
+        "databases",
+        "describe",
+        f"--database={database.name}",
+        "--format=value(type,locationId)",
+    )
+    if described.returncode != 0:
+        if not _not_found(described.stderr):
+            raise GcloudError(
+                f"cannot read database {database.name}: {_last_line(described.stderr)}"
+            )
+        created = gcloud(
+            run,
+            project,
+            *database_create_args(database),
+        )
+        if created.returncode != 0:
+            raise GcloudError(
+                f"cannot create database {database.name}: {_last_line(created.stderr)}"
+            )
+        return CREATED
+    kind, _, location = described.stdout.strip().partition("\t")
+    if kind.strip().upper() != database.type.upper().replace("-", "_"):
+        raise GcloudError(
+            f"Firestore database {database.name} of project {project} is {kind.strip()}, not "
+            "FIRESTORE_NATIVE: the pipeline needs native mode (a database cannot be switched "
+            "once it holds data; use another project)"
+        )
+    location = location.strip()
+    if location and location != database.location:
+        return f"unchanged (in {location}; a database cannot move)"
+    return UNCHANGED
+
+
+def database_create_args(database: FirestoreDatabase) -> tuple[str, ...]:
+    return (
+        "firestore",
+        "databases",
+        "create",
+        f"--database={database.name}",
+        f"--location={database.location}",
+        f"--type={database.type}",
+    )
+
+
+@dataclass(frozen=True)
+class SecretLookup:
+    """The `latest` version of a secret: its number when enabled, else what is wrong."""
+
+    name: str
+    version: str | None = None
+    problem: str = ""  # "" | "missing" | "disabled" | "api-disabled" | "error"
+    detail: str = ""
+
+
+def latest_secret_version(run: Runner, project: str, name: str) -> SecretLookup:
+    done = gcloud(
+        run,
+        project,
+        "secrets",
+        "versions",
+        "describe",
+        "latest",
+        f"--secret={name}",
+        "--format=value(name,state)",
+    )
+    if done.returncode != 0:
+        if _api_disabled(done.stderr):
+            return SecretLookup(name, problem="api-disabled", detail=_last_line(done.stderr))
+        if _not_found(done.stderr):
+            return SecretLookup(name, problem="missing")
+        return SecretLookup(name, problem="error", detail=_last_line(done.stderr))
+    path, _, state = done.stdout.strip().partition("\t")
+    number = path.strip().rsplit("/", 1)[-1]
+    if state.strip() != ENABLED:
+        return SecretLookup(name, problem="disabled", detail=f"version {number} is {state.strip()}")
+    return SecretLookup(name, version=number)
+
+
+def secret_refusal(lookup: SecretLookup, secret: RequiredSecret, project: str) -> str:
+    """Why a required secret cannot be mounted, with the command that fixes it."""
+    users = ", ".join(secret.functions)
+    what = f"secret {secret.name} ({secret.env} of {users})"
+    create = secret.create_command(project)
+    if lookup.problem == "missing":
+        return f"{what} does not exist (or has no version); create it: {create}"
+    if lookup.problem == "api-disabled":
+        return (
+            f"cannot check {what}: the Secret Manager API is not enabled; enable it "
+            f"(gcloud services enable secretmanager.googleapis.com --project={project}), then "
+            f"create the secret: {create}"
+        )
+    if lookup.problem == "disabled":
+        return (
+            f"{what}: its latest {lookup.detail}; enable it or add a version: "
+            f'printf %s "${secret.env}" | gcloud secrets versions add {secret.name} '
+            f"--data-file=- --project={project}"
+        )
+    return f"cannot check {what}: {lookup.detail}"
+
+
+def check_required_secret(run: Runner, project: str, secret: RequiredSecret) -> str:
+    lookup = latest_secret_version(run, project, secret.name)
+    if lookup.version is None:
+        raise GcloudError(secret_refusal(lookup, secret, project))
+    return f"present (version {lookup.version})"
+
+
+def ensure_generated_secret(
+    run: Runner,
+    project: str,
+    secret: GeneratedSecret,
+    token: Callable[[int], str] = secrets.token_urlsafe,
+) -> str:
+    """Create the secret with `random_bytes` random bytes (URL-safe base64 text) when it has no
+    version; never replace one that exists: every stored API-key hash depends on the pepper."""
+    lookup = latest_secret_version(run, project, secret.name)
+    if lookup.version is not None:
+        return f"{UNCHANGED} (version {lookup.version}; never regenerated)"
+    if lookup.problem == "disabled":
+        raise GcloudError(
+            f"secret {secret.name}: its latest {lookup.detail}; it is not replaced by a new "
+            "random value (the stored API keys depend on it): enable that version"
+        )
+    if lookup.problem != "missing":
+        raise GcloudError(f"cannot check secret {secret.name}: {lookup.detail}")
+    exists = gcloud(run, project, "secrets", "describe", secret.name, "--format=value(name)")
+    value = token(secret.random_bytes)
+    if exists.returncode == 0:
+        args: tuple[str, ...] = ("secrets", "versions", "add", secret.name, "--data-file=-")
+    else:
+        args = ("secrets", "create", secret.name, "--replication-policy=automatic", "--data-file=-")
+    done = gcloud(run, project, *args, stdin=value)
+    if done.returncode != 0:
+        raise GcloudError(f"cannot create secret {secret.name}: {_last_line(done.stderr)}")
+    return f"{CREATED} ({secret.random_bytes} random bytes)"
+
+
+def resolve_secret_versions(run: Runner, project: str, names: tuple[str, ...]) -> dict[str, str]:
+    """The version number `latest` points at now, for each secret (pinned into the deploy)."""
+    versions, problems = {}, []
+    for name in names:
+        lookup = latest_secret_version(run, project, name)
+        if lookup.version is None:
+            problems.append(f"{name}: {lookup.problem} {lookup.detail}".strip())
+        else:
+            versions[name] = lookup.version
+    if problems:
+        raise GcloudError("cannot pin secret versions: " + "; ".join(problems))
+    return versions

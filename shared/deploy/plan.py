@@ -1,10 +1,12 @@
 """The deployment as an ordered plan of steps: library calls and `gcloud` commands.
 
-The order is the dependency order: identities before the roles granted to them, Firestore
-before the code that queries it, the topology before its IAM, the functions before their
-invokers, and the Cloud Scheduler jobs (the first producers of traffic) last. `render()` is
-the `--dry-run` output: every resource, role and command, computed without credentials or
-network.
+The order is the dependency order: the bootstrap first (APIs, the Firestore database, the
+secrets, the build identities: `bootstrap_steps`), then identities before the roles granted to
+them, Firestore before the code that queries it, the topology before its IAM, the functions
+before their invokers, and the Cloud Scheduler jobs (the first producers of traffic) last.
+`render()` is the `--dry-run` output: every resource, role and command, computed without
+credentials or network (a secret mounted as `latest` shows `<resolved at deploy>`: the real
+deploy pins the version number current then).
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra import bundles
+from infra.deploy.bootstrap import SERVICE_ACCOUNT_USER, Bootstrap
 from infra.deploy.model import (
+    LATEST,
+    UNRESOLVED,
     Binding,
     FieldOverride,
     Function,
     Production,
     SchedulerJob,
+    ServiceAccount,
 )
 from infra.topology import Subscription, Topology
 
@@ -42,11 +48,13 @@ class Command:
 
 @dataclass(frozen=True)
 class Call:
-    """A Google Cloud client library call (or a local build step) on `payload`."""
+    """A Google Cloud client library call (or a local build step) on `payload`; `shown` are
+    the gcloud commands it amounts to when it changes something (printed by the dry run)."""
 
     library: str
     operation: str
     payload: Any
+    shown: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,11 +68,15 @@ def _gcloud(*args: str, project: str) -> tuple[str, ...]:
     return (GCLOUD, *args, f"--project={project}", "--quiet")
 
 
-def _service_accounts(prod: Production) -> list[Step]:
+def _service_accounts(
+    prod: Production,
+    accounts: tuple[ServiceAccount, ...] | None = None,
+    phase: str = "service accounts",
+) -> list[Step]:
     project = prod.target.project
     return [
         Step(
-            "service accounts",
+            phase,
             f"{sa.email}: {sa.purpose}",
             Command(
                 _gcloud(
@@ -78,7 +90,7 @@ def _service_accounts(prod: Production) -> list[Step]:
                 unless=_gcloud("iam", "service-accounts", "describe", sa.email, project=project),
             ),
         )
-        for sa in prod.service_accounts
+        for sa in (prod.service_accounts if accounts is None else accounts)
     ]
 
 
@@ -108,15 +120,96 @@ def _binding_command(binding: Binding, prod: Production) -> Command:
     raise ValueError(f"no command grants {binding}")
 
 
-def _binding_steps(prod: Production, phase: str, kinds: tuple[str, ...]) -> list[Step]:
+def _binding_steps(
+    prod: Production,
+    phase: str,
+    kinds: tuple[str, ...],
+    *,
+    roles: tuple[str, ...] | None = None,
+    exclude: tuple[str, ...] = (),
+    bindings: tuple[Binding, ...] | None = None,
+) -> list[Step]:
     return [
         Step(
             phase,
             f"{b.kind} {b.resource}: {b.role} → {b.member}  ({b.why})",
             _binding_command(b, prod),
         )
-        for b in prod.bindings
-        if b.kind in kinds
+        for b in (prod.bindings if bindings is None else bindings)
+        if b.kind in kinds and (roles is None or b.role in roles) and b.role not in exclude
+    ]
+
+
+# --- the bootstrap ------------------------------------------------------------------------
+
+BOOTSTRAP = "bootstrap"
+
+
+def _apis(prod: Production, boot: Bootstrap) -> Step:
+    names = tuple(api.name for api in boot.apis)
+    text = "\n".join(
+        [f"{len(names)} APIs, each enabled when disabled:"]
+        + [f"  {api.name}: {api.why}" for api in boot.apis]
+    )
+    enable = _gcloud("services", "enable", *names, project=prod.target.project)
+    return Step(f"{BOOTSTRAP}: APIs", text, Call(GCLOUD, "apis", names, shown=(enable,)))
+
+
+def _database(prod: Production, boot: Bootstrap) -> Step:
+    from shared.deploy.gcp import database_create_args
+
+    db = boot.database
+    text = (
+        f"Firestore database {db.name}: native mode, in {db.location} (created when missing; "
+        "one in Datastore mode is refused)"
+    )
+    create = _gcloud(*database_create_args(db), project=prod.target.project)
+    return Step(f"{BOOTSTRAP}: Firestore database", text, Call(GCLOUD, "database", db, (create,)))
+
+
+def _version(prod: Production, name: str) -> str:
+    versions = {s.version for fn in prod.functions for s in fn.secrets if s.name == name}
+    shown = sorted(v if v != LATEST else UNRESOLVED for v in versions)
+    return ", ".join(f"{name}:{v}" for v in shown)
+
+
+def _secret_steps(prod: Production, boot: Bootstrap) -> list[Step]:
+    project, phase = prod.target.project, f"{BOOTSTRAP}: secrets"
+    steps = []
+    for req in boot.required_secrets:
+        text = (
+            f"{req.name} → {req.env} of {', '.join(req.functions)}: must exist, mounted as "
+            f"{_version(prod, req.name)}; missing: the deploy refuses, naming "
+            f"`{req.create_command(project)}`"
+        )
+        steps.append(Step(phase, text, Call(GCLOUD, "secret-required", req)))
+    for gen in boot.generated_secrets:
+        text = (
+            f"{gen.name} → {gen.env} of {', '.join(gen.functions)}: generated when missing "
+            f"({gen.random_bytes} random bytes, secrets.token_urlsafe), never regenerated; "
+            f"mounted as {_version(prod, gen.name)}"
+        )
+        create = _gcloud(
+            "secrets", "create", gen.name, "--replication-policy=automatic", "--data-file=-",
+            project=project,
+        )  # fmt: skip
+        steps.append(Step(phase, text, Call(GCLOUD, "secret-generated", gen, (create,))))
+    if not steps:
+        steps.append(Step(phase, "none mounted", Call(GCLOUD, "no-secrets", None)))
+    return steps
+
+
+def bootstrap_steps(prod: Production) -> list[Step]:
+    """What the project needs before the rest: checked, and created where missing (and the
+    caller may): APIs, the Firestore database, secrets, the build identities and their roles."""
+    boot = prod.bootstrap
+    phase = f"{BOOTSTRAP}: build service accounts"
+    return [
+        _apis(prod, boot),
+        _database(prod, boot),
+        *_secret_steps(prod, boot),
+        *_service_accounts(prod, boot.accounts, phase),
+        *_binding_steps(prod, phase, ("project", "service-account"), bindings=boot.bindings),
     ]
 
 
@@ -229,6 +322,8 @@ def deploy_command(fn: Function, prod: Production) -> tuple[str, ...]:
         f"--region={prod.target.region}",
         f"--runtime={RUNTIME}",
         f"--source={bundles.BUILD_DIR / fn.bundle}",
+        f"--build-service-account=projects/{prod.target.project}/serviceAccounts/"
+        f"{prod.bootstrap.builder.email}",
         f"--entry-point={fn.entry_point}",
         "--trigger-http",
         auth,
@@ -304,15 +399,20 @@ def _scheduler(jobs: tuple[SchedulerJob, ...]) -> list[Step]:
 
 
 def build_plan(prod: Production) -> list[Step]:
-    """Every step of the deployment, in the order `aiexec deploy` runs them."""
+    """Every step after the bootstrap, in the order `aiexec deploy` runs them."""
     return [
         *_service_accounts(prod),
+        *_binding_steps(
+            prod, "deployer acts as", ("service-account",), roles=(SERVICE_ACCOUNT_USER,)
+        ),
         *_binding_steps(prod, "project roles", ("project",)),
         *_binding_steps(prod, "secret access", ("secret",)),
         *_firestore(prod),
         *_topology(prod.topology),
         *_pubsub_iam(prod),
-        *_binding_steps(prod, "push identity", ("service-account",)),
+        *_binding_steps(
+            prod, "push identity", ("service-account",), exclude=(SERVICE_ACCOUNT_USER,)
+        ),
         *_bundles(prod),
         *_functions(prod),
         *_binding_steps(prod, "invokers", ("function",)),
@@ -326,6 +426,8 @@ def _wrapped(argv: tuple[str, ...], width: int = 96) -> list[str]:
     if len(shlex.join(argv)) <= width:
         return [shlex.join(argv)]
     first = next(i for i, arg in enumerate(argv) if arg.startswith("--"))
+    if len(shlex.join(argv[:first])) > width:  # many positional arguments: pack them too
+        first = min(first, 3)
     lines = [shlex.join(argv[:first])]
     current = ""
     for arg in (shlex.quote(a) for a in argv[first:]):
@@ -349,14 +451,22 @@ def render_command(command: Command) -> list[str]:
     return lines
 
 
-def render(prod: Production, steps: list[Step]) -> str:
+def full_plan(prod: Production) -> list[Step]:
+    """The bootstrap, then the deployment: what `--dry-run` prints."""
+    return [*bootstrap_steps(prod), *build_plan(prod)]
+
+
+def render(prod: Production, steps: list[Step], refusals: tuple[str, ...] = ()) -> str:
     """The plan as text: the `--dry-run` output."""
     target, chain = prod.target, prod.settings.providers
+    keys = "required (public ingest)" if prod.settings.api_keys_required else "off (IAM only)"
     out = [
         f"aiexec deploy plan: project {target.project} (number {target.number}), "
         f"region {target.region}",
         f"provider chain: {' → '.join([*chain, prod.settings.topic_dead])}",
+        f"API keys: {keys}",
         *(f"WARNING: {w}" for w in prod.warnings),
+        *(f"REFUSED (a real deploy stops here unless --force): {r}" for r in refusals),
     ]
     phase = None
     for step in steps:
@@ -368,4 +478,7 @@ def render(prod: Production, steps: list[Step]) -> str:
         out += [f"- {text_lines[0]}", *(f"- {line}" for line in text_lines[1:])]
         if isinstance(step.action, Command):
             out += [f"  {line}" for line in render_command(step.action)]
+        elif step.action.shown:
+            for argv in step.action.shown:
+                out += [f"  {line}" for line in render_command(Command(argv))]
     return "\n".join(out) + "\n"

@@ -39,6 +39,7 @@ SKIPS: list[tuple[str, str]] = [
     (r"^(\.venv/bin/)?aiexec (up|down)\b", "manages the local stack: the session fixture does"),
     (r"^(\.|source) ", "loads the stack's settings: the test runs with the stack's environment"),
     (r"^make deploy\b", "needs a Google Cloud project (submits a Cloud Build)"),
+    (r"^(\.venv/bin/)?aiexec deploy\b(?!.*--dry-run)", "changes a Google Cloud project"),
     (r"\bgcloud\b", "needs a Google Cloud project"),
     (r"^(for .*; do|done)$", "a loop around gcloud calls: needs a Google Cloud project"),
 ]

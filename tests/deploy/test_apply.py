@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,8 @@ from infra import bundles
 from infra.deploy.model import FirestoreIndex, SchedulerJob
 from shared.deploy import gcp
 from shared.deploy.apply import Applier, DeployError
-from shared.deploy.plan import Call, Command, Step
-from tests.deploy.conftest import plan
+from shared.deploy.plan import Call, Command, Step, build_plan
+from tests.deploy.conftest import FakeGcloud, plan
 
 pytestmark = pytest.mark.usefixtures("default_settings_env")
 
@@ -130,31 +129,9 @@ def test_firestore_indexes_and_field_overrides_are_idempotent() -> None:
         assert gcp.apply_field(client, "p", override) == gcp.UNCHANGED
 
 
-class FakeGcloud:
-    """Records every command; `describe` says "not found" until the account was created."""
-
-    def __init__(self, fail: str | None = None) -> None:
-        self.argvs: list[list[str]] = []
-        self.created: set[str] = set()
-        self.fail = fail
-
-    def __call__(self, argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        self.argvs.append(argv)
-        code, out, err = 0, "", ""
-        if argv[1:4] == ["iam", "service-accounts", "describe"]:
-            code = 0 if argv[4].split("@")[0] in self.created else 1
-        elif argv[1:4] == ["iam", "service-accounts", "create"]:
-            self.created.add(argv[4])
-        elif argv[1:4] == ["run", "services", "get-iam-policy"]:
-            out = '{"bindings": []}'
-        if self.fail and self.fail in " ".join(argv):
-            code, err = 1, "ERROR: NOT_FOUND: Secret [projects/p/secrets/x] not found"
-        return subprocess.CompletedProcess(argv, code, out, err)
-
-
 @pytest.fixture
 def applier(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Applier:
-    prod, _ = plan()
+    prod = plan()[0].with_secret_versions({"aiexec-openai-api-key": "3"})
     topologies: list[Any] = []
 
     class Report:
@@ -182,7 +159,7 @@ def applier(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Applier:
 
 
 def test_the_whole_plan_runs_in_order(applier: Applier) -> None:
-    steps = plan()[1]
+    steps = build_plan(applier.prod)
     results = applier.apply(steps)
     assert [step for step, _ in results] == steps
     fake = applier.run
@@ -215,7 +192,7 @@ def test_the_whole_plan_runs_in_order(applier: Applier) -> None:
 def test_a_failing_step_stops_the_deploy_with_a_hint(applier: Applier) -> None:
     applier.run = FakeGcloud(fail="secrets add-iam-policy-binding")
     with pytest.raises(DeployError, match="create the secret first"):
-        applier.apply(plan()[1])
+        applier.apply(build_plan(applier.prod))
     assert not any("functions" in a for a in applier.run.argvs)
 
 
