@@ -38,7 +38,7 @@ from shared.settings import Settings
 from shared.usage import CallRecord
 
 WEEK = "2021-W46"
-MODELS = {"openai": ["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini"], "vertex": ["gemini-2.0-flash"]}
+MODELS = {"openai": ["gpt-6.1-terra", "gpt-6.2-sol", "gpt-6-luna"], "vertex": ["gemini-3.8-flash"]}
 CLIENTS = [f"team-{n}" for n in range(8)]
 BATCH_WRITES = 450  # under Firestore's 500 writes per batch
 

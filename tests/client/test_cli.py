@@ -20,7 +20,7 @@ def test_submit_wait_get_in_a_terminal_and_as_json(cli: Cli) -> None:
     run = cli("submit", "Analyze microservices", "--type", "analytical", "--id", task_id,
               "--metadata", "team=docs", "--wait", "30")  # fmt: skip
     assert run.code == EXIT_OK, run
-    assert f"task {task_id}: succeeded" in run.out and "answered by openai / gpt-4o" in run.out
+    assert f"task {task_id}: succeeded" in run.out and "answered by openai / gpt-6.2-sol" in run.out
 
     run = cli("get", task_id, "--json")
     document = json.loads(run.out)

@@ -42,7 +42,7 @@ def test_csv_cells_become_typed_fields(tmp_path: Path) -> None:
     path = tmp_path / "tasks.csv"
     path.write_text(
         "task_description,max_output_tokens,temperature,providers,model.openai,metadata.team,colour\n"
-        'hello,100,0.5,"vertex; openai",gpt-4o,blue,\n'
+        'hello,100,0.5,"vertex; openai",gpt-6.2-sol,blue,\n'
         "bad,many,,,,,\n"
         "extra,1,,,,,,surplus\n"
     )
@@ -54,7 +54,7 @@ def test_csv_cells_become_typed_fields(tmp_path: Path) -> None:
             "max_output_tokens": 100,
             "temperature": 0.5,
             "providers": ["vertex", "openai"],
-            "model": {"openai": "gpt-4o"},
+            "model": {"openai": "gpt-6.2-sol"},
             "metadata": {"team": "blue"},
         },
     )

@@ -25,7 +25,7 @@ from shared.store import Begin, BeginKind, Outcome, TaskStore
 from shared.usage import CallRecord
 
 _ids = itertools.count(1)
-RESULT = {"text": "t", "provider": "openai", "model": "gpt-4o-mini"}
+RESULT = {"text": "t", "provider": "openai", "model": "gpt-6.1-terra"}
 SUCCEEDED = Outcome(TaskStatus.SUCCEEDED, result=RESULT)
 
 
@@ -51,8 +51,8 @@ def new_task(store: TaskStore) -> str:
 
 def one_call() -> list[CallRecord]:
     now = datetime.now(UTC)
-    completion = Completion("t", "gpt-4o-mini", "stop", 10, 5, 15)
-    return [CallRecord.success("openai", "gpt-4o-mini", now, now, completion)]
+    completion = Completion("t", "gpt-6.1-terra", "stop", 10, 5, 15)
+    return [CallRecord.success("openai", "gpt-6.1-terra", now, now, completion)]
 
 
 def usage_ids(store: TaskStore, task_id: str) -> list[str]:
@@ -180,7 +180,9 @@ def skipped_hop(task: dict[str, Any]) -> list[CallRecord]:
     now = datetime.now(UTC)
     error = {"code": "circuit_open", "message": "openai circuit is open; not called"}
     return [
-        CallRecord("openai", "gpt-4o-mini", now, now, "circuit_open", error, called_provider=False)
+        CallRecord(
+            "openai", "gpt-6.1-terra", now, now, "circuit_open", error, called_provider=False
+        )
     ]
 
 

@@ -122,7 +122,7 @@ def test_parts_and_charges_never_exceed_a_shard() -> None:
         {"task_description": "hi", "max_output_tokens": 20},
         {"task_description": "é" * 500, "system": "be brief", "max_output_tokens": 300},
         {"task_description": "Write code", "task_type": "code", "max_output_tokens": 50},
-        {"task_description": "x", "model": {"openai": "o3"}, "max_output_tokens": 100},
+        {"task_description": "x", "model": {"openai": "gpt-6.2-sol"}, "max_output_tokens": 100},
         {"task_description": "x", "model": {"openai": "not-in-the-table"}},
     ],
 )

@@ -66,7 +66,7 @@ def test_a_full_valid_request_round_trips() -> None:
         "task_id": "client-42.a:b_c",
         "system": "Be brief",
         "task_type": "analytical",
-        "model": {"openai": "gpt-4o"},
+        "model": {"openai": "gpt-6.2-sol"},
         "providers": ["vertex", "openai"],
         "max_output_tokens": 100,
         "temperature": 1,
