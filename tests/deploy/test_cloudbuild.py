@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from pathlib import Path
@@ -129,3 +130,50 @@ def test_make_deploy_submits_this_build() -> None:
     assert "gcloud builds submit" in recipe
     assert "--config=cloudbuild.yaml" in recipe
     assert "_REGION=$(REGION)" in recipe and "_PROVIDERS=$(PROVIDERS)" in recipe
+
+
+def _deploy_env(build: dict[str, Any], **substitutions: str) -> dict[str, str]:
+    """The deploy step's environment as Cloud Build sets it, with `substitutions` overriding
+    the file's defaults (what `--substitutions=` does)."""
+    overridden = {**build, "substitutions": {**build["substitutions"], **substitutions}}
+    step = next(s for s in build["steps"] if s["id"] == "deploy")
+    pairs = (substitute(item, overridden).split("=", 1) for item in step.get("env", []))
+    return dict((name, value) for name, value in pairs)
+
+
+def test_the_deploy_requires_api_keys_unless_the_substitution_turns_them_off(
+    build: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infra.deploy import Target, build_production
+    from shared.settings import Settings
+
+    assert build["substitutions"]["_REQUIRE_API_KEYS"] == "true"
+    for value, required in (("true", True), ("false", False)):
+        env = _deploy_env(build) if value == "true" else _deploy_env(build, _REQUIRE_API_KEYS=value)
+        assert env["AIEXEC_API_KEYS_REQUIRED"] == value
+        for name in [n for n in os.environ if n.startswith("AIEXEC_")]:
+            monkeypatch.delenv(name)
+        for name, setting in env.items():
+            monkeypatch.setenv(name, setting)
+        settings = Settings()
+        assert settings.api_keys_required is required
+        prod = build_production(settings, Target("acme-ai-prod", "europe-west1"))
+        ingest = prod.function("ingest")
+        assert ingest.public is required  # ingest checks the keys itself, so it is public
+        assert bool(ingest.secrets) is required  # ... with the pepper mounted
+        assert bool(prod.bootstrap.generated_secrets) is required  # ... generated if missing
+
+
+def test_the_build_runs_as_the_deployer_account_logging_to_cloud_logging(
+    build: dict[str, Any],
+) -> None:
+    from infra.deploy import Target, build_production
+    from shared.settings import Settings
+
+    # A user-specified build account must log to Cloud Logging or its own bucket.
+    assert build["options"]["logging"] == "CLOUD_LOGGING_ONLY"
+    recipe = (REPO / "Makefile").read_text().split("\ndeploy:", 1)[1]
+    deployer = build_production(Settings(), Target("$(PROJECT)", "r")).bootstrap.deployer
+    assert f"--service-account=projects/$(PROJECT)/serviceAccounts/{deployer.email}" in recipe
+    assert "_REQUIRE_API_KEYS=$(REQUIRE_API_KEYS)" in recipe
+    assert re.search(r"^REQUIRE_API_KEYS \?= true$", (REPO / "Makefile").read_text(), re.M)

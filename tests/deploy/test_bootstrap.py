@@ -1,0 +1,348 @@
+"""The deploy bootstrap (APIs, the Firestore database, secrets, the build identities), secret
+versions pinned at deploy time, and the preflight refusals — against a fake gcloud."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from infra.deploy.bootstrap import BUILDER_ROLES, DEPLOYER_ROLES, GeneratedSecret, RequiredSecret
+from infra.deploy.model import UNRESOLVED
+from infra.topology import MAX_ACK_DEADLINE_S, PUSH_START_MARGIN_S
+from shared.cli.main import main
+from shared.deploy import gcp
+from shared.deploy.apply import Applier, DeployError
+from shared.deploy.plan import (
+    Command,
+    bootstrap_steps,
+    build_plan,
+    deploy_command,
+    full_plan,
+    render,
+)
+from shared.deploy.preflight import PreflightContext, refusals
+from tests.deploy.conftest import NUMBER, PROJECT, REGION, FakeGcloud, production
+
+pytestmark = pytest.mark.usefixtures("default_settings_env")
+
+DEPLOYER = f"serviceAccount:aiexec-deployer@{PROJECT}.iam.gserviceaccount.com"
+BUILDER = f"serviceAccount:aiexec-builder@{PROJECT}.iam.gserviceaccount.com"
+OPENAI_SECRET, PEPPER = "aiexec-openai-api-key", "aiexec-api-key-pepper"
+# Roles that would work but that the docs make unnecessary (or that are far too broad).
+NEVER_GRANTED = {
+    "roles/editor",
+    "roles/owner",
+    "roles/cloudbuild.builds.builder",  # the legacy builder role: run.builder replaces it
+    "roles/cloudbuild.builds.editor",
+    "roles/storage.admin",
+    "roles/storage.objectAdmin",
+    "roles/iam.serviceAccountUser",  # never on the project: per account only
+    "roles/secretmanager.secretAccessor",  # the deployer mounts secrets, never reads them
+}
+
+
+# --- the plan --------------------------------------------------------------------------
+
+
+def test_the_bootstrap_lists_apis_database_secrets_and_build_accounts() -> None:
+    prod = production(api_keys_required=True)
+    boot = prod.bootstrap
+    apis = {api.name for api in boot.apis}
+    assert apis >= {
+        f"{name}.googleapis.com"
+        for name in (
+            "run", "cloudfunctions", "cloudbuild", "pubsub", "firestore", "secretmanager",
+            "cloudscheduler", "aiplatform", "artifactregistry", "iam", "logging",
+        )
+    }  # fmt: skip
+    assert "eventarc.googleapis.com" not in apis  # HTTP functions fed by our own subscriptions
+    assert "aiplatform.googleapis.com" not in {
+        api.name for api in production(providers=["openai"]).bootstrap.apis
+    }
+    assert (boot.database.name, boot.database.location, boot.database.type) == (
+        "(default)", REGION, "firestore-native",
+    )  # fmt: skip
+    assert boot.required_secrets == (
+        RequiredSecret(OPENAI_SECRET, "OPENAI_API_KEY", ("worker-openai",)),
+    )
+    assert boot.generated_secrets == (
+        GeneratedSecret(PEPPER, "AIEXEC_API_KEY_PEPPER", ("ingest",), 32),
+    )
+    assert production().bootstrap.generated_secrets == ()  # keys off: ingest mounts no pepper
+    assert [sa.email for sa in boot.accounts] == [
+        f"aiexec-deployer@{PROJECT}.iam.gserviceaccount.com",
+        f"aiexec-builder@{PROJECT}.iam.gserviceaccount.com",
+    ]
+    phases = list(dict.fromkeys(s.phase for s in full_plan(prod)))
+    assert phases[:4] == [
+        "bootstrap: APIs",
+        "bootstrap: Firestore database",
+        "bootstrap: secrets",
+        "bootstrap: build service accounts",
+    ]
+    assert phases[4] == "service accounts"  # then the deployment proper
+
+
+def test_the_build_accounts_get_exactly_the_documented_roles() -> None:
+    prod = production()
+    roles = {(b.member, b.role) for b in prod.bootstrap.bindings if b.kind == "project"}
+    assert roles == {(DEPLOYER, role) for role, _ in DEPLOYER_ROLES} | {
+        (BUILDER, role) for role, _ in BUILDER_ROLES
+    }
+    assert {role for _, role in roles} == {
+        "roles/cloudfunctions.developer",
+        "roles/run.admin",
+        "roles/iam.serviceAccountAdmin",
+        "roles/resourcemanager.projectIamAdmin",
+        "roles/pubsub.admin",
+        "roles/cloudscheduler.admin",
+        "roles/datastore.indexAdmin",
+        "roles/datastore.viewer",
+        "roles/secretmanager.admin",
+        "roles/serviceusage.serviceUsageViewer",
+        "roles/logging.logWriter",
+        "roles/run.builder",
+    }
+    assert [role for b, role in roles if b == BUILDER] == ["roles/run.builder"]
+    every = [*prod.bootstrap.bindings, *prod.bindings]
+    project_roles = {b.role for b in every if b.kind == "project"}
+    assert not project_roles & NEVER_GRANTED
+    # Service Account User: per identity the deployer hands out (runtime, push, builder) only.
+    acts_as = {
+        b.resource
+        for b in every
+        if b.role == "roles/iam.serviceAccountUser" and b.member == DEPLOYER
+    }
+    assert acts_as == {sa.email for sa in prod.service_accounts} | {
+        f"aiexec-builder@{PROJECT}.iam.gserviceaccount.com"
+    }
+    assert all(b.kind == "service-account" for b in every if "serviceAccountUser" in b.role)
+    # the functions' images are built by the builder, not by the deployer or a default account
+    for fn in prod.functions:
+        argv = deploy_command(fn, prod)
+        assert (
+            f"--build-service-account=projects/{PROJECT}/serviceAccounts/"
+            f"aiexec-builder@{PROJECT}.iam.gserviceaccount.com"
+        ) in argv
+
+
+def test_every_push_function_times_out_before_its_ack_deadline_and_nothing_expires() -> None:
+    prod = production(openai_timeout_s=60)
+    for fn in prod.functions:
+        if fn.push_subscription is None:
+            continue
+        ack = prod.topology.subscription(fn.push_subscription).ack_deadline_s
+        assert fn.timeout_s + PUSH_START_MARGIN_S <= ack <= MAX_ACK_DEADLINE_S, fn.name
+        assert f"--timeout={fn.timeout_s}s" in deploy_command(fn, prod)
+    assert prod.function("worker-openai").timeout_s == 60 * 3 + 30  # its lease
+    assert prod.topology.subscription("tasks-openai-worker").ack_deadline_s == 240
+    assert all(s.expiration_ttl_days is None for s in prod.topology.subscriptions)
+    text = render(prod, build_plan(prod))
+    subscriptions = [
+        line for line in text.splitlines() if line.startswith("- subscription ") and " ack " in line
+    ]
+    assert len(subscriptions) == len(prod.topology.subscriptions)
+    assert all("never expires" in line for line in subscriptions)
+
+
+def test_dry_run_shows_the_bootstrap_and_unresolved_versions(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIEXEC_API_KEYS_REQUIRED", "true")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a dry run runs no command")
+
+    monkeypatch.setattr(subprocess, "run", refuse)
+    assert main(["deploy", "--project", PROJECT, "--region", REGION, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    for text in (
+        "API keys: required (public ingest)",
+        "## bootstrap: APIs [gcloud]",
+        "gcloud services enable",
+        "## bootstrap: Firestore database [gcloud]",
+        f"--location={REGION} --type=firestore-native",
+        "## bootstrap: secrets [gcloud]",
+        f"{OPENAI_SECRET} → OPENAI_API_KEY of worker-openai: must exist, mounted as "
+        f"{OPENAI_SECRET}:{UNRESOLVED}",
+        f'`printf %s "$OPENAI_API_KEY" | gcloud secrets create {OPENAI_SECRET} --data-file=- '
+        f"--project={PROJECT}`",
+        f"{PEPPER} → AIEXEC_API_KEY_PEPPER of ingest: generated when missing (32 random bytes",
+        "## bootstrap: build service accounts [gcloud]",
+        "roles/run.builder",
+        f"OPENAI_API_KEY={OPENAI_SECRET}:{UNRESOLVED}",
+    ):
+        assert text in out, text
+    only = ["deploy", "--project", PROJECT, "--region", REGION, "--dry-run", "--bootstrap-only"]
+    assert main(only) == 0
+    out = capsys.readouterr().out
+    assert "## bootstrap: build service accounts" in out
+    assert "gcloud functions deploy" not in out
+
+
+# --- applying the bootstrap against a fake gcloud --------------------------------------
+
+
+def bootstrap_applier(fake: FakeGcloud, **overrides: object) -> Applier:
+    return Applier(production(**overrides), run=fake, echo=lambda _: None)
+
+
+def test_the_bootstrap_creates_what_is_missing_and_nothing_the_second_time() -> None:
+    fake = FakeGcloud()
+    fake.add_secret(OPENAI_SECRET, "sk-test")
+    applier = bootstrap_applier(fake, api_keys_required=True)
+    steps = bootstrap_steps(applier.prod)
+    outcomes = [outcome for _, outcome in applier.apply(steps)]
+    assert outcomes[0].startswith("enabled ")
+    assert {api.name for api in applier.prod.bootstrap.apis} <= fake.enabled
+    assert fake.database == ("FIRESTORE_NATIVE", REGION)
+    assert "present (version 1)" in outcomes
+    assert "created (32 random bytes)" in outcomes
+    assert {"aiexec-deployer", "aiexec-builder"} <= fake.created
+    roles = {
+        arg.removeprefix("--role=")
+        for argv in fake.ran("projects", "add-iam-policy-binding")
+        for arg in argv
+        if arg.startswith("--role=")
+    }
+    assert roles == {role for role, _ in (*DEPLOYER_ROLES, *BUILDER_ROLES)}
+
+    fake.argvs.clear()
+    again = [outcome for _, outcome in Applier(applier.prod, run=fake).apply(steps)]
+    assert again[:2] == ["unchanged", "unchanged"]
+    assert not fake.ran("services", "enable")
+    assert not fake.ran("firestore", "databases", "create")
+    assert not fake.ran("secrets", "create")
+    assert not fake.ran("iam", "service-accounts", "create")
+
+
+def test_the_pepper_is_generated_when_missing_and_never_regenerated() -> None:
+    fake, secret = FakeGcloud(), GeneratedSecret(PEPPER, "AIEXEC_API_KEY_PEPPER", ("ingest",))
+    assert gcp.ensure_generated_secret(fake, PROJECT, secret) == "created (32 random bytes)"
+    ((argv, value),) = fake.inputs
+    assert argv[1:4] == ["secrets", "create", PEPPER] and "--data-file=-" in argv
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", value)  # 32 random bytes, URL-safe base64
+    assert value not in " ".join(" ".join(a) for a in fake.argvs)  # never on a command line
+    for _ in range(2):
+        outcome = gcp.ensure_generated_secret(fake, PROJECT, secret)
+        assert outcome == "unchanged (version 1; never regenerated)"
+    assert fake.secrets[PEPPER] == [("ENABLED", value)]
+    # A pepper someone stored by hand is kept as it is, too.
+    kept = FakeGcloud()
+    kept.add_secret(PEPPER, "chosen-by-an-operator")
+    assert gcp.ensure_generated_secret(kept, PROJECT, secret).startswith("unchanged")
+    assert kept.inputs == [] and kept.secrets[PEPPER] == [("ENABLED", "chosen-by-an-operator")]
+    # A secret without any version gets its first one (no second `create`).
+    empty = FakeGcloud()
+    empty.secrets[PEPPER] = []
+    assert gcp.ensure_generated_secret(empty, PROJECT, secret).startswith("created")
+    assert empty.ran("secrets", "versions", "add") and not empty.ran("secrets", "create")
+    # A disabled latest version is not silently replaced: stored key hashes depend on it.
+    disabled = FakeGcloud()
+    disabled.add_secret(PEPPER, "old", state="DISABLED")
+    with pytest.raises(gcp.GcloudError, match="not replaced"):
+        gcp.ensure_generated_secret(disabled, PROJECT, secret)
+
+
+def test_a_datastore_mode_database_is_refused() -> None:
+    fake = FakeGcloud()
+    fake.database = ("DATASTORE_MODE", REGION)
+    db = production().bootstrap.database
+    with pytest.raises(gcp.GcloudError, match="native mode"):
+        gcp.ensure_database(fake, PROJECT, db)
+    fake.database = ("FIRESTORE_NATIVE", "eur3")
+    assert "cannot move" in gcp.ensure_database(fake, PROJECT, db)
+
+
+# --- preflight: a missing OpenAI key refuses the deploy ---------------------------------
+
+
+def test_a_missing_openai_key_is_a_refusal_naming_the_create_command() -> None:
+    prod = production()
+    fake = FakeGcloud()
+    (message,) = refusals(PreflightContext(prod, online=True, run=fake))
+    assert message == (
+        f"secret {OPENAI_SECRET} (OPENAI_API_KEY of worker-openai) does not exist (or has no "
+        f'version); create it: printf %s "$OPENAI_API_KEY" | gcloud secrets create '
+        f"{OPENAI_SECRET} --data-file=- --project={PROJECT}"
+    )
+    assert refusals(PreflightContext(prod, online=False, run=fake)) == []  # dry run: offline
+    fake.add_secret(OPENAI_SECRET)
+    assert refusals(PreflightContext(prod, online=True, run=fake)) == []
+    # The Secret Manager API still off: say so, and both commands that fix it.
+    off = FakeGcloud(fail="secrets versions describe")
+
+    def disabled(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        done = off(argv, **kwargs)
+        if "secrets" in argv:
+            done.stderr = "ERROR: PERMISSION_DENIED: ... [reason: SERVICE_DISABLED]"
+        return done
+
+    (message,) = refusals(PreflightContext(prod, online=True, run=disabled))
+    assert "gcloud services enable secretmanager.googleapis.com" in message
+    assert "gcloud secrets create aiexec-openai-api-key" in message
+
+
+def test_a_real_deploy_without_the_openai_key_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = FakeGcloud()
+    monkeypatch.setattr(subprocess, "run", fake)
+    assert main(["deploy", "--project", PROJECT, "--region", REGION]) == 2
+    err = capsys.readouterr().err
+    assert f"refused: secret {OPENAI_SECRET}" in err
+    assert f"gcloud secrets create {OPENAI_SECRET} --data-file=-" in err
+    assert "--force" in err
+    reads = {("projects", "describe"), ("secrets", "versions")}
+    assert all(tuple(argv[1:3]) in reads for argv in fake.argvs), fake.argvs
+    # --force skips the refusal; the bootstrap's own check still stops at the missing key.
+    argv = ["deploy", "--project", PROJECT, "--region", REGION, "--bootstrap-only", "--force"]
+    assert main(argv) == 1
+    assert "does not exist" in capsys.readouterr().err
+    fake.add_secret(OPENAI_SECRET)
+    assert main(argv[:-1]) == 0
+    assert "bootstrapped" in capsys.readouterr().out
+    assert fake.database == ("FIRESTORE_NATIVE", REGION)
+
+
+# --- secret versions pinned at deploy time ----------------------------------------------
+
+
+def test_secrets_are_pinned_to_the_version_current_at_deploy_time() -> None:
+    fake = FakeGcloud()
+    for value in ("k1", "k2", "k3"):
+        fake.add_secret(OPENAI_SECRET, value)
+    fake.add_secret(PEPPER)
+    prod = production(api_keys_required=True, smtp_password_secret="smtp:2")
+    assert prod.unpinned_secrets == (PEPPER, OPENAI_SECRET)  # smtp:2 is pinned by the settings
+    versions = gcp.resolve_secret_versions(fake, PROJECT, prod.unpinned_secrets)
+    assert versions == {OPENAI_SECRET: "3", PEPPER: "1"}
+    pinned = prod.with_secret_versions(versions)
+    assert pinned.unpinned_secrets == ()
+    by_name = {fn.name: deploy_command(fn, pinned) for fn in pinned.functions}
+    assert f"--set-secrets=OPENAI_API_KEY={OPENAI_SECRET}:3" in by_name["worker-openai"]
+    assert f"--set-secrets=AIEXEC_API_KEY_PEPPER={PEPPER}:1" in by_name["ingest"]
+    assert "--set-secrets=AIEXEC_SMTP_PASSWORD=smtp:2" in by_name["report"]
+    assert f"{OPENAI_SECRET}:3" in render(pinned, full_plan(pinned))
+    # A rotation (a new version) changes the deploy command: the next deploy rolls a revision.
+    fake.add_secret(OPENAI_SECRET, "k4")
+    rotated = prod.with_secret_versions(
+        gcp.resolve_secret_versions(fake, PROJECT, (OPENAI_SECRET, PEPPER))
+    )
+    assert deploy_command(rotated.function("worker-openai"), rotated) != by_name["worker-openai"]
+    # Nothing is ever deployed with an unresolved version.
+    unpinned = [
+        s
+        for s in build_plan(prod)
+        if isinstance(s.action, Command)
+        and s.action.argv[1:4] == ("functions", "deploy", "worker-openai")
+    ]
+    assert len(unpinned) == 1
+    with pytest.raises(DeployError, match="not resolved"):
+        Applier(prod, run=FakeGcloud(), echo=lambda _: None).apply(unpinned)
+    fake.secrets[OPENAI_SECRET].append(("DISABLED", "k5"))
+    with pytest.raises(gcp.GcloudError, match="cannot pin"):
+        gcp.resolve_secret_versions(fake, PROJECT, (OPENAI_SECRET,))
+    assert NUMBER in fake._latest(PEPPER)[1]
