@@ -27,7 +27,7 @@ class DeployError(RuntimeError):
 def _hint(stderr: str) -> str:
     if "secret" in stderr.lower() and "not found" in stderr.lower():
         return (
-            "\nhint: create the secret first (README, Deploy: one-time setup), e.g. "
+            "\nhint: create the secret first (README, Deploy: once per project), e.g. "
             'printf %s "$OPENAI_API_KEY" | gcloud secrets create aiexec-openai-api-key '
             "--data-file=-"
         )
