@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from shared.cli.main import build_parser
 
@@ -19,7 +20,6 @@ BUILT_IN = {"PROJECT_ID": "acme-ai-prod", "BUILD_ID": "b-1", "SHORT_SHA": "abc12
 
 @pytest.fixture(scope="module")
 def build() -> dict[str, Any]:
-    yaml: Any = pytest.importorskip("yaml", reason="PyYAML is needed to parse cloudbuild.yaml")
     loaded: dict[str, Any] = yaml.safe_load((REPO / "cloudbuild.yaml").read_text())
     return loaded
 

@@ -338,8 +338,7 @@ def command_of(argv: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def test_every_gcloud_command_and_flag_exists() -> None:
-    if shutil.which("gcloud") is None:
-        pytest.skip("gcloud is not installed (`make prereqs`)")
+    assert shutil.which("gcloud"), "gcloud is not installed (`make prereqs`)"
     prod, _ = plan(api_keys_required=True)
     steps = full_plan(prod)  # the bootstrap too, with the commands its checks amount to
     argvs = commands(steps)
