@@ -46,7 +46,19 @@ def missing_secrets(ctx: PreflightContext) -> list[str]:
     return refusals
 
 
-CHECKS: list[PreflightCheck] = [unknown_providers, missing_secrets]
+def retired_models(ctx: PreflightContext) -> list[str]:
+    """A configured model that is retired (the provider answers 404) or unknown to the model
+    catalog would fail or fall back on every task; from the catalog, so dry runs see it too."""
+    from shared.model_lifecycle import not_served
+
+    days = ctx.prod.settings.model_shutdown_warn_days
+    return [
+        f"{model.warning(days)} (configured as {model.where}); `aiexec models check` lists them"
+        for model in not_served(ctx.prod.settings)
+    ]
+
+
+CHECKS: list[PreflightCheck] = [unknown_providers, retired_models, missing_secrets]
 
 
 def refusals(ctx: PreflightContext, checks: Sequence[PreflightCheck] | None = None) -> list[str]:

@@ -346,3 +346,34 @@ def test_secrets_are_pinned_to_the_version_current_at_deploy_time() -> None:
     with pytest.raises(gcp.GcloudError, match="cannot pin"):
         gcp.resolve_secret_versions(fake, PROJECT, (OPENAI_SECRET,))
     assert NUMBER in fake._latest(PEPPER)[1]
+
+
+# --- preflight: a retired or unknown model refuses the deploy ----------------------------
+
+
+def test_a_retired_or_unknown_configured_model_is_a_refusal_even_in_a_dry_run() -> None:
+    fake = FakeGcloud()
+    fake.add_secret(OPENAI_SECRET)
+    assert refusals(PreflightContext(production(), online=True, run=fake)) == []
+    prod = production(vertex_model="gemini-2.0-flash", openai_fallback_model="gpt-4o-minii")
+    messages = refusals(PreflightContext(prod, online=False, run=fake))
+    assert len(messages) == 2, messages
+    retired = next(m for m in messages if "gemini-2.0-flash" in m)
+    assert "shut down on 2026-02-05" in retired and "replacement: gemini-3.8-flash" in retired
+    assert "configured as default" in retired
+    unknown = next(m for m in messages if "gpt-4o-minii" in m)
+    assert "not in the model catalog" in unknown and "configured as fallback" in unknown
+
+
+def test_a_deploy_with_a_retired_model_stops_unless_forced(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = FakeGcloud()
+    fake.add_secret(OPENAI_SECRET)
+    monkeypatch.setattr(subprocess, "run", fake)
+    monkeypatch.setenv("AIEXEC_OPENAI_MODEL", "gpt-4.1-nano")
+    argv = ["deploy", "--project", PROJECT, "--region", REGION, "--bootstrap-only"]
+    assert main(argv) == 2
+    assert "refused: openai model 'gpt-4.1-nano' was shut down" in capsys.readouterr().err
+    assert main([*argv, "--force"]) == 0
+    assert "bootstrapped" in capsys.readouterr().out
