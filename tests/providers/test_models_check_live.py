@@ -39,8 +39,8 @@ def test_a_model_the_provider_retired_is_reported_on_both_providers(
     sim.set_model("vertex", "gemini-3.8-flash", retired=True)
     checked = rows(make_settings(sim.url))
     for key in (("openai", "gpt-6.1-terra"), ("vertex", "gemini-3.8-flash")):
-        assert checked[key].provider_view is not None
-        assert checked[key].provider_view.listed is False
+        view = checked[key].provider_view
+        assert view is not None and view.listed is False
         assert any("does not list" in p for p in checked[key].problems)
     assert not checked[("openai", "gpt-6.2-sol")].problems
 
