@@ -465,8 +465,12 @@ def render(prod: Production, steps: list[Step], refusals: tuple[str, ...] = ()) 
         f"region {target.region}",
         f"provider chain: {' → '.join([*chain, prod.settings.topic_dead])}",
         f"API keys: {keys}",
-        *(f"WARNING: {w}" for w in prod.warnings),
-        *(f"REFUSED (a real deploy stops here unless --force): {r}" for r in refusals),
+        *(f"WARNING (a real deploy refuses it unless --force): {w}" for w in prod.warnings),
+        *(
+            f"REFUSED (a real deploy stops here unless --force): {r}"
+            for r in refusals
+            if r not in prod.warnings
+        ),
     ]
     phase = None
     for step in steps:
