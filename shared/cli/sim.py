@@ -113,9 +113,10 @@ def cmd_fault(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     def action(client: SimulatorClient) -> None:
-        faults, stats = client.faults(), client.stats()
+        faults, stats, models = client.faults(), client.stats(), client.models()
         if args.json:
-            print(json.dumps({"url": client.url, "faults": faults, "stats": stats}, indent=2))
+            document = {"url": client.url, "faults": faults, "stats": stats, "models": models}
+            print(json.dumps(document, indent=2))
             return
         print(f"simulator {client.url}")
         for provider in sorted(faults):
@@ -124,6 +125,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"  {provider:<8} {_describe(faults[provider]):<40} calls={counts.get('calls', 0)}"
                 f" ok={counts.get('ok', 0)} errors={counts.get('errors', 0)}"
             )
+        for changed in models.get("overrides", {}).values():
+            for view in changed.values():
+                print(f"  model    {_describe_model(view)}")
 
     return _run(action)
 

@@ -277,3 +277,11 @@ def test_cli_round_trip_retire_serve_and_reset(
     assert code == 0 and "(as in the catalog)" in out
     assert cli("openai", "gpt-6.1-terra", "--shutdown-date", "tomorrow")[0] == 2
     assert sim.model("openai", "gpt-6.1-terra")["source"] == "catalog"
+
+    assert run_cli(monkeypatch, sim.url, "status") == 0
+    status = capsys.readouterr().out
+    assert "model    vertex gemini-3.8-flash: served, shutdown 2027-09-02" in status
+    assert "gpt-6.1-terra" not in status  # reset: nothing to show
+    assert run_cli(monkeypatch, sim.url, "reset") == 0
+    assert "models as in the catalog" in capsys.readouterr().out
+    assert sim.models()["overrides"] == {"openai": {}, "vertex": {}}
