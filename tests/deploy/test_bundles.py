@@ -119,7 +119,7 @@ def test_requirements_are_exactly_each_functions_own(
     assert "google-cloud-aiplatform" not in set().union(*(names(b) for b in installed_bundles))
     for bundle in installed_bundles.values():
         assert (bundle.source / "main.py").is_file()
-        assert (bundle.source / "shared" / "data" / "prices.json").is_file()
+        assert (bundle.source / "shared" / "data" / "models.json").is_file()
 
 
 def test_ingest_serves_health(
