@@ -8,6 +8,7 @@ model it does not serve.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -76,16 +77,21 @@ def vertex_lookup(settings: Settings) -> Callable[[str], ProviderView]:
         raise ProviderUnreachableError(f"Vertex AI credentials: {exc}") from exc
 
     def lookup(model: str) -> ProviderView:
+        # The publisher-model resource, read raw through the SDK's own authenticated transport:
+        # `client.models.get` parses it into `types.Model`, which drops fields it does not know.
         try:
-            found = client.models.get(model=model)
+            response = client._api_client.request("get", f"publishers/google/models/{model}", {})
         except genai_errors.ClientError as exc:
             if exc.code == 404:
                 return ProviderView(False)
             return ProviderView(None, error=f"Vertex AI: {exc.code} {exc.message}")
         except (genai_errors.APIError, auth_errors.GoogleAuthError, OSError) as exc:
             return ProviderView(None, error=f"Vertex AI: {exc}")
-        extra = getattr(found, "model_extra", None) or {}
-        return ProviderView(True, _parse_day(extra.get("shutdownDate")))
+        try:
+            body = json.loads(response.body or "{}")
+        except ValueError:
+            body = {}
+        return ProviderView(True, _parse_day(body.get("shutdownDate")))
 
     return lookup
 

@@ -89,3 +89,13 @@ def test_no_endpoint_is_exit_3_with_a_hint(
     monkeypatch.setenv("AIEXEC_STATE_DIR", "/nonexistent")
     assert _cli(monkeypatch, {"AIEXEC_PROVIDERS": "openai"}) == EXIT_UNREACHABLE
     assert "--offline" in capsys.readouterr().out
+
+
+def test_a_vertex_shutdown_announced_by_the_provider_is_reported(
+    sim: SimulatorClient, make_settings: Callable[..., Settings]
+) -> None:
+    sim.set_model("vertex", "gemini-4-argon", shutdown_date="2027-01-05")
+    checked = rows(make_settings(sim.url))
+    view = checked[("vertex", "gemini-4-argon")].provider_view
+    assert view is not None and view.listed and str(view.shutdown_date) == "2027-01-05"
+    assert any("2027-01-05" in p for p in checked[("vertex", "gemini-4-argon")].problems)
