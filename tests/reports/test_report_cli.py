@@ -38,11 +38,11 @@ def test_report_week_as_json_text_markdown_and_html(
     tmp_path: Path,
 ) -> None:
     monday = datetime(2021, 11, 15, 9, tzinfo=UTC)
-    workload.task(monday, "team-a", [("openai", [ok("gpt-4o-mini")])])
+    workload.task(monday, "team-a", [("openai", [ok("gpt-6.1-terra")])])
     workload.task(
         monday + timedelta(days=1),
         "team-b",
-        [("openai", [transient("gpt-4o")] * 3), ("vertex", [ok("gemini-2.0-flash")])],
+        [("openai", [transient("gpt-6.2-sol")] * 3), ("vertex", [ok("gemini-3.8-flash")])],
         fallback=True,
     )
     assert main(["report", "--week", "2021-W46", "--format", "json"]) == EXIT_OK
@@ -57,7 +57,7 @@ def test_report_week_as_json_text_markdown_and_html(
     assert main(["report", "--week", "2021-W46"]) == EXIT_OK  # text by default
     text = capsys.readouterr().out
     assert "AI usage report 2021-W46" in text and "By provider" in text
-    assert "gemini-2.0-flash" in text and "team-b" in text
+    assert "gemini-3.8-flash" in text and "team-b" in text
     provider_lines = [line for line in text.splitlines() if line.startswith("  openai ")]
     assert provider_lines, text
 
@@ -84,9 +84,9 @@ def finish_task(store: TaskStore, task_id: str, client: str) -> None:
     store.create(task_id, client, {"task_description": "x"}, ["openai"])
     assert store.begin(task_id, 0, "openai", task_id).kind is BeginKind.START
     now = datetime.now(UTC)
-    completion = Completion("t", "gpt-4o-mini", "stop", 100, 50, 150)
-    call = CallRecord.success("openai", "gpt-4o-mini", now, now, completion)
-    result = {"text": "t", "provider": "openai", "model": "gpt-4o-mini"}
+    completion = Completion("t", "gpt-6.1-terra", "stop", 100, 50, 150)
+    call = CallRecord.success("openai", "gpt-6.1-terra", now, now, completion)
+    result = {"text": "t", "provider": "openai", "model": "gpt-6.1-terra"}
     assert store.finish(task_id, task_id, [call], Outcome(TaskStatus.SUCCEEDED, result))
 
 

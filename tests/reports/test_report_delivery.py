@@ -31,12 +31,12 @@ def at(text: str) -> datetime:
 
 
 def small_workload(w: Workload) -> None:
-    w.task(at("2021-11-15T10:00"), "team-a", [("openai", [ok("gpt-4o-mini")])])
-    w.task(at("2021-11-16T10:00"), "team-b", [("openai", [ok("gpt-4o", output=900)])])
+    w.task(at("2021-11-15T10:00"), "team-a", [("openai", [ok("gpt-6.1-terra")])])
+    w.task(at("2021-11-16T10:00"), "team-b", [("openai", [ok("gpt-6.2-sol", output=900)])])
     w.task(
         at("2021-11-17T10:00"),
         "team-a",
-        [("openai", [fatal("gpt-4o")]), ("vertex", [ok("gemini-2.5-flash")])],
+        [("openai", [fatal("gpt-6.2-sol")]), ("vertex", [ok("gemini-3.5-flash")])],
     )
 
 
@@ -179,7 +179,7 @@ def test_html_file_has_a_valid_png_chart_and_the_numbers(
     assert_png(png)
     assert files.document("chart.png").get().to_dict()["data"] == png
     totals = report["totals"]
-    for figure in (usd(totals["cost_usd"]), count(totals["tokens"]), "gemini-2.5-flash"):
+    for figure in (usd(totals["cost_usd"]), count(totals["tokens"]), "gemini-3.5-flash"):
         assert figure in html
     for provider, row in report["by_provider"].items():
         assert f"<td>{provider}</td>" in html and usd(row["cost_usd"]) in html

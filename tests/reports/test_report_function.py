@@ -102,7 +102,7 @@ def test_triggered_twice_through_pubsub_gives_one_report_and_one_delivery(
     utc = ZoneInfo("UTC")
     for day in (15, 16, 17):
         when = datetime(2021, 11, day, 10, tzinfo=utc)
-        workload.task(when, f"team-{day}", [("openai", [ok("gpt-4o-mini")])])
+        workload.task(when, f"team-{day}", [("openai", [ok("gpt-6.1-terra")])])
     publisher = pubsub_v1.PublisherClient()
     data = json.dumps({"week": "2021-W46"}).encode()
     for _ in range(2):

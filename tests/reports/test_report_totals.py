@@ -32,47 +32,47 @@ def at(text: str, zone: str = PARIS) -> datetime:
 def known_workload(w: Workload) -> None:
     """2021-W46 in Paris: 4 clients, 2 providers, 5 models (one unknown), retries, fallbacks,
     failures, an invalid task, a task at 23:30 on Sunday; plus 2 tasks the week before."""
-    three_retries = [transient("gpt-4o-mini")] * 3
+    three_retries = [transient("gpt-6.1-terra")] * 3
     for minute in range(3):
-        w.task(at(f"2021-11-15T09:0{minute}"), "team-a", [("openai", [ok("gpt-4o-mini")])])
-    w.task(at("2021-11-15T10:00"), "team-b", [("openai", [ok("gpt-4o", cached=300)])])
+        w.task(at(f"2021-11-15T09:0{minute}"), "team-a", [("openai", [ok("gpt-6.1-terra")])])
+    w.task(at("2021-11-15T10:00"), "team-b", [("openai", [ok("gpt-6.2-sol", cached=300)])])
     w.task(
         at("2021-11-16T11:00"),
         "team-a",
-        [("openai", [transient("gpt-4o-mini"), ok("gpt-4o-mini", output=800)])],
+        [("openai", [transient("gpt-6.1-terra"), ok("gpt-6.1-terra", output=800)])],
     )
     w.task(
         at("2021-11-16T12:00"),
         "team-b",
-        [("openai", [fatal("gpt-4o")]), ("vertex", [ok("gemini-2.0-flash")])],
+        [("openai", [fatal("gpt-6.2-sol")]), ("vertex", [ok("gemini-3.8-flash")])],
         fallback=True,
     )
     w.task(
         at("2021-11-17T08:00"),
         "team-c",
-        [("vertex", [ok("gemini-2.5-pro", reasoning=150, output=400)])],
+        [("vertex", [ok("gemini-4-argon", reasoning=150, output=400)])],
         chain=["vertex", "openai"],
     )
     w.task(
         at("2021-11-17T15:00"),
         "team-a",
-        [("openai", three_retries), ("vertex", [transient("gemini-2.0-flash")] * 3)],
+        [("openai", three_retries), ("vertex", [transient("gemini-3.8-flash")] * 3)],
         fallback=True,
     )
-    w.task(at("2021-11-18T09:00"), "team-b", [("openai", [invalid("gpt-4o-mini")])])
+    w.task(at("2021-11-18T09:00"), "team-b", [("openai", [invalid("gpt-6.1-terra")])])
     w.task(at("2021-11-18T10:00"), "team-c", [("openai", [ok("mystery-model")])])
     w.task(
         at("2021-11-19T16:00"),
         "",  # a task without a client id still counts, under "(none)"
-        [("openai", three_retries), ("vertex", [ok("gemini-2.0-flash", output=50)])],
+        [("openai", three_retries), ("vertex", [ok("gemini-3.8-flash", output=50)])],
         fallback=True,
     )
-    w.task(at("2021-11-21T23:29:50"), "team-a", [("openai", [ok("gpt-4o-mini")])])
+    w.task(at("2021-11-21T23:29:50"), "team-a", [("openai", [ok("gpt-6.1-terra")])])
 
 
 def previous_week(w: Workload) -> None:
     for hour in ("09", "10"):
-        w.task(at(f"2021-11-10T{hour}:00"), "team-a", [("openai", [ok("gpt-4o-mini")])])
+        w.task(at(f"2021-11-10T{hour}:00"), "team-a", [("openai", [ok("gpt-6.1-terra")])])
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_known_workload_totals_equal_the_usage_documents_to_the_cent(
     known_workload(w)
     for task_id in w.expected.task_ids[:3]:  # late duplicate deliveries change nothing
         assert w.duplicate_delivery(task_id, "openai") is BeginKind.TERMINAL
-    w.task(at("2021-11-22T00:30"), "team-a", [("openai", [ok("gpt-4o")])])  # next week
+    w.task(at("2021-11-22T00:30"), "team-a", [("openai", [ok("gpt-6.2-sol")])])  # next week
 
     period = iso_week("2021-W46", PARIS)
     report = ReportService(paris).build(period).report
@@ -179,9 +179,9 @@ def test_sunday_2330_local_falls_in_its_week_in_the_report_zone(
 ) -> None:
     local = settings.model_copy(update={"report_timezone": zone})
     w = Workload(local, monkeypatch)
-    w.task(at("2021-11-21T23:29:50", zone), "c", [("openai", [ok("gpt-4o-mini")])])
-    w.task(at("2021-11-22T00:30", zone), "c", [("openai", [ok("gpt-4o-mini")])])
-    w.task(at("2021-11-15T00:00:01", zone), "c", [("openai", [ok("gpt-4o-mini")])])
+    w.task(at("2021-11-21T23:29:50", zone), "c", [("openai", [ok("gpt-6.1-terra")])])
+    w.task(at("2021-11-22T00:30", zone), "c", [("openai", [ok("gpt-6.1-terra")])])
+    w.task(at("2021-11-15T00:00:01", zone), "c", [("openai", [ok("gpt-6.1-terra")])])
     service = ReportService(local)
     w46 = service.build(iso_week("2021-W46", zone)).report
     w47 = service.build(iso_week("2021-W47", zone)).report
@@ -228,7 +228,7 @@ def test_rollups_are_written_with_the_usage_documents_or_not_at_all(
     settings: Settings, workload: Workload
 ) -> None:
     """A redelivered write of a usage document that exists fails, rollup increments included."""
-    task_id = workload.task(at("2021-11-16T10:00", "UTC"), "c", [("openai", [ok("gpt-4o")])])
+    task_id = workload.task(at("2021-11-16T10:00", "UTC"), "c", [("openai", [ok("gpt-6.2-sol")])])
     store = workload.store
     usage_ref = store.usage_ref(task_id, 1)
     usage = usage_ref.get().to_dict()
@@ -256,10 +256,10 @@ def test_a_delivery_that_lost_its_lease_still_counts_its_calls_once(
     store.create("lease-1", "c", {"task_description": "x"}, ["openai", "vertex"])
     lease = store.begin("lease-1", 0, "openai", "slow")
     assert lease.kind is BeginKind.START
-    slow_calls = w.calls("openai", [ok("gpt-4o-mini")])
+    slow_calls = w.calls("openai", [ok("gpt-6.1-terra")])
     w.now += timedelta(seconds=settings.lease_seconds("openai") + 1)  # the lease runs out
-    assert w.hop("lease-1", 0, "openai", [ok("gpt-4o-mini")])["status"] == "succeeded"
-    result = {"text": "t", "provider": "openai", "model": "gpt-4o-mini"}
+    assert w.hop("lease-1", 0, "openai", [ok("gpt-6.1-terra")])["status"] == "succeeded"
+    result = {"text": "t", "provider": "openai", "model": "gpt-6.1-terra"}
     outcome = Outcome(TaskStatus.SUCCEEDED, result)
     late = store.finish("lease-1", "slow", slow_calls, outcome, lease=lease)
     assert late is None  # its calls are recorded, the outcome is not
@@ -273,13 +273,13 @@ def test_a_replayed_task_is_counted_once_in_its_final_outcome(
     settings: Settings, workload: Workload
 ) -> None:
     w = workload
-    task_id = w.task(at("2021-11-16T10:00", "UTC"), "c", [("openai", [invalid("gpt-4o-mini")])])
+    task_id = w.task(at("2021-11-16T10:00", "UTC"), "c", [("openai", [invalid("gpt-6.1-terra")])])
     week = iso_week("2021-W46", "UTC")
     failed = ReportService(settings).build(week).report["totals"]
     assert (failed["tasks"], failed["failed"]) == (1, 1)
     w.now = at("2021-11-18T09:00", "UTC")
     assert w.store.replay(task_id) is not None  # an operator replays the failed task
-    assert w.hop(task_id, 0, "openai", [ok("gpt-4o-mini")])["status"] == "succeeded"
+    assert w.hop(task_id, 0, "openai", [ok("gpt-6.1-terra")])["status"] == "succeeded"
     totals = ReportService(settings).build(week).report
     assert (totals["totals"]["tasks"], totals["totals"]["succeeded"]) == (1, 1)
     assert (totals["totals"]["failed"], totals["totals"]["calls"]) == (0, 2)
