@@ -56,14 +56,18 @@ class Finalizer:
         """A raw request dead-lettered from `tasks`: ingest could not take it in five tries."""
         task_id = readable_task_id(message.data)
         with task_context(task_id):
+            recorded = False
             if task_id and self.store.get(task_id) is None:
-                self.store.record_rejection(
-                    task_id,
-                    message.attributes.get("client_id", "pubsub"),
-                    FieldProblem(
-                        code="ingest_failed",
-                        message="the task could not be accepted after repeated deliveries",
-                    ),
+                recorded = (
+                    self.store.record_rejection(
+                        task_id,
+                        message.attributes.get("client_id", "pubsub"),
+                        FieldProblem(
+                            code="ingest_failed",
+                            message="the task could not be accepted after repeated deliveries",
+                        ),
+                    )
+                    is not None
                 )
             log(
                 logger,
@@ -71,7 +75,7 @@ class Finalizer:
                 "unprocessable message on the dead-letter topic",
                 message_id=message.message_id,
                 source=message.dead_letter_source,
-                recorded=bool(task_id),
+                recorded=recorded,  # a document written, not merely an id read
             )
             return "unprocessable"
 

@@ -1,29 +1,60 @@
 """The ingest function's HTTP routes (a Flask request in, a JSON response out).
 
-Errors are always `{"error": {"code", "message", "field"}}` with a status that says who is wrong.
+Routing is Werkzeug's (`ROUTES`): an unknown path is 404 `not_found`, a known one with another
+method 405 `method_not_allowed` with `Allow`, `OPTIONS` 204 with `Allow`. Errors are always
+`{"error": {"code", "message", "field"}}` as `application/json`, with a status that says who is
+wrong — including errors raised by Flask, Werkzeug or functions-framework themselves, through
+`register_json_errors`, and anything unexpected (500 `internal`, details only in the log).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import flask
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
 
 from shared.auth import Admission
 from shared.circuit import circuit_states
 from shared.ingest import Ingest, RequestProblemError
+from shared.openapi import render_openapi
 from shared.providers.registry import known_providers
 from shared.request_guard import read_body
 from shared.schemas import FieldProblem, TaskStatus, check_task_id
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
-_TASK_PATH = re.compile(r"^/tasks/(?P<task_id>[^/]+)/?$")
 DEFAULT_CLIENT = "anonymous"
+# Trailing slashes are tolerated (`/tasks/` is `/tasks`) without a redirect, and `//` is not
+# merged into `/` by a redirect either: every answer is this API's own JSON.
+ROUTES = Map(
+    [
+        Rule("/tasks", endpoint="post_task", methods=["POST"]),
+        Rule("/tasks/<task_id>", endpoint="get_task", methods=["GET"]),
+        Rule("/health", endpoint="health", methods=["GET"]),
+        Rule("/openapi.json", endpoint="openapi", methods=["GET"]),
+        Rule("/", endpoint="v2_execute", methods=["POST"]),
+    ],
+    strict_slashes=False,
+    merge_slashes=False,
+)
+# What Werkzeug's own errors are called here (other statuses: `http_<status>`).
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    411: "length_required",
+    413: "too_large",
+    414: "uri_too_long",
+    415: "unsupported_media_type",
+    431: "headers_too_large",
+    500: "internal",
+}
 
 
 def jsonable(value: Any) -> Any:
@@ -43,10 +74,54 @@ def respond(body: dict[str, Any], status: int, headers: dict[str, str] | None = 
     )
 
 
-def problem(status: int, code: str, message: str, field: str | None = None) -> Any:
+def problem(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
     return respond(
-        {"error": FieldProblem(code=code, message=message, field=field).model_dump()}, status
+        {"error": FieldProblem(code=code, message=message, field=field).model_dump()},
+        status,
+        headers,
     )
+
+
+def http_error(error: HTTPException) -> Any:
+    """A Werkzeug/Flask HTTP error as this API's JSON error (never Werkzeug's HTML page)."""
+    status = error.code or 500
+    headers = {}
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        headers["Allow"] = ", ".join(error.valid_methods)
+    if status == 404:
+        message = f"no route {flask.request.path}" if flask.has_request_context() else "not found"
+    elif status == 405:
+        message = f"use {headers.get('Allow', 'another method')}"
+    elif status >= 500:
+        message = "the service failed; see its logs"
+    else:  # Werkzeug's descriptions are generic and never echo the request
+        message = (error.description or error.name).strip()
+    return problem(status, _HTTP_CODES.get(status, f"http_{status}"), message, headers=headers)
+
+
+def internal_error(error: Exception) -> Any:
+    """Anything unexpected: logged with its traceback, answered without it."""
+    original = getattr(error, "original_exception", None) or error
+    logger.error("unhandled error in ingest", exc_info=original)
+    return problem(500, "internal", "the service failed; see its logs")
+
+
+def register_json_errors(errorhandler: Callable[[Any], Any]) -> None:
+    """Make the app's own errors JSON: 404 for functions-framework's `/robots.txt` and
+    `/favicon.ico`, a body Werkzeug cannot read, a crash (instead of its text/plain 500).
+
+    `errorhandler` is Flask's `app.errorhandler` (functions-framework exposes the running
+    app's as `functions_framework.errorhandler`).
+    """
+    errorhandler(HTTPException)(http_error)
+    errorhandler(500)(internal_error)
+    errorhandler(Exception)(internal_error)
 
 
 class HttpApi:
@@ -57,30 +132,24 @@ class HttpApi:
         self.ingest = ingest
         # Who may call, and how often (shared/auth.py); without API keys: `anonymous`.
         self.admission = admission or Admission.from_settings(settings, lambda: ingest.store.client)
+        self._openapi: bytes | None = None
 
-    def handle(self, request: flask.Request) -> Any:  # noqa: PLR0911 - a return per route
-        path, method = request.path, request.method
+    def handle(self, request: flask.Request) -> Any:
         try:
-            if path in ("/tasks", "/tasks/"):
-                return self._only(method, "POST") or self.post_task(request)
-            match = _TASK_PATH.match(path)
-            if match:
-                return self._only(method, "GET") or self.get_task(match["task_id"], request)
-            if path == "/health":
-                return self._only(method, "GET") or self.health()
-            if path == "/openapi.json":
-                return self._only(method, "GET") or self.openapi()
-            if path == "/":
-                return self._only(method, "POST") or self.v2_execute(request)
-            return problem(404, "not_found", f"no route {path}")
+            endpoint, args = ROUTES.bind_to_environ(request.environ).match()
+        except MethodNotAllowed as error:
+            return _options(error) if request.method == "OPTIONS" else http_error(error)
+        except NotFound as error:
+            return http_error(error)
+        try:
+            route: Callable[..., Any] = getattr(self, endpoint)
+            return route(request, **args)
         except RequestProblemError as error:
             return respond({"error": error.problem.model_dump()}, error.status, error.headers)
-
-    @staticmethod
-    def _only(method: str, allowed: str) -> Any:
-        if method == allowed:
-            return None
-        return problem(405, "method_not_allowed", f"use {allowed}")
+        except HTTPException as error:  # e.g. Werkzeug failing to read the body
+            return http_error(error)
+        except Exception as error:  # noqa: BLE001 - answered as JSON 500, logged in full
+            return internal_error(error)
 
     def _read(self, request: flask.Request, *, json_type_required: bool = True) -> Any:
         # Header and size checks first (request_guard), then the JSON checks and validation.
@@ -122,7 +191,7 @@ class HttpApi:
             )
         return value
 
-    def get_task(self, task_id: str, request: flask.Request) -> Any:
+    def get_task(self, request: flask.Request, task_id: str) -> Any:
         caller = self.admission.authenticate(request.headers)
         task = self.ingest.store.get(task_id) if _valid_id(task_id) else None
         # Another client's task is "not found", not "forbidden": ids must not leak.
@@ -130,7 +199,7 @@ class HttpApi:
             return problem(404, "not_found", f"no task {task_id}")
         return respond({k: v for k, v in task.items() if not k.startswith("lease_")}, 200)
 
-    def health(self) -> Any:
+    def health(self, _request: flask.Request) -> Any:
         try:
             circuits = circuit_states(self.settings, self.ingest.store.client)
         except Exception:  # health must answer even when Firestore does not
@@ -150,12 +219,11 @@ class HttpApi:
             {"status": "ok", "version": self.settings.version, "providers": providers}, 200
         )
 
-    def openapi(self) -> Any:
-        """The OpenAPI document of these routes; it lives in `shared/` to ship with the code."""
-        from pathlib import Path
-
-        document = (Path(__file__).parent / "data" / "openapi.json").read_bytes()
-        return flask.Response(document, status=200, mimetype="application/json")
+    def openapi(self, _request: flask.Request) -> Any:
+        """The OpenAPI document of these routes, with this deployment's providers and limits."""
+        if self._openapi is None:
+            self._openapi = json.dumps(render_openapi(self.settings), ensure_ascii=False).encode()
+        return flask.Response(self._openapi, status=200, mimetype="application/json")
 
     def v2_execute(self, request: flask.Request) -> Any:
         """The V2 backend's synchronous call, kept for its clients: submit, wait, answer.
@@ -195,6 +263,15 @@ class HttpApi:
 
 
 _TERMINAL = {s for s in TaskStatus if s.terminal}
+
+
+def _options(error: MethodNotAllowed) -> Any:
+    """`OPTIONS` on a known path: 204 and the methods it answers (no body)."""
+    if not error.valid_methods:
+        return http_error(error)
+    response = flask.Response(status=204, headers={"Allow": ", ".join(error.valid_methods)})
+    del response.headers["Content-Type"]  # no body, so no type (not Flask's text/html)
+    return response
 
 
 def _valid_id(task_id: str) -> bool:

@@ -121,20 +121,26 @@ class Ingest:
         try:
             return self.budgets.reserve(client_id, task_id, amount, monthly_budget_usd)
         except BudgetExceededError:
-            # A retried submission of a task accepted earlier is answered, not refused.
-            if request.task_id and self.store.get(task_id) is not None:
+            # A retried submission of a task accepted earlier is answered, not refused (a
+            # rejection is not a task: submitting its id again is a new task, and pays).
+            existing = self.store.get(task_id) if request.task_id else None
+            if existing is not None and existing.get("status") != TaskStatus.REJECTED:
                 return None
             raise
 
-    def reject_message(self, data: bytes, problem: FieldProblem, client_id: str) -> None:
-        """Record a malformed `tasks` message (a `rejected` document when it names an id)."""
+    def reject_message(self, data: bytes, problem: FieldProblem, client_id: str) -> bool:
+        """Record a malformed `tasks` message: a `rejected` document when it names a valid id
+        that no task holds. Returns (and logs) whether a document was written.
+        """
         try:
             task_id = readable_task_id(data)
         except RecursionError:  # nesting too deep for `json`: no id can be read
             task_id = None
         with task_context(task_id):
-            if task_id:
-                self.store.record_rejection(task_id, client_id, problem)
+            recorded = (
+                bool(task_id)
+                and self.store.record_rejection(str(task_id), client_id, problem) is not None
+            )
             log(
                 logger,
                 logging.WARNING,
@@ -142,8 +148,10 @@ class Ingest:
                 code=problem.code,
                 field=problem.field,
                 reason=problem.message,
-                recorded=bool(task_id),
+                recorded=recorded,
+                **({} if recorded else {"not_recorded_because": _unrecorded_reason(task_id)}),
             )
+            return recorded
 
     def _chain(self, request: TaskRequest) -> list[str]:
         try:
@@ -178,6 +186,12 @@ class Ingest:
         message = TaskMessage(task_id=task_id, chain=chain, hop=hop)
         topic = fallback.topic_for_hop(self.settings, chain, hop)
         self.bus.publish(topic, message.model_dump_json().encode())
+
+
+def _unrecorded_reason(task_id: str | None) -> str:
+    if not task_id:
+        return "the message names no valid task_id"
+    return "a task with this task_id exists; it is left as it is"
 
 
 def _untouched(task: dict[str, Any]) -> bool:

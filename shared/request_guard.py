@@ -108,7 +108,14 @@ def read_capped(stream: Any, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while size <= limit:
-        chunk: bytes = stream.read(min(_READ_CHUNK, limit + 1 - size))
+        try:
+            chunk: bytes = stream.read(min(_READ_CHUNK, limit + 1 - size))
+        except Exception as error:  # the HTTP server's parser: its errors vary
+            # A body the HTTP server cannot parse (a malformed chunked encoding, a connection
+            # cut short) is the client's doing: 400, not a crash.
+            raise refuse(
+                400, "bad_request", "the body could not be read (malformed or cut short)"
+            ) from error
         if not chunk:
             break
         chunks.append(chunk)

@@ -10,9 +10,18 @@ from __future__ import annotations
 import json
 import re
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from shared.settings import get_settings
 
@@ -24,6 +33,33 @@ MAX_METADATA_ITEMS = 32
 MAX_METADATA_KEY = 64
 MAX_METADATA_VALUE = 512
 MAX_MODEL_NAME = 128
+# Firestore reserves field names matching `__.*__` (its Document reference: "Field names matching
+# the regular expression __.*__ are reserved"); metadata keys become field names of the task
+# document, so such a key would fail the write. `.` matches anything here, newlines included.
+RESERVED_FIELD_NAME = re.compile(r"__.*__", re.DOTALL)
+RESERVED_FIELD_CODE = "reserved_field"
+
+
+def _unreserved_key(key: str) -> str:
+    """A metadata key Firestore can store (the error's location names the key)."""
+    if RESERVED_FIELD_NAME.fullmatch(key):
+        raise PydanticCustomError(
+            RESERVED_FIELD_CODE, "Firestore reserves field names of the form __name__"
+        )
+    return key
+
+
+MetadataKey = Annotated[str, AfterValidator(_unreserved_key)]
+
+
+def _integral(value: Any) -> Any:
+    """JSON has one number type: `5.0` is the integer 5 (as JSON Schema says); `5.5` is not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_integral)]
 
 
 class TaskStatus(StrEnum):
@@ -61,9 +97,9 @@ class TaskRequest(BaseModel):
     task_type: TaskType | None = None
     model: dict[str, str] | None = None
     providers: list[str] | None = Field(default=None, min_length=1)
-    max_output_tokens: int | None = Field(default=None, ge=1)
+    max_output_tokens: JsonInt | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
-    metadata: dict[str, str] | None = None
+    metadata: dict[MetadataKey, str] | None = None
 
     @field_validator("task_description", "system")
     @classmethod
@@ -167,13 +203,15 @@ _CODES = {
     "missing": "missing_field",
     "string_too_short": "empty_field",
     "json_invalid": "invalid_json",
+    RESERVED_FIELD_CODE: RESERVED_FIELD_CODE,
 }
 
 
 def describe_validation_error(error: ValidationError) -> FieldProblem:
     """The first problem of a validation error, phrased for the client, naming the field."""
     first: dict[str, Any] = dict(error.errors(include_url=False)[0])
-    loc = ".".join(str(part) for part in first.get("loc", ()))
+    # A dict key's own error ends in "[key]": the key names the field well enough.
+    loc = ".".join(str(part) for part in first.get("loc", ()) if part != "[key]")
     kind = str(first.get("type", "invalid"))
     code = _CODES.get(kind, "invalid_field")
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")

@@ -6,7 +6,8 @@ conditioned on the document's update time, which fail instead of overwriting a c
 Life of a document: `queued` (ingest) → `running` (a worker holds a lease) → back to `queued` at
 the next hop (hand-over) → `succeeded` / `failed`; or `rejected` at ingest. `hop` is the index in
 the task's provider `chain` that currently owns it; it lets a worker tell a stale or duplicate
-delivery from a live one. Terminal documents are never changed again.
+delivery from a live one. Terminal documents are never changed again, except that a `rejected`
+one (it never held a task) gives its id to a later submission: a valid one, or a newer rejection.
 """
 
 from __future__ import annotations
@@ -107,9 +108,10 @@ class TaskStore(TaskReads):
         try:
             self.task_ref(task_id).create(doc)
         except gexc.AlreadyExists:
-            existing = self.get(task_id)
-            if existing is None:  # deleted in between: extremely unlikely; try once more
-                self.task_ref(task_id).create(doc)
+            # Taken: by a task (the caller compares), or by a rejection, which never held a task
+            # and so yields the id to this valid submission.
+            existing = self._replace_if_rejected(task_id, doc)
+            if existing is None:
                 return doc, True
             return existing, False
         return doc, True
@@ -117,7 +119,10 @@ class TaskStore(TaskReads):
     def record_rejection(
         self, task_id: str, client_id: str, problem: FieldProblem
     ) -> dict[str, Any] | None:
-        """Keep a `rejected` document for a message we could not accept (if the id is free)."""
+        """Keep a `rejected` document for a message we could not accept; None if nothing was
+        written. A free id gets one; an earlier rejection is replaced by this newer one; a task
+        (queued, running or finished) is never touched.
+        """
         now = utcnow()
         doc: dict[str, Any] = {
             "task_id": task_id,
@@ -133,8 +138,26 @@ class TaskStore(TaskReads):
         try:
             self.task_ref(task_id).create(doc)
         except gexc.AlreadyExists:
-            return None
+            return None if self._replace_if_rejected(task_id, doc) else doc
         return doc
+
+    def _replace_if_rejected(self, task_id: str, doc: dict[str, Any]) -> dict[str, Any] | None:
+        """Write `doc` over a `rejected` document (or where none is left) in one transaction;
+        else the existing task, unchanged. None means `doc` was written.
+        """
+        ref = self.task_ref(task_id)
+
+        @firestore.transactional
+        def run(txn: Any) -> dict[str, Any] | None:
+            snap = ref.get(transaction=txn)
+            existing: dict[str, Any] | None = snap.to_dict() if snap.exists else None
+            if existing is not None and existing.get("status") != TaskStatus.REJECTED:
+                return existing
+            txn.set(ref, doc)
+            return None
+
+        taken: dict[str, Any] | None = run(self.client.transaction())
+        return taken
 
     # --- worker -------------------------------------------------------------------------
 

@@ -58,6 +58,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.stack)
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No test may skip: a skipped test is one that never runs, in CI least of all (a missing
+    library or tool is a missing dev dependency or prerequisite, to be fixed, not skipped).
+    Deselecting (`-m "not stack"`, `-k`) is not skipping."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    skipped = reporter.stats.get("skipped", [])
+    if skipped and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        where = ", ".join(sorted({report.nodeid or str(report.fspath) for report in skipped}))
+        reporter.ensure_newline()
+        reporter.write_line(f"FAILED: {len(skipped)} skipped (no test may skip): {where}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture
 def default_settings_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hide every settings variable from this test: `Settings()` gives the defaults.

@@ -6,6 +6,11 @@ from typing import Any
 import functions_framework
 
 from shared.entrypoints import handle_ingest_event, handle_ingest_http
+from shared.http_api import register_json_errors
+
+# functions-framework loads this module inside its Flask app and exposes that app's
+# `errorhandler`: its own errors (404 for /robots.txt, a crash) become JSON like ours.
+register_json_errors(functions_framework.errorhandler)
 
 
 @functions_framework.http

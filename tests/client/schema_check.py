@@ -14,7 +14,7 @@ SUPPORTED = frozenset(
     {
         "$ref", "type", "enum", "const", "required", "properties", "additionalProperties",
         "items", "minItems", "uniqueItems", "minimum", "maximum", "minLength", "maxLength",
-        "pattern", "oneOf", "anyOf", "maxProperties",
+        "pattern", "oneOf", "anyOf", "maxProperties", "propertyNames", "not",
         # annotations: no effect on validity
         "description", "format", "example", "examples", "title", "default",
     }
@@ -39,7 +39,7 @@ def keywords(schema: Any, found: set[str] | None = None) -> set[str]:
             if key == "properties":
                 for sub in value.values():
                     keywords(sub, found)
-            elif key in ("items", "additionalProperties"):
+            elif key in ("items", "additionalProperties", "propertyNames", "not"):
                 keywords(value, found)
             elif key in ("oneOf", "anyOf"):
                 for sub in value:
@@ -72,6 +72,8 @@ def errors(
         problems.append(f"{at}: {value!r} not in {schema['enum']}")
     if "const" in schema and value != schema["const"]:
         problems.append(f"{at}: {value!r} is not {schema['const']!r}")
+    if "not" in schema and not errors(value, schema["not"], document, at):
+        problems.append(f"{at}: {value!r:.60} matches a schema it must not match")
     for key in ("oneOf", "anyOf"):
         if key in schema:
             matches = sum(not errors(value, sub, document, at) for sub in schema[key])
@@ -99,6 +101,9 @@ def _object(
     extra = schema.get("additionalProperties", True)
     if "maxProperties" in schema and len(value) > schema["maxProperties"]:
         problems.append(f"{at}: more than {schema['maxProperties']} properties")
+    if "propertyNames" in schema:
+        for name in value:
+            problems += errors(name, schema["propertyNames"], doc, f"{at}.{name} (name)")
     for name, item in value.items():
         if name in properties:
             problems += errors(item, properties[name], doc, f"{at}.{name}")
@@ -127,6 +132,14 @@ def _string(value: str, schema: dict[str, Any], at: str) -> list[str]:
         problems.append(f"{at}: shorter than {schema['minLength']}")
     if "maxLength" in schema and len(value) > schema["maxLength"]:
         problems.append(f"{at}: longer than {schema['maxLength']}")
-    if "pattern" in schema and not re.search(schema["pattern"], value):
+    if "pattern" in schema and not re.search(_ecma(schema["pattern"]), value):
         problems.append(f"{at}: {value!r:.60} does not match {schema['pattern']}")
     return problems
+
+
+def _ecma(pattern: str) -> str:
+    """JSON Schema patterns are ECMA-262: a final `$` is the end of the text, where Python's
+    also matches before a final newline (`\\Z` is Python's end of text)."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        return pattern[:-1] + r"\Z"
+    return pattern

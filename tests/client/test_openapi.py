@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
+import openapi_spec_validator
 from pydantic import SecretStr
 
 from shared.auth import KeyStore
 from shared.localstack.envs import child_env
-from shared.schemas import MAX_METADATA_ITEMS, TASK_ID_PATTERN, TaskRequest
+from shared.openapi import render_openapi
+from shared.schemas import MAX_METADATA_ITEMS, TaskRequest, check_task_id
 from shared.settings import Settings
 from shared.simulator.client import SimulatorClient
 from shared.store import TaskStore
@@ -63,9 +64,36 @@ def test_the_document_is_well_formed() -> None:
     assert used <= SUPPORTED, f"keywords the checker does not implement: {used - SUPPORTED}"
 
 
-def test_the_document_validates_with_openapi_spec_validator_when_installed() -> None:
-    validator = pytest.importorskip("openapi_spec_validator", reason="not in the locked env")
-    validator.validate(SPEC)
+def test_the_document_validates_with_openapi_spec_validator() -> None:
+    openapi_spec_validator.validate(SPEC)
+    openapi_spec_validator.validate(render_openapi(Settings.model_construct(providers=["only"])))
+
+
+def test_the_file_documents_the_defaults() -> None:
+    """The served document is the file with the settings' values; the file has the defaults."""
+    assert render_openapi(DEFAULTS) == SPEC, "the defaults changed: run `python -m shared.openapi`"
+    custom = Settings.model_construct(providers=["vertex"], max_prompt_chars=1000, wait_max_s=5.5)
+    served = render_openapi(custom)
+    request = served["components"]["schemas"]["TaskRequest"]["properties"]
+    assert request["providers"]["items"]["enum"] == ["vertex"]
+    assert request["model"]["propertyNames"]["enum"] == ["vertex"]
+    assert request["task_description"]["maxLength"] == 1000
+    assert served["paths"]["/tasks"]["post"]["parameters"][0]["schema"]["maximum"] == 5.5
+    content = served["paths"]["/tasks"]["post"]["requestBody"]["content"]["application/json"]
+    for example in content["examples"].values():
+        assert not errors(example["value"], schema=_request_schema(served), document=served)
+
+
+def _request_schema(document: dict[str, Any]) -> dict[str, Any]:
+    schema: dict[str, Any] = document["components"]["schemas"]["TaskRequest"]
+    return schema
+
+
+def test_every_response_is_documented_as_json() -> None:
+    """Every documented response body is application/json (the server answers nothing else)."""
+    for path, method, op in operations():
+        for status, response in op["responses"].items():
+            assert set(response.get("content", {})) == {"application/json"}, (path, method, status)
 
 
 def _refs(node: Any) -> Iterator[str]:
@@ -98,13 +126,58 @@ def test_the_request_schema_is_the_request_model() -> None:
     maximum = schema["properties"]["max_output_tokens"]["maximum"]
     assert maximum == DEFAULTS.max_output_tokens_limit
     assert schema["properties"]["metadata"]["maxProperties"] == MAX_METADATA_ITEMS
-    assert SPEC["components"]["schemas"]["TaskId"]["pattern"] == TASK_ID_PATTERN
     wait = SPEC["paths"]["/tasks"]["post"]["parameters"][0]["schema"]
     assert wait["maximum"] == DEFAULTS.wait_max_s
     examples = SPEC["paths"]["/tasks"]["post"]["requestBody"]["content"]["application/json"]
     for example in examples["examples"].values():
         TaskRequest.model_validate_json(json.dumps(example["value"]))
         assert not errors(example["value"], schema, SPEC)
+
+
+def _valid_id(candidate: str) -> bool:
+    try:
+        check_task_id(candidate)
+    except ValueError:
+        return False
+    return True
+
+
+TEXTS = ["x", "  x ", "", " ", "\t\n", "\u3000\u2028", "\x1c\x85", "a\x00b", "\x00", "é\u200b"]
+IDS = ["a", "a.b", "a..b", "a.", "a...", ".a", "_a", "a_b:c-d", "a/b", "a" * 128, "a" * 129,
+       "a\n", "a b", "é", "A9.:_-", "a.b.c", "1..", "x.y..z"]  # fmt: skip
+
+
+def test_the_schema_refuses_exactly_what_the_model_refuses() -> None:
+    """Patterns that JSON Schema cannot say with a flag (no NUL, not blank, no `..`, no
+    reserved `__name__` keys) agree with the request model, case by case."""
+    schema = SPEC["components"]["schemas"]["TaskRequest"]
+    body: dict[str, Any]
+    for task_id in IDS:
+        body = {"task_description": "x", "task_id": task_id}
+        assert (not errors(body, schema, SPEC)) == _valid_id(task_id), task_id
+        path_schema = {"$ref": "#/components/schemas/TaskId"}
+        assert (not errors(task_id, path_schema, SPEC)) == _valid_id(task_id), task_id
+    for text in TEXTS:
+        for body in ({"task_description": text}, {"task_description": "x", "system": text},
+                     {"task_description": "x", "model": {"openai": text}},
+                     {"task_description": "x", "metadata": {"k": text}},
+                     {"task_description": "x", "metadata": {text: "v"}}):  # fmt: skip
+            assert (not errors(body, schema, SPEC)) == _accepted(body), body
+    for key in ["__x__", "____", "__a\nb__", "___", "__x", "x__", "_x_"]:
+        body = {"task_description": "x", "metadata": {key: "v"}}
+        assert (not errors(body, schema, SPEC)) == _accepted(body), body
+
+
+def _accepted(body: dict[str, Any]) -> bool:
+    from shared.request_guard import RequestProblemError, check_json
+
+    raw = json.dumps(body).encode()
+    try:
+        check_json(raw, DEFAULTS)
+        TaskRequest.model_validate_json(raw)
+    except (RequestProblemError, ValueError):
+        return False
+    return True
 
 
 # --- behaviour against the live ingest function ------------------------------------------
@@ -235,7 +308,7 @@ def test_every_documented_status_is_what_the_server_does(stack: Any, tmp_path: P
     for path, method, status, case in CASES:
         _check(path, method, status, case(stack.ingest_url))
         covered.add((path, method, status))
-    assert httpx.get(f"{stack.ingest_url}/openapi.json").json() == SPEC
+    assert httpx.get(f"{stack.ingest_url}/openapi.json").json() == render_openapi(stack.settings)
 
     simulator = SimulatorClient(stack.simulator_url)  # every provider down: the V2 call fails
     for provider in stack.settings.providers:
@@ -263,12 +336,43 @@ def test_every_documented_status_is_what_the_server_does(stack: Any, tmp_path: P
 
 def test_wrong_methods_and_unknown_paths_answer_as_the_description_says(stack: Any) -> None:
     error_schema = {"$ref": "#/components/schemas/Error"}
-    for method, path, status in [("GET", "/tasks", 405), ("POST", "/health", 405),
-                                 ("GET", "/", 405), ("DELETE", "/openapi.json", 405),
-                                 ("GET", "/nowhere", 404)]:  # fmt: skip
+    for method, path, status, allow in [
+        ("GET", "/tasks", 405, "POST"), ("POST", "/health", 405, "GET, HEAD"),
+        ("GET", "/", 405, "POST"), ("DELETE", "/openapi.json", 405, "GET, HEAD"),
+        ("TRACE", "/tasks/some-id", 405, "GET, HEAD"), ("PUT", "/tasks/", 405, "POST"),
+        ("GET", "/nowhere", 404, None), ("GET", "/tasks/a/b", 404, None),
+        # routes functions-framework adds itself (its own 404 page was HTML)
+        ("GET", "/robots.txt", 404, None), ("GET", "/favicon.ico", 404, None),
+    ]:  # fmt: skip
         response = httpx.request(method, stack.ingest_url + path)
         assert response.status_code == status, (method, path)
+        assert response.headers["content-type"] == "application/json", (method, path)
         assert not errors(response.json(), error_schema, SPEC)
+        assert response.headers.get("allow") == allow, (method, path)
+        expected = "method_not_allowed" if status == 405 else "not_found"
+        assert response.json()["error"]["code"] == expected
+    options = httpx.options(f"{stack.ingest_url}/tasks")
+    assert (options.status_code, options.headers["allow"], options.content) == (204, "POST", b"")
+    head = httpx.head(f"{stack.ingest_url}/health")
+    assert (head.status_code, head.content) == (200, b"")
+
+
+def test_a_body_the_server_cannot_read_is_a_json_400(stack: Any) -> None:
+    """Errors below our routes (the HTTP server failing to parse a body) are JSON too."""
+    for body in (b"zz\r\nabc", b'5\r\n{"tas\r\n'):  # a bad chunk size; a body cut short
+        with socket.create_connection((stack.settings.host, stack.settings.ingest_port)) as conn:
+            conn.sendall(
+                b"POST /tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + body
+            )
+            conn.shutdown(socket.SHUT_WR)
+            raw = b""
+            while chunk := conn.recv(65536):
+                raw += chunk
+        head, _, content = raw.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 "), raw[:400]
+        assert b"content-type: application/json" in head.lower(), raw[:400]
+        assert json.loads(content)["error"]["code"] == "bad_request"
 
 
 class extra_ingest:  # noqa: N801 - used as a context manager, like `open`

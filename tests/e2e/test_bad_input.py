@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
+from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Pipeline, unique
+from tests.e2e.conftest import WAIT_S, Pipeline, unique
 
 HTTP_CASES = [
     ("invalid JSON", b"{not json", 400, "invalid_json", None),
@@ -57,6 +59,13 @@ HTTP_CASES = [
         "providers",
     ),
     ("body is a list", [1, 2], 400, "invalid_field", None),
+    (
+        "metadata key Firestore reserves",
+        {"task_description": "x", "metadata": {"team": "a", "__x__": "b"}},
+        400,
+        "reserved_field",
+        "metadata.__x__",
+    ),
 ]
 
 
@@ -85,7 +94,9 @@ def test_http_rejections_create_no_task(pipeline: Pipeline) -> None:
 def test_unknown_routes_and_methods(pipeline: Pipeline) -> None:
     assert pipeline.http.get("/nope").status_code == 404
     assert pipeline.http.get("/tasks").status_code == 405
-    assert pipeline.http.delete("/tasks/x").status_code == 405
+    wrong = pipeline.http.delete("/tasks/x")
+    assert (wrong.status_code, wrong.headers["allow"]) == (405, "GET, HEAD")
+    assert wrong.json()["error"]["code"] == "method_not_allowed"
 
 
 @pytest.mark.parametrize(
@@ -95,6 +106,7 @@ def test_unknown_routes_and_methods(pipeline: Pipeline) -> None:
         ({"task_description": 7}, "invalid_field", "task_description"),
         ({"task_description": "x", "extra": 1}, "unknown_field", "extra"),
         ({"task_description": "x" * 100_001}, "too_large", "task_description"),
+        ({"task_description": "x", "metadata": {"__x__": "1"}}, "reserved_field", "metadata.__x__"),
     ],
 )
 def test_pubsub_rejections_are_recorded_and_acked(
@@ -180,3 +192,85 @@ def test_health_lists_the_providers(pipeline: Pipeline) -> None:
     assert body["status"] == "ok"
     assert [p["name"] for p in body["providers"]] == ["openai", "vertex"]
     assert all(p["configured"] for p in body["providers"])
+
+
+def _log_entries(pipeline: Pipeline, function: str, task_id: str) -> list[dict[str, object]]:
+    entries = []
+    for line in pipeline.log_of(function).read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("task_id") == task_id:
+            entries.append(entry)
+    return entries
+
+
+def test_pubsub_reserved_metadata_key_is_rejected_at_once(pipeline: Pipeline) -> None:
+    """Not a Firestore error retried five times and dead-lettered: one rejection, acked."""
+    task_id = unique("reserved-pubsub")
+    pipeline.publish_task({"task_description": "x", "task_id": task_id, "metadata": {"__k__": "v"}})
+    task = pipeline.wait(task_id)
+    assert (task["status"], task["error"]["code"]) == ("rejected", "reserved_field")
+    # Acked at once: a message published after it is done, and the rejection happened once.
+    after = unique("after-reserved")
+    pipeline.publish_task({"task_description": "still working", "task_id": after})
+    assert pipeline.wait(after)["status"] == "succeeded"
+    entries = _log_entries(pipeline, "ingest-events", task_id)
+    rejections = [e for e in entries if e.get("message") == "rejected a message on the tasks topic"]
+    assert len(rejections) == 1 and rejections[0]["recorded"] is True, entries
+    assert all(e.get("level") not in ("ERROR", "CRITICAL") for e in entries), entries
+    assert "Traceback" not in pipeline.log_of("ingest-events").read_text(errors="replace")
+
+
+def test_a_rejected_task_id_may_be_submitted_again_over_http(pipeline: Pipeline) -> None:
+    task_id = unique("resubmit-http")
+    pipeline.publish_task({"task_description": "", "task_id": task_id})
+    assert pipeline.wait(task_id)["status"] == "rejected"
+    response = pipeline.post("/tasks", {"task_description": "fixed", "task_id": task_id})
+    assert response.status_code == 202, response.text
+    task = pipeline.wait(task_id)
+    assert (task["status"], task["request"]["task_description"]) == ("succeeded", "fixed")
+    assert task["error"] is None
+
+
+def test_a_rejected_task_id_may_be_published_again(pipeline: Pipeline) -> None:
+    task_id = unique("resubmit-pubsub")
+    pipeline.publish_task({"task_description": "x", "task_id": task_id, "colour": "red"})
+    assert pipeline.wait(task_id)["error"]["code"] == "unknown_field"
+    pipeline.publish_task({"task_description": "x", "task_id": task_id, "shade": "red"})
+    newer = pipeline.wait_for_log(  # a newer rejection replaces the older one
+        "ingest-events",
+        lambda e: e.get("task_id") == task_id and e.get("field") == "shade",
+    )
+    assert newer["recorded"] is True
+    assert pipeline.wait(task_id)["error"]["field"] == "shade"
+    pipeline.publish_task({"task_description": "fixed", "task_id": task_id})
+    task = _wait_status(pipeline, task_id, "succeeded")
+    assert task["request"]["task_description"] == "fixed"
+
+
+def _wait_status(pipeline: Pipeline, task_id: str, status: str) -> dict[str, Any]:
+    """The task once it has `status` (it starts out terminal here: `rejected`)."""
+    deadline = time.monotonic() + WAIT_S
+    task = pipeline.store.get(task_id)
+    while time.monotonic() < deadline and (task or {}).get("status") != status:
+        time.sleep(0.1)  # polling Firestore, bounded by the deadline
+        task = pipeline.store.get(task_id)
+    assert task is not None and task["status"] == status, task
+    return task
+
+
+def test_a_rejection_log_says_whether_a_document_was_written(pipeline: Pipeline) -> None:
+    """A bad message naming a real task's id leaves the task alone, and says so."""
+    task_id = unique("taken")
+    pipeline.publish_task({"task_description": "fine", "task_id": task_id})
+    assert pipeline.wait(task_id)["status"] == "succeeded"
+    pipeline.publish_task({"task_description": "", "task_id": task_id})
+    entry = pipeline.wait_for_log(
+        "ingest-events",
+        lambda e: e.get("task_id") == task_id and e.get("code") == "empty_field",
+    )
+    assert entry["recorded"] is False
+    assert "exists" in str(entry["not_recorded_because"])
+    assert pipeline.wait(task_id)["status"] == "succeeded"

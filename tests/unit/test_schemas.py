@@ -44,6 +44,22 @@ def problem_for(body: str) -> tuple[str, str | None]:
             "providers",
         ),
         ('{"task_description": "x", "metadata": {"k": 1}}', "invalid_field", "metadata.k"),
+        (
+            '{"task_description": "x", "metadata": {"__k__": "v"}}',
+            "reserved_field",
+            "metadata.__k__",
+        ),
+        ('{"task_description": "x", "metadata": {"____": "v"}}', "reserved_field", "metadata.____"),
+        (
+            '{"task_description": "x", "max_output_tokens": "5"}',
+            "invalid_field",
+            "max_output_tokens",
+        ),
+        (
+            '{"task_description": "x", "max_output_tokens": true}',
+            "invalid_field",
+            "max_output_tokens",
+        ),
         ('{"task_description": "x", "model": {"openai": ""}}', "invalid_field", "model"),
         ("not json", "invalid_json", None),
         ("[1, 2]", "invalid_field", None),
@@ -97,3 +113,16 @@ def test_task_message_is_versioned_and_ignores_newer_fields() -> None:
 )
 def test_readable_task_id_only_returns_safe_ids(data: bytes, expected: str | None) -> None:
     assert readable_task_id(data) == expected
+
+
+@pytest.mark.parametrize("key", ["__x", "x__", "_x_", "___", "a__b__"])
+def test_metadata_keys_firestore_allows_are_kept(key: str) -> None:
+    request = TaskRequest.model_validate_json(
+        json.dumps({"task_description": "x", "metadata": {key: "v"}})
+    )
+    assert request.metadata == {key: "v"}
+
+
+def test_an_integral_number_is_an_integer_as_in_json_schema() -> None:
+    request = TaskRequest.model_validate_json('{"task_description": "x", "max_output_tokens": 5.0}')
+    assert request.max_output_tokens == 5 and isinstance(request.max_output_tokens, int)
