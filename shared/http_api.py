@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -88,12 +88,21 @@ def problem(
     )
 
 
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allow(methods: Iterable[str]) -> str:
+    """An `Allow` header value in a stable order (Werkzeug's comes from a set)."""
+    rank = {method: index for index, method in enumerate(_METHOD_ORDER)}
+    return ", ".join(sorted(set(methods), key=lambda m: (rank.get(m, len(rank)), m)))
+
+
 def http_error(error: HTTPException) -> Any:
     """A Werkzeug/Flask HTTP error as this API's JSON error (never Werkzeug's HTML page)."""
     status = error.code or 500
     headers = {}
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
-        headers["Allow"] = ", ".join(error.valid_methods)
+        headers["Allow"] = allow(error.valid_methods)
     if status == 404:
         message = f"no route {flask.request.path}" if flask.has_request_context() else "not found"
     elif status == 405:
@@ -269,7 +278,7 @@ def _options(error: MethodNotAllowed) -> Any:
     """`OPTIONS` on a known path: 204 and the methods it answers (no body)."""
     if not error.valid_methods:
         return http_error(error)
-    response = flask.Response(status=204, headers={"Allow": ", ".join(error.valid_methods)})
+    response = flask.Response(status=204, headers={"Allow": allow(error.valid_methods)})
     del response.headers["Content-Type"]  # no body, so no type (not Flask's text/html)
     return response
 
