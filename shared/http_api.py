@@ -22,6 +22,7 @@ from werkzeug.routing import Map, Rule
 from shared.auth import Admission
 from shared.circuit import circuit_states
 from shared.ingest import Ingest, RequestProblemError
+from shared.model_lifecycle import warnings as model_warnings
 from shared.openapi import render_openapi
 from shared.providers.registry import known_providers
 from shared.request_guard import read_body
@@ -224,9 +225,8 @@ class HttpApi:
             }
             for name in self.settings.providers
         ]
-        return respond(
-            {"status": "ok", "version": self.settings.version, "providers": providers}, 200
-        )
+        document = {"status": "ok", "version": self.settings.version, "providers": providers}
+        return respond(document | {"model_warnings": model_warnings(self.settings)}, 200)
 
     def openapi(self, _request: flask.Request) -> Any:
         """The OpenAPI document of these routes, with this deployment's providers and limits."""

@@ -192,6 +192,7 @@ def test_health_lists_the_providers(pipeline: Pipeline) -> None:
     assert body["status"] == "ok"
     assert [p["name"] for p in body["providers"]] == ["openai", "vertex"]
     assert all(p["configured"] for p in body["providers"])
+    assert body["model_warnings"] == []  # every default model is current
 
 
 def _log_entries(pipeline: Pipeline, function: str, task_id: str) -> list[dict[str, object]]:
