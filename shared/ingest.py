@@ -17,6 +17,7 @@ from shared import fallback
 from shared.budget import BudgetExceededError, Budgets, Reservation, reservation_nusd
 from shared.bus import Bus
 from shared.logging import log, task_context
+from shared.model_policy import check_models
 from shared.request_guard import RequestProblemError, check_json
 from shared.routing import EntryRouter
 from shared.schemas import (
@@ -63,11 +64,13 @@ class Ingest:
             )
         check_json(body, self.settings)  # hostile shapes, before any parser recurses into them
         try:
-            return TaskRequest.model_validate_json(body)
+            request = TaskRequest.model_validate_json(body)
         except ValidationError as error:
             problem = describe_validation_error(error)
             status = 413 if problem.code == "too_large" else 400
             raise RequestProblemError(problem, status) from error
+        check_models(self.settings, request.model)  # allowlist: 400 model_not_allowed
+        return request
 
     def submit(
         self, request: TaskRequest, client_id: str, monthly_budget_usd: float | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from functools import lru_cache
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,6 +22,8 @@ from shared.settings_deploy import DeploySettings
 from shared.settings_security import SecuritySettings
 
 PROVIDER_NAME_PATTERN = r"^[a-z][a-z0-9]{1,30}$"
+# A model an operator allows by name (AIEXEC_ALLOWED_MODELS): printable, no spaces or commas.
+ALLOWED_MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$"
 TASK_TYPES = ("analytical", "creative", "code", "general")
 
 
@@ -256,6 +259,28 @@ class Settings(DeploySettings, SecuritySettings):
     )
     wait_max_s: float = Field(60.0, ge=0, description="Upper bound of `?wait=N` on POST /tasks.")
     sync_wait_s: float = Field(120.0, ge=0, description="How long the V2 `POST /` waits.")
+    max_waits_per_client: int = Field(
+        4,
+        ge=1,
+        le=1000,
+        description="Requests one client may hold waiting (`?wait=N`, V2 `POST /`) at once on "
+        "one ingest instance; one more gets 429 `too_many_waits` with Retry-After. The "
+        "instance's own cap is derived from its THREADS (docs/contract.md).",
+    )
+    ingest_concurrency: int = Field(
+        40,
+        ge=1,
+        le=1000,
+        description="Requests one ingest (HTTP) instance serves at once: deploy sets the "
+        "function's concurrency and its THREADS to this, the local stack starts ingest with "
+        "THREADS=this.",
+    )
+    allowed_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Models a request may name besides the model catalog's current ones and "
+        "the configured ones (`provider:model,...`, e.g. private or fine-tuned models); the "
+        "list is public (GET /openapi.json).",
+    )
     log_prompts: bool = Field(False, description="Log prompts (debugging only).")
 
     # --- local stack --------------------------------------------------------------------
@@ -289,7 +314,7 @@ class Settings(DeploySettings, SecuritySettings):
         "THREADS: concurrent provider calls per worker); unset: its default, 4 x CPUs.",
     )
 
-    @field_validator("providers", "report_email_to", mode="before")
+    @field_validator("providers", "report_email_to", "allowed_models", mode="before")
     @classmethod
     def _split_chain(cls, value: object) -> object:
         if isinstance(value, str):
@@ -321,6 +346,20 @@ class Settings(DeploySettings, SecuritySettings):
         unknown = sorted(set(value) - set(TASK_TYPES))
         if unknown:
             raise ValueError(f"unknown task type(s) {unknown}; known: {', '.join(TASK_TYPES)}")
+        return value
+
+    @field_validator("allowed_models")
+    @classmethod
+    def _check_allowed_models(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            provider, _, model = entry.partition(":")
+            if not re.fullmatch(PROVIDER_NAME_PATTERN, provider) or not re.fullmatch(
+                ALLOWED_MODEL_PATTERN, model
+            ):
+                raise ValueError(
+                    f"{entry[:80]!r}: expected provider:model (a provider name, then 1-128 "
+                    "letters, digits and . _ - : / @ +, starting with a letter or digit)"
+                )
         return value
 
     @field_validator("report_timezone")
@@ -378,6 +417,11 @@ class Settings(DeploySettings, SecuritySettings):
         for task_type, model in sorted(by_type.items()):
             found.setdefault(model, f"fallback for {task_type}")
         return found
+
+    def extra_allowed_models(self, provider: str) -> list[str]:
+        """The models `AIEXEC_ALLOWED_MODELS` allows on `provider` (shared/model_policy.py)."""
+        prefix = f"{provider}:"
+        return [e.removeprefix(prefix) for e in self.allowed_models if e.startswith(prefix)]
 
     def timeout_for(self, provider: str) -> float:
         value = getattr(self, f"{provider}_timeout_s", None)
