@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -164,3 +165,16 @@ class Catalog(BaseModel):
 @lru_cache(maxsize=1)
 def catalog() -> Catalog:
     return Catalog.model_validate(json.loads(CATALOG_FILE.read_text(encoding="utf-8")))
+
+
+def known_name(model: str, provider: str, configured: Collection[str] = ()) -> str | None:
+    """The name the system knows `model` by on `provider`, or None when only a request vouches
+    for it: its catalog id (a dated snapshot gives its base id), else the model itself when the
+    operator configured it (`Settings.configured_models`). A bounded set, whatever clients send.
+    """
+    if not model:
+        return None
+    resolved = catalog().resolve(model, provider)
+    if resolved is not None:
+        return resolved
+    return model if model in configured else None

@@ -4,10 +4,16 @@
 window and when it opened. Cost is kept off the healthy path: a worker reads the document at most
 once per `circuit_cache_s`, successes are written only while the window holds failures (a blind
 increment), and failures and probe claims are writes conditioned on the state they read.
+
+Only failures that are evidence about the provider's health are recorded: the worker decides
+with `ProviderError.counts_against_provider` (outages, rate limits, timeouts, credentials,
+quota) and never reports a failure the request caused (a model the provider does not have, a
+prompt too long or blocked, an invalid request), so no client can open a circuit for everyone.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -19,13 +25,12 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
+from shared.logging import log
 from shared.settings import Settings
 from shared.store import utcnow
 
-# Request-specific provider-fatal errors say nothing about the provider's health: a prompt too
-# long, blocked by a safety filter, or naming a model the provider does not have (one client
-# asking for a retired model must not open the circuit for everyone).
-NOT_HEALTH_SIGNALS = frozenset({"context_length_exceeded", "blocked", "model_unavailable"})
+logger = logging.getLogger(__name__)
+
 _CONTENDED_TRIES = 10
 
 
@@ -191,11 +196,18 @@ class CircuitBreaker:
             self.ref.set({"successes": firestore.Increment(1)}, merge=True)
 
     def record_failure(self, code: str, probe: bool = False) -> None:
-        if code in NOT_HEALTH_SIGNALS:
-            return
+        """Count a failure of the provider's own (`code` only names it in the log when this
+        failure opens the circuit); the caller has decided it counts."""
         if probe:
             now = self._clock()
             self._write(CircuitView(CircuitState.OPEN, 1, 0, now, now))
+            log(
+                logger,
+                logging.WARNING,
+                "probe failed: circuit open again",
+                provider=self.provider,
+                code=code,
+            )
             return
 
         def count(view: CircuitView, now: datetime) -> CircuitView | None:
@@ -214,7 +226,29 @@ class CircuitBreaker:
                 state, failures, successes, view.window_start or now, now if opens else None
             )
 
-        self._change(count)
+        written = self._change(count)
+        if written is not None and written.state is CircuitState.OPEN:
+            log(
+                logger,
+                logging.WARNING,
+                "circuit opened",
+                provider=self.provider,
+                code=code,
+                failures=written.failures,
+                successes=written.successes,
+            )
+
+    def release_probe(self) -> None:
+        """The probe call failed for a reason of its own request (a model this provider does not
+        have, blocked content, ...), which says nothing either way: give the probe up at once
+        rather than when its lease runs out, so the next delivery probes."""
+
+        def free(view: CircuitView, now: datetime) -> CircuitView | None:
+            if view.state is not CircuitState.HALF_OPEN or view.probe_until is None:
+                return None
+            return replace(view, probe_until=None)
+
+        self._change(free)
 
     def _window_over(self, view: CircuitView, now: datetime) -> bool:
         start = view.window_start

@@ -6,6 +6,12 @@ docs/architecture.md); a model the provider does not have (`model_unavailable`) 
 the task type's fallback model on the same provider; provider-fatal errors and an exhausted
 budget hand the task to the next hop; an invalid task fails at once. Only infrastructure errors
 (Firestore, Pub/Sub) escape as exceptions, so that Pub/Sub redelivers.
+
+The circuit breaker hears only about the provider's health: a failure counts when the error is
+the provider's (`ProviderError.counts_against_provider`) and the call was to a model the system
+vouches for (in the catalog, or configured by the operator). A failure the request caused, or a
+call to a model only the request names, is recorded on the task and never counted, so one
+client's requests cannot open a circuit for everyone.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 
 from shared import fallback
 from shared.bus import Bus
+from shared.catalog import known_name
 from shared.circuit import CircuitBreaker, CircuitState, Decision
 from shared.logging import log
 from shared.providers.base import (
@@ -120,6 +127,7 @@ class Worker:
         if decision is Decision.SKIP:
             return [self._not_called(task)], Outcome(TaskStatus.QUEUED, next_hop=hop + 1)
         calls: list[CallRecord] = []
+        probe = decision is Decision.PROBE
         for number, model in enumerate(models, start=1):
             call = CompletionRequest(
                 prompt=request["task_description"],
@@ -128,9 +136,13 @@ class Worker:
                 max_output_tokens=request.get("max_output_tokens"),
                 temperature=request.get("temperature"),
             )
-            made, outcome = self._attempts(call, hop, probe=decision is Decision.PROBE)
+            made, outcome, told = self._attempts(call, hop, probe=probe)
             calls += made
             if not _model_gone(made[-1]) or number == len(models):
+                if probe and not told:
+                    # The probe's call failed for its own request's reason: no verdict either
+                    # way, so let the next delivery probe instead of waiting out the lease.
+                    self._health("release_probe")
                 break
             log(
                 logger,
@@ -144,8 +156,11 @@ class Worker:
 
     def _attempts(
         self, call: CompletionRequest, hop: int, probe: bool
-    ) -> tuple[list[CallRecord], Outcome]:
-        """Call until success, a non-transient error, or the budget (one call for a probe)."""
+    ) -> tuple[list[CallRecord], Outcome, bool]:
+        """Call until success, a non-transient error, or the budget (one call for a probe).
+
+        Also returns whether the breaker was told how the last call went (a success, or a
+        failure that counts against the provider)."""
         me, model = self.provider.name, call.model
         budget = 1 if probe else self.settings.provider_attempts
         calls: list[CallRecord] = []
@@ -155,6 +170,7 @@ class Worker:
                 completion = self.provider.complete(call)
             except ProviderError as error:
                 calls.append(CallRecord.failure(me, model, started, utcnow(), error))
+                counted = self._counts(error, model)
                 log(
                     logger,
                     logging.WARNING,
@@ -165,14 +181,17 @@ class Worker:
                     kind=str(error.kind),
                     code=error.code,
                     probe=probe,
+                    counts_against_provider=counted,
                 )
+                if counted:
+                    self._health("record_failure", code=error.code, probe=probe)
                 if isinstance(error, InvalidTaskError):
-                    return calls, Outcome(TaskStatus.FAILED, error=_error("invalid_task", error))
-                self._health("record_failure", code=error.code, probe=probe)
+                    failed = Outcome(TaskStatus.FAILED, error=_error("invalid_task", error))
+                    return calls, failed, counted
                 if isinstance(error, TransientError) and attempt < budget and not self._opened():
                     pause(self._backoff(attempt, error))
                     continue
-                return calls, Outcome(TaskStatus.QUEUED, next_hop=hop + 1)
+                return calls, Outcome(TaskStatus.QUEUED, next_hop=hop + 1), counted
             calls.append(CallRecord.success(me, model, started, utcnow(), completion))
             self._health("record_success", probe=probe)
             result = {
@@ -181,8 +200,18 @@ class Worker:
                 "model": completion.model or model,
                 "finish_reason": completion.finish_reason,
             }
-            return calls, Outcome(TaskStatus.SUCCEEDED, result=result)
+            return calls, Outcome(TaskStatus.SUCCEEDED, result=result), True
         raise AssertionError("unreachable: the loop always returns")  # pragma: no cover
+
+    def _counts(self, error: ProviderError, model: str) -> bool:
+        """Whether this failure counts against the provider's health: the error must be the
+        provider's, and the model one the system vouches for. A model only the request names
+        (not in the catalog, not configured) may fail for reasons of its own: a partner model
+        that is down, a private endpoint without access, one that always times out."""
+        if not error.counts_against_provider:
+            return False
+        me = self.provider.name
+        return known_name(model, me, self.settings.configured_models(me)) is not None
 
     def _decide(self) -> Decision:
         if self.breaker is None:

@@ -13,7 +13,7 @@ from typing import Protocol
 
 class ErrorKind(StrEnum):
     TRANSIENT = "transient"  # 429, 5xx, timeouts, resets: worth retrying on the same provider
-    PROVIDER_FATAL = "provider_fatal"  # auth, unknown model, quota, context too long: hand over
+    PROVIDER_FATAL = "provider_fatal"  # auth, quota; unknown model, too long, blocked: hand over
     INVALID_TASK = "invalid_task"  # the request itself is wrong: no provider will accept it
 
 
@@ -39,9 +39,17 @@ class Completion:
 
 
 class ProviderError(Exception):
-    """A provider call that did not produce a completion."""
+    """A provider call that did not produce a completion.
+
+    `counts_against_provider` says whether the failure is evidence about the provider's health
+    (any request would have failed now: an outage, rate limiting, a timeout, rejected credentials,
+    an exhausted quota) rather than about this request (the model it names, its size, its content,
+    its parameters). Only the former may count towards opening the circuit breaker: otherwise one
+    client's bad requests would fail every other client's tasks.
+    """
 
     kind: ErrorKind = ErrorKind.TRANSIENT
+    counts_against_provider: bool = True
 
     def __init__(
         self,
@@ -63,11 +71,26 @@ class TransientError(ProviderError):
 
 
 class ProviderFatalError(ProviderError):
+    """This provider cannot serve the task, for a reason of the provider's (credentials, quota,
+    configuration): hand over, and count it against the provider."""
+
     kind = ErrorKind.PROVIDER_FATAL
 
 
+class RequestRefusedError(ProviderFatalError):
+    """This provider refused this request (the model it names does not exist here, the prompt is
+    too long for this provider, its content was blocked, another 4xx about what the request
+    asked for): hand over, since another provider may accept it, but never count it against
+    the provider, whose health it says nothing about."""
+
+    counts_against_provider = False
+
+
 class InvalidTaskError(ProviderError):
+    """The request itself is wrong (400/422): no provider will accept it, the task fails."""
+
     kind = ErrorKind.INVALID_TASK
+    counts_against_provider = False
 
 
 class Provider(Protocol):

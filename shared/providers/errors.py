@@ -2,6 +2,12 @@
 
 Both adapters translate their SDK's exception into (HTTP status, provider error code, message,
 headers) and let `error_for_status` decide the kind, so the retry/hand-over policy is one table.
+
+The table also decides whose fault a failure is, by class: `TransientError` and
+`ProviderFatalError` (429, 5xx, timeouts, connection errors, 401/403, an exhausted quota) are the
+provider's and count for its circuit breaker; `RequestRefusedError` (a model the provider does
+not have, any other 404, a context too long, blocked content, an unexpected 4xx) and
+`InvalidTaskError` (400, 422) are the request's and never do.
 """
 
 from __future__ import annotations
@@ -15,27 +21,32 @@ from shared.providers.base import (
     InvalidTaskError,
     ProviderError,
     ProviderFatalError,
+    RequestRefusedError,
     TransientError,
 )
 
 CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
 INSUFFICIENT_QUOTA = "insufficient_quota"
 # The provider says the model does not exist (never did, or was retired): OpenAI's 404
-# `model_not_found`, Vertex AI's 404 NOT_FOUND for a publisher model. Provider-fatal, but about
-# the request's model, not the provider's health; the worker tries the fallback model first.
+# `model_not_found`, Vertex AI's 404 NOT_FOUND for a publisher model. Refused for this request's
+# model, not a sign of the provider's health; the worker tries the fallback model first.
 MODEL_UNAVAILABLE = "model_unavailable"
+BLOCKED = "blocked"  # the provider's safety filters refused the prompt
 
 # status -> (error class, short code); statuses not listed fall back by class (4xx/5xx).
 _STATUS_TABLE: dict[int, tuple[type[ProviderError], str]] = {
     400: (InvalidTaskError, "invalid_request"),
     401: (ProviderFatalError, "auth"),
+    402: (ProviderFatalError, "quota"),  # billing: the account's, whatever the request
     403: (ProviderFatalError, "auth"),
-    # A 404 the provider does not attribute to the model (a wrong endpoint, say).
-    404: (ProviderFatalError, "not_found"),
+    # A 404 the provider does not attribute to the model. The request can cause one (Vertex AI
+    # puts the model in the URL: `"nobody/x"` is another publisher's path), so it is refused,
+    # not counted; a wrong endpoint in the configuration then costs one call per task.
+    404: (RequestRefusedError, "not_found"),
     408: (TransientError, "timeout"),
     409: (TransientError, "conflict"),
     # Too large for this provider's limits; another provider may accept it.
-    413: (ProviderFatalError, CONTEXT_LENGTH_EXCEEDED),
+    413: (RequestRefusedError, CONTEXT_LENGTH_EXCEEDED),
     422: (InvalidTaskError, "invalid_request"),
     429: (TransientError, "rate_limited"),
     504: (TransientError, "timeout"),
@@ -92,8 +103,8 @@ def error_for_status(
     that is too long (400, but another provider with a larger window may accept it), an exhausted
     quota (429, but retrying will not help) or a model that does not exist (404).
     """
-    if provider_code in (CONTEXT_LENGTH_EXCEEDED, MODEL_UNAVAILABLE):
-        return ProviderFatalError(provider_code, message, status=status)
+    if provider_code in (CONTEXT_LENGTH_EXCEEDED, MODEL_UNAVAILABLE, BLOCKED):
+        return RequestRefusedError(provider_code, message, status=status)
     if provider_code == INSUFFICIENT_QUOTA:
         return ProviderFatalError("quota", message, status=status)
     cls, code = _STATUS_TABLE.get(status, _fallback(status))
@@ -105,8 +116,9 @@ def error_for_status(
 def _fallback(status: int) -> tuple[type[ProviderError], str]:
     if status >= 500:
         return TransientError, "unavailable"
-    # An unexpected 4xx says nothing about the task itself: let the next provider try it.
-    return ProviderFatalError, "client_error"
+    # An unexpected 4xx (405, 410, 415, ...) answers what the request asked for: let the next
+    # provider try it, and do not hold it against this one.
+    return RequestRefusedError, "client_error"
 
 
 def timeout_error(message: str) -> TransientError:

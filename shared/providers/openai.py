@@ -20,6 +20,7 @@ from openai.types.chat import (
 
 from shared.providers.base import Completion, CompletionRequest, ProviderError, TransientError
 from shared.providers.errors import (
+    BLOCKED,
     CONTEXT_LENGTH_EXCEEDED,
     INSUFFICIENT_QUOTA,
     MODEL_UNAVAILABLE,
@@ -36,6 +37,9 @@ from shared.settings import Settings
 PLACEHOLDER_API_KEY = "sim-no-key"
 _PROVIDER_CODES = (CONTEXT_LENGTH_EXCEEDED, INSUFFICIENT_QUOTA)
 _MODEL_NOT_FOUND = "model_not_found"  # OpenAI's code for a model that does not exist (404)
+# OpenAI's 400 for a prompt its safety system flagged ("Invalid prompt: your prompt was flagged as
+# potentially violating our usage policy"): this provider's judgement of this prompt.
+_INVALID_PROMPT = "invalid_prompt"
 
 _T = TypeVar("_T")
 
@@ -130,6 +134,8 @@ def classify(exc: openai.APIError) -> ProviderError:
         reason = next((c for c in (code, exc.type) if c in _PROVIDER_CODES), None)
         if code == _MODEL_NOT_FOUND:
             reason = MODEL_UNAVAILABLE
+        elif code == _INVALID_PROMPT:
+            reason = BLOCKED
         return error_for_status(
             exc.status_code,
             exc.message,

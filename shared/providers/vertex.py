@@ -26,9 +26,11 @@ from shared.providers.base import (
     CompletionRequest,
     ProviderError,
     ProviderFatalError,
+    RequestRefusedError,
     TransientError,
 )
 from shared.providers.errors import (
+    BLOCKED,
     CONTEXT_LENGTH_EXCEEDED,
     MODEL_UNAVAILABLE,
     connection_error,
@@ -187,7 +189,7 @@ def to_completion(response: types.GenerateContentResponse, requested_model: str)
         reason = feedback.block_reason if feedback and feedback.block_reason else None
         if reason is not None:
             # Blocked by this provider's safety filters; another provider may judge otherwise.
-            raise ProviderFatalError("blocked", f"Vertex AI blocked the prompt: {reason}")
+            raise RequestRefusedError(BLOCKED, f"Vertex AI blocked the prompt: {reason}")
         raise TransientError("bad_response", "Vertex AI returned no candidates")
     candidate = response.candidates[0]
     parts = candidate.content.parts if candidate.content and candidate.content.parts else []

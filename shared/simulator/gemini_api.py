@@ -15,6 +15,7 @@ from typing import Any
 from shared.simulator.faults import Outcome
 from shared.simulator.models import ModelRegistry, ModelView
 from shared.simulator.textgen import (
+    MARKER_BLOCKED,
     MARKER_CONTEXT_TOO_LONG,
     MARKER_INVALID,
     Generation,
@@ -162,6 +163,10 @@ def _complete(body: Any, model: str, cache: PromptCache) -> Reply:
     max_tokens = optional_int(config.get("maxOutputTokens"), "maxOutputTokens")
     if MARKER_INVALID in prompt or MARKER_INVALID in system:
         raise BadRequest("simulated by the [sim:invalid] marker")
+    if MARKER_BLOCKED in prompt or MARKER_BLOCKED in system:
+        # Gemini answers a blocked prompt with 200, no candidates and the reason.
+        blocked = {"blockReason": "SAFETY", "blockReasonMessage": "simulated: [sim:blocked]"}
+        return Reply(200, {"promptFeedback": blocked, "modelVersion": model})
     prompt_tokens = prompt_token_count(system, prompt)
     if MARKER_CONTEXT_TOO_LONG in prompt or prompt_tokens > CONTEXT_WINDOW_TOKENS:
         return error(

@@ -12,6 +12,7 @@ from typing import Any
 from shared.simulator.faults import Outcome
 from shared.simulator.models import ModelRegistry, ModelView
 from shared.simulator.textgen import (
+    MARKER_BLOCKED,
     MARKER_CONTEXT_TOO_LONG,
     MARKER_INVALID,
     Generation,
@@ -164,6 +165,14 @@ def _complete(body: Any, cache: PromptCache, models: ModelRegistry) -> Reply:
         max_tokens = optional_int(body.get("max_tokens"), "max_tokens")
     if MARKER_INVALID in prompt or MARKER_INVALID in system:
         raise BadRequest("Invalid request (simulated by the [sim:invalid] marker).")
+    if MARKER_BLOCKED in prompt or MARKER_BLOCKED in system:
+        return error(
+            400,
+            "Invalid prompt: your prompt was flagged as potentially violating our usage policy "
+            "(simulated by the [sim:blocked] marker).",
+            type_="invalid_request_error",
+            code="invalid_prompt",
+        )
     prompt_tokens = prompt_token_count(system, prompt)
     if MARKER_CONTEXT_TOO_LONG in prompt or prompt_tokens > CONTEXT_WINDOW_TOKENS:
         return _context_too_long(prompt_tokens)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 MARKER_CONTEXT_TOO_LONG = "[sim:context-too-long]"
 MARKER_INVALID = "[sim:invalid]"
+MARKER_BLOCKED = "[sim:blocked]"  # the provider's safety filter refuses the prompt
 
 # OpenAI caches prompts of at least 1024 tokens, in 128-token steps; Gemini's implicit cache is
 # similar enough that one rule serves both.

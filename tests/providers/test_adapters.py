@@ -23,6 +23,7 @@ from shared.providers.base import (
     Provider,
     ProviderError,
     ProviderFatalError,
+    RequestRefusedError,
     TransientError,
 )
 from shared.providers.errors import error_for_status, parse_retry_after, retry_after_from_headers
@@ -224,6 +225,17 @@ def test_context_too_long_hands_over(
     assert error.status == 400
 
 
+def test_a_blocked_prompt_is_refused_and_never_counts_against_the_provider(
+    name: str, sim: SimulatorClient, make_settings: MakeSettings
+) -> None:
+    error = failure(adapter(name, make_settings(sim.url)), "[sim:blocked] something nasty")
+
+    assert isinstance(error, RequestRefusedError)  # another provider may judge otherwise
+    assert error.code == "blocked"
+    assert not error.counts_against_provider
+    assert sim.calls(name) == 1
+
+
 def test_invalid_request_is_an_invalid_task(
     name: str, sim: SimulatorClient, make_settings: MakeSettings
 ) -> None:
@@ -354,12 +366,14 @@ def test_parse_retry_after() -> None:
     [
         (400, None, InvalidTaskError, "invalid_request"),
         (422, None, InvalidTaskError, "invalid_request"),
-        (400, "context_length_exceeded", ProviderFatalError, "context_length_exceeded"),
+        (400, "context_length_exceeded", RequestRefusedError, "context_length_exceeded"),
         (401, None, ProviderFatalError, "auth"),
+        (402, None, ProviderFatalError, "quota"),
         (403, None, ProviderFatalError, "auth"),
-        (404, None, ProviderFatalError, "not_found"),
-        (404, "model_unavailable", ProviderFatalError, "model_unavailable"),
-        (418, None, ProviderFatalError, "client_error"),
+        (404, None, RequestRefusedError, "not_found"),
+        (404, "model_unavailable", RequestRefusedError, "model_unavailable"),
+        (413, None, RequestRefusedError, "context_length_exceeded"),
+        (418, None, RequestRefusedError, "client_error"),
         (429, None, TransientError, "rate_limited"),
         (429, "insufficient_quota", ProviderFatalError, "quota"),
         (500, None, TransientError, "unavailable"),
@@ -375,3 +389,6 @@ def test_status_table(
     assert type(error) is expected
     assert (error.code, error.status) == (code, status)
     assert error.retry_after_s == (1.0 if expected is TransientError else None)
+    # Only the provider's own failures count for its circuit breaker, never the request's.
+    request_caused = expected in (InvalidTaskError, RequestRefusedError)
+    assert error.counts_against_provider is not request_caused

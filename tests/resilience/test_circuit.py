@@ -74,13 +74,27 @@ def test_failures_outside_the_window_are_forgotten(make: Any) -> None:
     assert (view.state, view.failures) == (CircuitState.CLOSED, 1)
 
 
-@pytest.mark.parametrize("code", ["context_length_exceeded", "blocked", "model_unavailable"])
-def test_request_specific_errors_do_not_count(make: Any, code: str) -> None:
+def test_a_released_probe_lets_the_next_delivery_probe_at_once(make: Any) -> None:
+    """A probe whose call failed for its request's own reason (the worker never counts those:
+    tests/unit/test_worker_decisions.py) gives the probe up instead of holding it for a lease."""
+    one, other = make(), make()
+    for _ in range(5):
+        one.record_failure("unavailable")
+    make.clock.advance(31)
+    assert one.allow() is Decision.PROBE
+    assert other.allow() is Decision.SKIP  # the probe is live
+    one.release_probe()
+    assert one.view().failures == 5  # no verdict: nothing counted, nothing closed
+    assert other.allow() is Decision.PROBE
+    other.release_probe()
+    other.record_success(probe=True)
+    assert one.allow() is Decision.CALL
+
+
+def test_releasing_without_a_probe_changes_nothing(make: Any) -> None:
     breaker = make()
-    for _ in range(10):
-        breaker.record_failure(code)
-    assert breaker.allow() is Decision.CALL
-    assert breaker.view().failures == 0
+    breaker.release_probe()
+    assert breaker.allow() is Decision.CALL and breaker.view().failures == 0
 
 
 def test_after_the_cooldown_exactly_one_probe_decides(make: Any) -> None:

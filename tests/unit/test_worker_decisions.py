@@ -14,8 +14,10 @@ from shared.providers.base import (
     InvalidTaskError,
     ProviderError,
     ProviderFatalError,
+    RequestRefusedError,
     TransientError,
 )
+from shared.providers.errors import error_for_status
 from shared.schemas import TaskMessage, TaskStatus
 from shared.settings import Settings
 from shared.store import Begin, BeginKind, Outcome
@@ -215,6 +217,7 @@ class FakeBreaker:
         self.decision = Decision(decision)
         self.failures: list[tuple[str, bool]] = []
         self.successes: list[bool] = []
+        self.released = 0
         self.opens_after = opens_after
         self._view = CircuitView
         self._state = CircuitState
@@ -234,6 +237,9 @@ class FakeBreaker:
 
     def record_success(self, probe: bool = False) -> None:
         self.successes.append(probe)
+
+    def release_probe(self) -> None:
+        self.released += 1
 
 
 def run_with(
@@ -284,7 +290,7 @@ def test_retries_stop_once_the_breaker_opens(sleeps: list[float]) -> None:
 
 # --- a model the provider does not have -------------------------------------------------------
 
-GONE = ProviderFatalError("model_unavailable", "The model does not exist", status=404)
+GONE = RequestRefusedError("model_unavailable", "The model does not exist", status=404)
 
 
 def run_models(
@@ -351,12 +357,10 @@ def test_other_errors_do_not_try_the_fallback_model(sleeps: list[float]) -> None
     assert (topics(bus), len(provider.requests)) == (["tasks-vertex"], 1)
 
 
-def test_an_unavailable_model_is_reported_to_the_breaker_as_what_it_is(
-    sleeps: list[float],
-) -> None:
+def test_an_unavailable_model_is_not_reported_to_the_breaker(sleeps: list[float]) -> None:
     breaker = FakeBreaker()
     run_models([GONE, OK], breaker)
-    assert breaker.failures == [("model_unavailable", False)]  # the breaker ignores this code
+    assert breaker.failures == []  # about the request's model, not the provider's health
     assert breaker.successes == [False]
 
 
@@ -365,3 +369,84 @@ def test_a_probe_that_finds_its_model_gone_probes_with_the_fallback(sleeps: list
     outcome, _, _, provider = run_models([GONE, OK], breaker)
     assert (outcome, len(provider.requests)) == ("succeeded", 2)
     assert breaker.successes == [True]
+
+
+# --- what the circuit breaker hears: the provider's health, never the request's faults -------
+
+PROVIDER_HEALTH = [
+    TransientError("unavailable", "503", status=503),
+    TransientError("timeout", "read timed out"),
+    TransientError("connection", "connection reset"),
+    error_for_status(429, "slow down"),
+    error_for_status(401, "bad key"),
+    error_for_status(403, "permission denied"),
+    error_for_status(429, "quota", provider_code="insufficient_quota"),
+]
+REQUEST_FAULTS = [
+    error_for_status(400, "bad request"),
+    error_for_status(422, "unprocessable"),
+    error_for_status(404, "no such endpoint"),  # Vertex AI: "nobody/x" is another path
+    error_for_status(404, "gone", provider_code="model_unavailable"),
+    error_for_status(400, "too long", provider_code="context_length_exceeded"),
+    error_for_status(413, "too large"),
+    error_for_status(400, "blocked", provider_code="blocked"),
+    error_for_status(418, "teapot"),
+]
+
+
+def _name(error: ProviderError) -> str:
+    return f"{error.status}-{error.code}"
+
+
+@pytest.mark.parametrize("error", PROVIDER_HEALTH, ids=_name)
+def test_provider_failures_count_against_the_provider(
+    sleeps: list[float], error: ProviderError
+) -> None:
+    assert error.counts_against_provider
+    breaker = FakeBreaker()
+    run_models([error, error, error, OK], breaker)
+    assert breaker.failures and {code for code, _ in breaker.failures} == {error.code}
+
+
+@pytest.mark.parametrize("error", REQUEST_FAULTS, ids=_name)
+def test_failures_the_request_caused_never_count(sleeps: list[float], error: ProviderError) -> None:
+    assert not error.counts_against_provider
+    breaker = FakeBreaker()
+    for _ in range(20):  # however many a client sends
+        run_models([error, error, error, OK], breaker)
+    assert breaker.failures == []
+
+
+@pytest.mark.parametrize("error", PROVIDER_HEALTH[:3], ids=_name)
+def test_a_model_only_the_request_names_proves_nothing_about_the_provider(
+    sleeps: list[float], error: ProviderError
+) -> None:
+    """A client-chosen model outside the catalog and the configuration (a partner model that is
+    down, a private endpoint) may fail for reasons of its own: not counted either."""
+    breaker = FakeBreaker()
+    run_models([error] * 6, breaker, model={"openai": "nobody/always-503"})
+    assert breaker.failures == []
+    run_models([error] * 6, breaker, model={"openai": "gpt-6.1-terra-2026-10-26"})  # a snapshot
+    assert breaker.failures  # of a catalog model: the provider's health again
+
+
+def test_a_probe_refused_for_its_request_is_released_not_counted(sleeps: list[float]) -> None:
+    breaker = FakeBreaker("probe")
+    refused = error_for_status(404, "no such endpoint")
+    outcome, _, _, provider = run_models([refused, OK], breaker)
+    assert (outcome, len(provider.requests)) == ("handed_over", 1)
+    assert (breaker.failures, breaker.successes, breaker.released) == ([], [], 1)
+
+
+def test_an_invalid_task_in_a_probe_releases_it(sleeps: list[float]) -> None:
+    breaker = FakeBreaker("probe")
+    outcome, _, _, _ = run_models([error_for_status(400, "bad")], breaker)
+    assert (outcome, breaker.failures, breaker.released) == ("failed", [], 1)
+
+
+def test_a_probe_with_a_verdict_is_not_released(sleeps: list[float]) -> None:
+    answered, failed = FakeBreaker("probe"), FakeBreaker("probe")
+    run_models([GONE, OK], answered)  # the fallback model's answer decides
+    run_models([TransientError("unavailable", "503")], failed)
+    assert (answered.successes, answered.released) == ([True], 0)
+    assert (failed.failures, failed.released) == ([("unavailable", True)], 0)
