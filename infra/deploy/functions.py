@@ -58,6 +58,7 @@ LOCAL_ONLY = frozenset(
         "worker_default_max_instances",
         "worker_concurrency",
         "worker_default_concurrency",
+        "ingest_concurrency",
         "report_webhook_secret",
         "smtp_password_secret",
         "api_key_pepper",
@@ -103,6 +104,13 @@ def runtime_env(settings: Settings, project: str) -> dict[str, str]:
     return env
 
 
+def threads_env(concurrency: int) -> dict[str, str]:
+    """functions-framework serves `THREADS` requests at once (default 4 x CPUs); Google's advice
+    for Python: set it to the function's concurrency (cloud.google.com/functions/docs/
+    configuring/concurrency, read 2026-11-29). Ingest also caps its waits from it."""
+    return {"THREADS": str(concurrency)}
+
+
 def _sizing(settings: Settings, provider: str) -> tuple[int, int]:
     max_instances = settings.worker_max_instances.get(
         provider, settings.worker_default_max_instances
@@ -134,7 +142,7 @@ def _worker(
         key_env = KEY_ENV.get(provider, f"{provider.upper()}_API_KEY")
         secrets = (SecretRef(key_env, settings.provider_key_secrets[provider]),)
     max_instances, concurrency = _sizing(settings, provider)
-    env = runtime_env(settings, target.project) | {"PROVIDER": provider}
+    env = runtime_env(settings, target.project) | {"PROVIDER": provider} | threads_env(concurrency)
     function = Function(
         name=name,
         bundle=f"worker-{provider}",
@@ -191,7 +199,9 @@ def _handler(
         concurrency=concurrency,
         invokers=(push,),
         push_subscription=subscription,
-        env=tuple(sorted(runtime_env(settings, target.project).items())),
+        env=tuple(
+            sorted((runtime_env(settings, target.project) | threads_env(concurrency)).items())
+        ),
         secrets=_report_secrets(settings) if name == FUNCTION_REPORT else (),
     )
     return function, account
@@ -200,6 +210,7 @@ def _handler(
 def _ingest_http(settings: Settings, target: Target) -> tuple[Function, ServiceAccount]:
     account = service_account(target, FUNCTION_INGEST, "runs ingest (HTTP API)")
     longest_wait = max(settings.wait_max_s, settings.sync_wait_s)
+    env = runtime_env(settings, target.project) | threads_env(settings.ingest_concurrency)
     function = Function(
         name=FUNCTION_INGEST,
         bundle="ingest",
@@ -209,11 +220,11 @@ def _ingest_http(settings: Settings, target: Target) -> tuple[Function, ServiceA
         memory="512Mi",
         cpu="1",
         max_instances=20,
-        concurrency=40,
+        concurrency=settings.ingest_concurrency,
         # Public only when ingest itself authenticates callers by API key; otherwise the
         # platform does (IAM): callers need roles/run.invoker, granted by an admin.
         public=settings.api_keys_required,
-        env=tuple(sorted(runtime_env(settings, target.project).items())),
+        env=tuple(sorted(env.items())),
         # Keys are stored as HMACs with this pepper; it never travels as a plain variable.
         secrets=(SecretRef("AIEXEC_API_KEY_PEPPER", settings.api_key_pepper_secret),)
         if settings.api_keys_required
