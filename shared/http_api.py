@@ -12,22 +12,24 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import flask
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
-from shared.auth import Admission
+from shared.auth import Admission, presented_key
 from shared.circuit import circuit_states
 from shared.ingest import Ingest, RequestProblemError
+from shared.model_lifecycle import today_utc
 from shared.model_lifecycle import warnings as model_warnings
 from shared.openapi import render_openapi
 from shared.providers.registry import known_providers
 from shared.request_guard import read_body
 from shared.schemas import FieldProblem, TaskStatus, check_task_id
 from shared.settings import Settings
+from shared.waits import WaitSlots, instance_cap, request_threads
 
 logger = logging.getLogger(__name__)
 DEFAULT_CLIENT = "anonymous"
@@ -136,13 +138,23 @@ def register_json_errors(errorhandler: Callable[[Any], Any]) -> None:
 
 class HttpApi:
     def __init__(
-        self, settings: Settings, ingest: Ingest, admission: Admission | None = None
+        self,
+        settings: Settings,
+        ingest: Ingest,
+        admission: Admission | None = None,
+        waits: WaitSlots | None = None,
     ) -> None:
         self.settings = settings
         self.ingest = ingest
         # Who may call, and how often (shared/auth.py); without API keys: `anonymous`.
         self.admission = admission or Admission.from_settings(settings, lambda: ingest.store.client)
-        self._openapi: bytes | None = None
+        # How many requests may wait for a result at once (shared/waits.py); per client only
+        # when clients are identified by API keys.
+        self.waits = waits or WaitSlots(
+            settings.max_waits_per_client if settings.api_keys_required else None,
+            instance_cap(request_threads()),
+        )
+        self._openapi: tuple[date, bytes] | None = None
 
     def handle(self, request: flask.Request) -> Any:
         try:
@@ -169,12 +181,16 @@ class HttpApi:
     def post_task(self, request: flask.Request) -> Any:
         caller = self.admission.admit(request.headers)  # 401/403, then 429
         wait_s = self._wait_param(request)
-        submission = self.ingest.submit(
-            self._read(request), caller.client_id, caller.monthly_budget_usd
-        )
-        task = submission.task
-        if wait_s > 0 and TaskStatus(task["status"]) not in _TERMINAL:
-            task = self.ingest.store.wait_for_terminal(task["task_id"], wait_s) or task
+        task_request = self._read(request)
+        # A slot before the task exists (429 too_many_waits creates nothing); none when this
+        # client already waits on this task_id: that request is answered at once.
+        with self.waits.hold(caller.client_id, task_request.task_id, wait_s) as may_wait:
+            submission = self.ingest.submit(
+                task_request, caller.client_id, caller.monthly_budget_usd
+            )
+            task = submission.task
+            if may_wait and TaskStatus(task["status"]) not in _TERMINAL:
+                task = self.ingest.store.wait_for_terminal(task["task_id"], wait_s) or task
         status_url = f"{request.host_url.rstrip('/')}/tasks/{task['task_id']}"
         body = {"task_id": task["task_id"], "status": task["status"], "status_url": status_url}
         if TaskStatus(task["status"]) in _TERMINAL:
@@ -209,7 +225,14 @@ class HttpApi:
             return problem(404, "not_found", f"no task {task_id}")
         return respond({k: v for k, v in task.items() if not k.startswith("lease_")}, 200)
 
-    def health(self, _request: flask.Request) -> Any:
+    def health(self, request: flask.Request) -> Any:
+        """`{status, version}`; with the details (providers, circuits, model warnings) when the
+        caller may see them: anyone when ingest is IAM-only (Cloud Run authenticated them), else
+        only a caller with a valid API key. The minimal answer reads nothing (no Firestore)."""
+        document: dict[str, Any] = {"status": "ok", "version": self.settings.version}
+        if self.settings.api_keys_required and presented_key(request.headers) is None:
+            return respond(document, 200)
+        self.admission.authenticate(request.headers)  # a key that is not valid: 401/403
         try:
             circuits = circuit_states(self.settings, self.ingest.store.client)
         except Exception:  # health must answer even when Firestore does not
@@ -225,14 +248,17 @@ class HttpApi:
             }
             for name in self.settings.providers
         ]
-        document = {"status": "ok", "version": self.settings.version, "providers": providers}
-        return respond(document | {"model_warnings": model_warnings(self.settings)}, 200)
+        document |= {"providers": providers, "model_warnings": model_warnings(self.settings)}
+        return respond(document, 200)
 
     def openapi(self, _request: flask.Request) -> Any:
-        """The OpenAPI document of these routes, with this deployment's providers and limits."""
-        if self._openapi is None:
-            self._openapi = json.dumps(render_openapi(self.settings), ensure_ascii=False).encode()
-        return flask.Response(self._openapi, status=200, mimetype="application/json")
+        """The OpenAPI document of these routes, with this deployment's providers, limits and
+        allowed models (rendered once a day: models retire by date)."""
+        today = today_utc()
+        if self._openapi is None or self._openapi[0] != today:
+            document = render_openapi(self.settings, today)
+            self._openapi = (today, json.dumps(document, ensure_ascii=False).encode())
+        return flask.Response(self._openapi[1], status=200, mimetype="application/json")
 
     def v2_execute(self, request: flask.Request) -> Any:
         """The V2 backend's synchronous call, kept for its clients: submit, wait, answer.
@@ -241,10 +267,15 @@ class HttpApi:
         """
         caller = self.admission.admit(request.headers)
         request_body = self._read(request, json_type_required=False)
-        submission = self.ingest.submit(request_body, caller.client_id, caller.monthly_budget_usd)
-        task_id = submission.task["task_id"]
-        task = self.ingest.store.wait_for_terminal(task_id, self.settings.sync_wait_s)
-        task = task or submission.task
+        wait_s = self.settings.sync_wait_s
+        with self.waits.hold(caller.client_id, request_body.task_id, wait_s) as may_wait:
+            submission = self.ingest.submit(
+                request_body, caller.client_id, caller.monthly_budget_usd
+            )
+            task_id = submission.task["task_id"]
+            task = submission.task
+            if may_wait and TaskStatus(task["status"]) not in _TERMINAL:
+                task = self.ingest.store.wait_for_terminal(task_id, wait_s) or task
         if task["status"] == TaskStatus.SUCCEEDED:
             result = task["result"]
             return respond(

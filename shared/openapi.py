@@ -4,17 +4,22 @@ that are settings filled in from the settings.
 The file documents the defaults (two providers, `openai` and `vertex`; the default limits); the
 ingest function serves it with the configured providers as `enum`s (on `providers` items and on
 the keys of `model`: any other name is refused with 400) and the configured limits, so that a
-client or a fuzzer generating requests from the document meets the server's real rules.
+client or a fuzzer generating requests from the document meets the server's real rules. Served
+for a day (`today`), it also lists per provider the models a request may name (an `enum` of
+exact names and a `pattern` of dated snapshots; shared/model_policy.py): which models are retired
+depends on the date, so the file, which must not, carries the rule in words only.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from shared.model_policy import allowed_models, snapshot_pattern
 from shared.settings import Settings
 
 SPEC_PATH = Path(__file__).parent / "data" / "openapi.json"
@@ -26,8 +31,9 @@ def _static() -> dict[str, Any]:
     return document
 
 
-def render_openapi(settings: Settings) -> dict[str, Any]:
-    """The document with `settings`' providers and limits (a new object on every call)."""
+def render_openapi(settings: Settings, today: date | None = None) -> dict[str, Any]:
+    """The document with `settings`' providers and limits (a new object on every call); with
+    `today`, the models allowed on each provider that day."""
     document = copy.deepcopy(_static())
     schemas = document["components"]["schemas"]
     request = schemas["TaskRequest"]["properties"]
@@ -37,6 +43,13 @@ def render_openapi(settings: Settings) -> dict[str, Any]:
     request["task_description"]["maxLength"] = settings.max_prompt_chars
     request["system"]["maxLength"] = settings.max_prompt_chars
     request["max_output_tokens"]["maximum"] = settings.max_output_tokens_limit
+    if today is not None:
+        request["model"]["properties"] = {
+            provider: _model_schema(
+                request["model"]["additionalProperties"], settings, provider, today
+            )
+            for provider in providers
+        }
     schemas["Health"]["properties"]["providers"]["items"]["properties"]["name"]["enum"] = providers
     submit = document["paths"]["/tasks"]["post"]
     for parameter in submit["parameters"]:
@@ -51,6 +64,15 @@ def render_openapi(settings: Settings) -> dict[str, Any]:
     else:
         example.pop("model", None)
     return document
+
+
+def _model_schema(
+    base: dict[str, Any], settings: Settings, provider: str, today: date
+) -> dict[str, Any]:
+    """The names allowed on `provider`: exact ones, or a dated snapshot of a catalog model."""
+    exact: dict[str, Any] = {"enum": allowed_models(settings, provider, today)}
+    snapshots = snapshot_pattern(provider, today)
+    return dict(base) | ({"anyOf": [exact, {"pattern": snapshots}]} if snapshots else exact)
 
 
 def _number(value: float) -> float | int:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from shared.catalog import catalog
+from shared.error_summaries import summary
+from shared.logging import log
 from shared.pricing import cost_of
 from shared.providers.base import Completion, ProviderError
 from shared.providers.errors import MODEL_UNAVAILABLE
 
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,13 +63,26 @@ class CallRecord:
     def failure(
         cls, provider: str, model: str, started: datetime, ended: datetime, error: ProviderError
     ) -> CallRecord:
+        """The record keeps the code and a fixed sentence for clients (shared/error_summaries);
+        the provider's own text, which may name its request ids, organisation or URLs, is
+        logged here whole (with the task's id), never stored in the task."""
+        log(
+            logger,
+            logging.WARNING,
+            "provider error text",
+            provider=provider,
+            model=model,
+            code=error.code,
+            status=error.status,
+            text=error.message,
+        )
         return cls(
             provider=provider,
             model=model,
             started_at=started,
             ended_at=ended,
             outcome=str(error.kind),
-            error={"code": error.code, "message": error.message[:500]},
+            error={"code": error.code, "message": summary(error.code)},
             price_version=catalog().version,
         )
 

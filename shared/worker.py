@@ -28,6 +28,7 @@ from shared import fallback
 from shared.bus import Bus
 from shared.catalog import known_name
 from shared.circuit import CircuitBreaker, CircuitState, Decision
+from shared.error_summaries import summary
 from shared.logging import log
 from shared.providers.base import (
     CompletionRequest,
@@ -299,7 +300,8 @@ def _model_gone(call: CallRecord) -> bool:
 
 
 def _error(code: str, error: ProviderError) -> dict[str, str]:
-    return {"code": code, "message": f"{error.code}: {error.message}"[:500]}
+    # A fixed sentence for clients; the provider's own text is logged (CallRecord.failure).
+    return {"code": code, "message": f"{error.code}: {summary(error.code)}"}
 
 
 def publish_result(bus: Bus, settings: Settings, task: dict[str, Any]) -> None:

@@ -36,6 +36,7 @@ class Component:
     expect: str  # "Ok" (body), "200" (status) or "any" (any HTTP answer)
     provider: str | None = None  # workers: the PROVIDER they serve
     push_endpoint: str | None = None  # functions fed by a push subscription
+    threads: int | None = None  # functions-framework THREADS, when the stack sets it
 
     @property
     def probe_url(self) -> str:
@@ -90,10 +91,11 @@ def _make(
     *,
     provider: str | None = None,
     push: bool = False,
+    threads: int | None = None,
 ) -> Component:
     url = base_url(settings, port)
     push_endpoint = url + "/" if push else None
-    return Component(name, argv, port, url, probe[0], probe[1], provider, push_endpoint)
+    return Component(name, argv, port, url, probe[0], probe[1], provider, push_endpoint, threads)
 
 
 def _emulators(settings: Settings, state_dir: Path) -> list[Component]:
@@ -133,9 +135,13 @@ def _functions(settings: Settings, repo_root: Path) -> list[Component]:
         # http: GET /health must say 200; cloudevent: any HTTP answer (GET / → 4xx) means up
         http = fn.signature == "http"
         probe = ("/health", "200") if http else ("/", "any")
-        components.append(
-            _make(settings, fn.name, argv, port, probe, provider=provider, push=not http)
+        # The HTTP ingest serves as many requests at once as deployed (its waits are capped
+        # from THREADS: shared/waits.py); workers follow AIEXEC_WORKER_THREADS (envs.child_env).
+        threads = settings.ingest_concurrency if fn.name == FUNCTION_INGEST else None
+        made = _make(
+            settings, fn.name, argv, port, probe, provider=provider, push=not http, threads=threads
         )
+        components.append(made)
     return components
 
 

@@ -86,8 +86,10 @@ def child_env(
     *,
     provider: str | None = None,
     base: Mapping[str, str] | None = None,
+    threads: int | None = None,
 ) -> dict[str, str]:
-    """Environment of a stack process: `base` (os.environ) + `stack_env` + PYTHONPATH."""
+    """Environment of a stack process: `base` (os.environ) + `stack_env` + PYTHONPATH, and
+    `THREADS` (functions-framework's request threads) when given."""
     env = dict(os.environ if base is None else base)
     for name in PROVIDER_ENV_NAMES:
         env.pop(name, None)
@@ -101,4 +103,6 @@ def child_env(
             env[name] = provider
         if settings.worker_threads is not None:  # concurrent provider calls per worker
             env["THREADS"] = str(settings.worker_threads)
+    if threads is not None:
+        env["THREADS"] = str(threads)
     return env

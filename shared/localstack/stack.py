@@ -181,7 +181,9 @@ class LocalStack:
                 log.replace(log.with_name(log.name + ".1"))
 
     def _spawn(self, component: Component) -> None:
-        env = child_env(self.settings, self.repo_root, provider=component.provider)
+        env = child_env(
+            self.settings, self.repo_root, provider=component.provider, threads=component.threads
+        )
         log = self.function_log(component.name)
         self._procs[component.name] = spawn(
             list(component.argv), cwd=self.repo_root, env=env, log=log

@@ -269,6 +269,10 @@ def _no_key(_keys: KeyStore) -> dict[str, str]:
     return {}
 
 
+def _unknown_key(_keys: KeyStore) -> dict[str, str]:
+    return {"Authorization": "Bearer aiexec_" + "A" * 43}  # well formed, never issued
+
+
 def _tiny_budget(keys: KeyStore) -> dict[str, str]:
     return _key(keys, monthly_budget_usd=0.000001)  # less than any task may cost
 
@@ -284,6 +288,9 @@ KEYED_CASES: list[tuple[str, str, str, KeyedCase]] = [
     ("/", "post", "429", _rate_limited("/")),
     ("/tasks/{task_id}", "get", "401", _keyed("GET", "/tasks/any-task", _no_key)),
     ("/tasks/{task_id}", "get", "403", _keyed("GET", "/tasks/any-task", _revoked)),
+    ("/health", "get", "200", _keyed("GET", "/health", _no_key)),  # minimal: {status, version}
+    ("/health", "get", "401", _keyed("GET", "/health", _unknown_key)),
+    ("/health", "get", "403", _keyed("GET", "/health", _revoked)),
 ]  # fmt: skip
 
 

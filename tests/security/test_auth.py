@@ -170,7 +170,8 @@ def test_keys_cli_shows_a_key_once_and_stores_only_its_hash(security: Security) 
 
 
 def test_health_shows_no_secrets(security: Security) -> None:
-    response = httpx.get(security.a.url + "/health", trust_env=False)
+    key, _ = security.key("health")
+    response = httpx.get(security.a.url + "/health", headers=bearer(key), trust_env=False)
     assert response.status_code == 200
     text = response.text
     for value in (*HEALTH_SECRETS.values(), "apiuser", "s3cret-pass", "secret-token"):
@@ -179,6 +180,18 @@ def test_health_shows_no_secrets(security: Security) -> None:
     openai = next(p for p in response.json()["providers"] if p["name"] == "openai")
     assert openai["configured"] is True
     assert "circuit" in openai
+
+
+def test_health_without_a_key_is_minimal(security: Security) -> None:
+    """Keys required: an unauthenticated caller learns that ingest answers and its version,
+    nothing about providers or circuits (and costs no Firestore read); a bad key is refused."""
+    anonymous = httpx.get(security.a.url + "/health", trust_env=False)
+    assert anonymous.status_code == 200
+    assert anonymous.json() == {"status": "ok", "version": security.settings.version}
+    wrong = httpx.get(
+        security.a.url + "/health", headers=bearer("aiexec_" + "B" * 43), trust_env=False
+    )
+    assert _problem(wrong) == (401, "invalid_api_key")
 
 
 def test_prompts_are_not_logged(security: Security) -> None:
