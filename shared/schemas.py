@@ -62,6 +62,17 @@ def _integral(value: Any) -> Any:
 JsonInt = Annotated[int, BeforeValidator(_integral)]
 
 
+def _model_name(value: str) -> str:
+    """A model name as the schema bounds it (the allowlist, shared/model_policy.py, decides
+    which names are served); an error's location names the provider (`model.vertex`)."""
+    if not value.strip() or len(value) > MAX_MODEL_NAME:
+        raise ValueError(f"must be 1-{MAX_MODEL_NAME} characters and not blank")
+    return value
+
+
+ModelName = Annotated[str, AfterValidator(_model_name)]
+
+
 class TaskStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -95,7 +106,7 @@ class TaskRequest(BaseModel):
     task_id: str | None = None
     system: str | None = None
     task_type: TaskType | None = None
-    model: dict[str, str] | None = None
+    model: dict[str, ModelName] | None = None
     providers: list[str] | None = Field(default=None, min_length=1)
     max_output_tokens: JsonInt | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
@@ -124,14 +135,6 @@ class TaskRequest(BaseModel):
         limit = get_settings().max_output_tokens_limit
         if value is not None and value > limit:
             raise ValueError(f"must be at most {limit}")
-        return value
-
-    @field_validator("model")
-    @classmethod
-    def _models(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        for provider, name in (value or {}).items():
-            if not name.strip() or len(name) > MAX_MODEL_NAME:
-                raise ValueError(f"model for {provider!r} must be 1-{MAX_MODEL_NAME} characters")
         return value
 
     @field_validator("providers")

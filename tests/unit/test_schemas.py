@@ -60,7 +60,7 @@ def problem_for(body: str) -> tuple[str, str | None]:
             "invalid_field",
             "max_output_tokens",
         ),
-        ('{"task_description": "x", "model": {"openai": ""}}', "invalid_field", "model"),
+        ('{"task_description": "x", "model": {"openai": ""}}', "invalid_field", "model.openai"),
         ("not json", "invalid_json", None),
         ("[1, 2]", "invalid_field", None),
     ],
