@@ -94,10 +94,16 @@ def test_a_model_that_does_not_exist_does_not_open_the_circuit(
     spare = settings.fallback_model_for("openai", None)
     assert spare
     sim.set_model("openai", spare, retired=True)  # every openai call below is a 404
-    bad = {"openai": "gpt-does-not-exist"}
+    # A model ingest allows (a current catalog model: names outside the allowlist are refused
+    # at ingest, tests/e2e/test_model_allowlist.py) that the provider says it does not have.
+    gone = "gpt-6.1-sol"
+    assert gone not in (spare, settings.openai_model)
+    sim.set_model("openai", gone, retired=True)
+    bad = {"openai": gone}
     task_ids = [unique(f"bad-model-{n}") for n in range(6)]
     for task_id in task_ids:
-        pipeline.post("/tasks", {"task_description": "x", "model": bad, "task_id": task_id})
+        sent = pipeline.post("/tasks", {"task_description": "x", "model": bad, "task_id": task_id})
+        assert sent.status_code == 202, sent.text
 
     for task_id in task_ids:
         task = pipeline.wait(task_id)
