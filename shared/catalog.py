@@ -15,13 +15,14 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared.settings import Settings
 
 CATALOG_FILE = Path(__file__).parent / "data" / "models.json"
 
@@ -167,14 +168,17 @@ def catalog() -> Catalog:
     return Catalog.model_validate(json.loads(CATALOG_FILE.read_text(encoding="utf-8")))
 
 
-def known_name(model: str, provider: str, configured: Collection[str] = ()) -> str | None:
+def known_name(settings: Settings, provider: str, model: str) -> str | None:
     """The name the system knows `model` by on `provider`, or None when only a request vouches
     for it: its catalog id (a dated snapshot gives its base id), else the model itself when the
-    operator configured it (`Settings.configured_models`). A bounded set, whatever clients send.
+    operator configured it or allowed it (`AIEXEC_ALLOWED_MODELS`). A set the operator bounds,
+    whatever clients send.
     """
     if not model:
         return None
     resolved = catalog().resolve(model, provider)
     if resolved is not None:
         return resolved
-    return model if model in configured else None
+    if model in settings.configured_models(provider):
+        return model
+    return model if model in settings.extra_allowed_models(provider) else None

@@ -18,6 +18,18 @@ Why this shape:
 - *Constant report cost.* A report reads at most days x shards documents, whatever the number
   of tasks (the cells grow with provider x model x client combinations, not with tasks).
 
+Bounded whatever clients send. Nothing a client writes becomes a field name as it is: a cell is
+keyed by *labels* (`cell_labels`), and the exact names stay on the per-task documents (`usage`,
+`tasks`), which ingest bounds. The provider label is a configured provider; the model label is
+the model's catalog id (a dated snapshot counts under its base), the model itself when the
+operator configured or allowed it, else `(other)`; the client label is the client name when it
+is one by the rule of API-key clients (1-64 of `[A-Za-z0-9_.-]`), else `(invalid)`. So a day's
+document holds at most providers x (catalog + operator models + 1) x clients cells, each of a
+bounded size (`MAX_CELL_BYTES`); clients are bounded by the API keys the operator issues (and
+by the publishers IAM lets publish on `tasks`). Should a document reach a Firestore limit anyway,
+the store commits the task's change without its rollup update and counts the miss
+(`record_missed`, `{day}-missed-{shard}`), which the report shows: a rollup never blocks a task.
+
 Latency histograms use fixed log-spaced buckets (ratio 2^(1/4), ~9 % wide), good for p50/p95.
 """
 
@@ -25,6 +37,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -33,6 +46,8 @@ from zoneinfo import ZoneInfo
 
 from google.cloud import firestore
 
+from shared.auth import check_client_name
+from shared.catalog import known_name
 from shared.settings import Settings
 
 BUCKET_RATIO = 2**0.25
@@ -46,6 +61,19 @@ TOKEN_FIELDS = (
 )
 _KEY_SEPARATOR = "|"
 _MAX_CODE = 64
+OTHER_MODEL = "(other)"  # a model neither the catalog nor the operator knows
+INVALID_CLIENT = "(invalid)"  # a client id that is not a client name
+OTHER_PROVIDER = "(other)"  # not a configured provider (never written by the workers)
+# A label longer than this (percent-encoded) counts as `(other)`: the operator's own model names
+# stay far from Firestore's 1500-byte field path limit too.
+_MAX_LABEL_BYTES = 256
+# A cell's worst case in Firestore's storage size (a field name's UTF-8 bytes + 1, 8 bytes a
+# number): ~20 counters (~500 B), a call latency histogram (calls end at the provider timeout:
+# ~60 buckets, ~0.7 KB), a task latency histogram (4 buckets per doubling: ~140 up to a year,
+# ~1.7 KB), outcome and error codes of our own vocabulary (at most 64 characters each, ~0.8 KB).
+# Typical cells take 300-600 bytes (tests/integration/test_rollup_bounds.py measures them).
+MAX_CELL_BYTES = 4096
+MISSED = "missed"  # the field of a `{day}-missed-{shard}` document
 
 Tree = dict[str, Any]  # nested str -> (Tree | number)
 
@@ -83,6 +111,36 @@ def percentile(histogram: Mapping[str, int], q: float) -> float | None:
 # --- cell keys and days ------------------------------------------------------------------
 
 
+def model_label(settings: Settings, provider: str, model: str) -> str:
+    """The model as a rollup counts it: a bounded set of names (module docstring)."""
+    if not model:
+        return ""
+    label = known_name(settings, provider, model) or OTHER_MODEL
+    return label if len(quote(label, safe="")) <= _MAX_LABEL_BYTES else OTHER_MODEL
+
+
+def client_label(client: str) -> str:
+    """The client as a rollup counts it: a client name, else `(invalid)`."""
+    if not client:
+        return ""
+    try:
+        return check_client_name(client)
+    except ValueError:
+        return INVALID_CLIENT
+
+
+def provider_label(settings: Settings, provider: str) -> str:
+    return provider if not provider or provider in settings.providers else OTHER_PROVIDER
+
+
+def cell_labels(settings: Settings, provider: str, model: str, client: str) -> tuple[str, str, str]:
+    return (
+        provider_label(settings, provider),
+        model_label(settings, provider, model),
+        client_label(client),
+    )
+
+
 def cell_key(provider: str, model: str, client: str) -> str:
     """A map key that survives any provider/model/client text (percent-encoded parts)."""
     return _KEY_SEPARATOR.join(quote(part, safe="") for part in (provider, model, client))
@@ -103,6 +161,10 @@ def local_day(moment: datetime, zone: ZoneInfo) -> str:
 
 def rollup_id(day: str, shard: int) -> str:
     return f"{day}-{shard:02d}"
+
+
+def missed_id(day: str, shard: int) -> str:
+    return f"{day}-{MISSED}-{shard:02d}"
 
 
 # --- what one usage document / one finished task adds ------------------------------------
@@ -190,13 +252,16 @@ class Rollups:
         """Plain-number increments: day -> cell key -> counters."""
         days: dict[str, dict[str, Tree]] = {}
         for usage in usage_docs:
-            key = cell_key(str(usage["provider"]), str(usage["model"]), str(usage["client_id"]))
+            key = self._key(str(usage["provider"]), str(usage["model"]), str(usage["client_id"]))
             day = local_day(usage["created_at"], self.zone)
             add_call(days.setdefault(day, {}).setdefault(key, {}), usage)
         if task is not None:
-            key = cell_key(*task_dimensions(task))
+            key = self._key(*task_dimensions(task))
             add_task(days.setdefault(local_day(now, self.zone), {}).setdefault(key, {}), task, now)
         return days
+
+    def _key(self, provider: str, model: str, client: str) -> str:
+        return cell_key(*cell_labels(self.settings, provider, model, client))
 
     def record(
         self,
@@ -222,7 +287,41 @@ class Rollups:
         cell: Tree = {}
         add_task(cell, task, completed_at, sign=-1)
         day = local_day(completed_at, self.zone)
-        return self._write(writer, client, {day: {cell_key(*task_dimensions(task)): cell}})
+        return self._write(writer, client, {day: {self._key(*task_dimensions(task)): cell}})
+
+    def record_missed(
+        self,
+        writer: Any,
+        client: Any,
+        usage_docs: Iterable[Mapping[str, Any]],
+        task: Mapping[str, Any] | None,
+        now: datetime,
+        *,
+        retraction: Mapping[str, Any] | None = None,
+    ) -> dict[str, int]:
+        """Instead of `record` (or `retract`, for `retraction`) when that update could not be
+        committed: count what the rollups miss, in a document of fixed fields per day and shard
+        (`{day}-missed-{shard}`: calls, tasks, retractions), so that the report can say so."""
+        misses: dict[str, Counter[str]] = {}
+        for usage in usage_docs:
+            misses.setdefault(local_day(usage["created_at"], self.zone), Counter())["calls"] += 1
+        if task is not None:
+            misses.setdefault(local_day(now, self.zone), Counter())["tasks"] += 1
+        completed_at = (retraction or {}).get("completed_at")
+        if isinstance(completed_at, datetime):
+            day = local_day(completed_at, self.zone)
+            misses.setdefault(day, Counter())["retractions"] += 1
+        shard = secrets.randbelow(self.settings.rollup_shards)
+        for day, counts in misses.items():
+            ref = self.collection(client).document(missed_id(day, shard))
+            data = {
+                "day": day,
+                "tz": self.settings.report_timezone,
+                "shard": shard,
+                MISSED: {name: firestore.Increment(n) for name, n in counts.items()},
+            }
+            writer.set(ref, data, merge=True)
+        return dict(sum(misses.values(), Counter()))
 
     def _write(self, writer: Any, client: Any, days: dict[str, dict[str, Tree]]) -> int:
         shard = secrets.randbelow(self.settings.rollup_shards)

@@ -8,19 +8,25 @@ the next hop (hand-over) → `succeeded` / `failed`; or `rejected` at ingest. `h
 the task's provider `chain` that currently owns it; it lets a worker tell a stale or duplicate
 delivery from a live one. Terminal documents are never changed again, except that a `rejected`
 one (it never held a task) gives its id to a later submission: a valid one, or a newer rejection.
+
+Rollups (shared/rollups.py) ride in the same commits; a rollup update can never block a task's
+change: a commit Firestore refuses as invalid (a rollup document at its size limit, say) is made
+again without it, counting the miss instead (`_without_rollups_if_refused`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
+from shared.logging import log
 from shared.rollups import Rollups
 from shared.schemas import FieldProblem, TaskStatus
 from shared.settings import Settings
@@ -28,6 +34,8 @@ from shared.task_reads import TERMINAL, TaskReads
 from shared.usage import CallRecord, add_usage, attempt_entries, calls_made
 
 _CONTENDED_TRIES = 5
+_T = TypeVar("_T")
+logger = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -251,14 +259,17 @@ class TaskStore(TaskReads):
                 pass  # someone wrote the task since our lease (or its calls' numbers): re-read
         ref = self.task_ref(task_id)
 
-        @firestore.transactional
-        def run(txn: Any) -> dict[str, Any] | None:
-            task: dict[str, Any] = ref.get(transaction=txn).to_dict()
-            owned = task["status"] == TaskStatus.RUNNING and task.get("lease_owner") == owner
-            return self._write_finish(txn, task, owned, calls, outcome)
+        def attempt(rollups: bool) -> dict[str, Any] | None:
+            @firestore.transactional
+            def run(txn: Any) -> dict[str, Any] | None:
+                task: dict[str, Any] = ref.get(transaction=txn).to_dict()
+                owned = task["status"] == TaskStatus.RUNNING and task.get("lease_owner") == owner
+                return self._write_finish(txn, task, owned, calls, outcome, rollups=rollups)
 
-        written: dict[str, Any] | None = run(self.client.transaction())
-        return written
+            written: dict[str, Any] | None = run(self.client.transaction())
+            return written
+
+        return self._without_rollups_if_refused(task_id, attempt)
 
     def _finish_unchanged(
         self,
@@ -268,13 +279,20 @@ class TaskStore(TaskReads):
         calls: list[CallRecord],
         outcome: Outcome,
     ) -> dict[str, Any] | None:
-        batch = self.client.batch()
         condition = self._unchanged_since(version)
-        written = self._write_finish(batch, task, True, calls, outcome, condition=condition)
-        # No automatic retry: a retried commit that had landed would fail its own precondition
-        # and be recorded twice by the fallback; an error here makes Pub/Sub redeliver instead.
-        batch.commit(retry=None)
-        return written
+
+        def attempt(rollups: bool) -> dict[str, Any] | None:
+            batch = self.client.batch()
+            written = self._write_finish(
+                batch, task, True, calls, outcome, condition=condition, rollups=rollups
+            )
+            # No automatic retry: a retried commit that had landed would fail its own
+            # precondition and be recorded twice by the fallback; an error here makes Pub/Sub
+            # redeliver instead. (A refused commit landed nothing: it may be made again.)
+            batch.commit(retry=None)
+            return written
+
+        return self._without_rollups_if_refused(str(task["task_id"]), attempt)
 
     def _write_finish(
         self,
@@ -285,9 +303,10 @@ class TaskStore(TaskReads):
         outcome: Outcome,
         *,
         condition: Any = None,
+        rollups: bool = True,
     ) -> dict[str, Any] | None:
         """Stage the usage creates, the task update and the rollups on `writer` (a transaction
-        or a batch: all or nothing either way)."""
+        or a batch: all or nothing either way); `rollups=False` counts them as missed instead."""
         now = utcnow()
         task_id = str(task["task_id"])
         attempts: list[dict[str, Any]] = task.get("attempts") or []
@@ -318,8 +337,32 @@ class TaskStore(TaskReads):
         writer.update(self.task_ref(task_id), update, option=condition)
         # Same commit as the usage creates and the terminal status: counted once.
         terminal = task | update if owned and outcome.status.terminal else None
-        self.rollups.record(writer, self.client, usage_docs, terminal, now)
+        if rollups:
+            self.rollups.record(writer, self.client, usage_docs, terminal, now)
+        else:
+            self.rollups.record_missed(writer, self.client, usage_docs, terminal, now)
         return task | update if owned else None
+
+    def _without_rollups_if_refused(self, task_id: str, commit: Callable[[bool], _T]) -> _T:
+        """`commit(True)`: a change with its rollup update. If Firestore refuses that commit as
+        invalid (InvalidArgument: a rollup document at the 1 MiB entity limit, a field path over
+        1500 bytes, too many index entries), nothing of it landed: `commit(False)` makes the
+        change without the rollup update and counts what the rollups miss. Only if that too is
+        refused (the fault is the change's own) does the error escape."""
+        try:
+            return commit(True)
+        except gexc.InvalidArgument as refused:
+            reason = str(refused)[:300]
+        result = commit(False)
+        log(
+            logger,
+            logging.ERROR,
+            "rollup update refused; committed without it (counted as missed in the report)",
+            task_id=task_id,
+            reason=reason,
+            rollup_misses=1,
+        )
+        return result
 
     def _unchanged_since(self, update_time: datetime) -> Any:
         return self.client.write_option(last_update_time=update_time)
@@ -330,29 +373,39 @@ class TaskStore(TaskReads):
         """Mark a non-terminal task failed; None if it is missing or already terminal."""
         ref = self.task_ref(task_id)
 
-        @firestore.transactional
-        def run(txn: Any) -> dict[str, Any] | None:
-            snap = ref.get(transaction=txn)
-            if not snap.exists:
-                return None
-            task: dict[str, Any] = snap.to_dict()
-            if task["status"] in TERMINAL:
-                return None
-            now = utcnow()
-            update = _outcome_fields(Outcome(TaskStatus.FAILED, error=error), now)
-            txn.update(ref, update)
-            self.rollups.record(txn, self.client, [], task | update, now)
-            return task | update
+        def attempt(rollups: bool) -> dict[str, Any] | None:
+            @firestore.transactional
+            def run(txn: Any) -> dict[str, Any] | None:
+                snap = ref.get(transaction=txn)
+                if not snap.exists:
+                    return None
+                task: dict[str, Any] = snap.to_dict()
+                if task["status"] in TERMINAL:
+                    return None
+                now = utcnow()
+                update = _outcome_fields(Outcome(TaskStatus.FAILED, error=error), now)
+                txn.update(ref, update)
+                if rollups:
+                    self.rollups.record(txn, self.client, [], task | update, now)
+                else:
+                    self.rollups.record_missed(txn, self.client, [], task | update, now)
+                return task | update
 
-        failed: dict[str, Any] | None = run(self.client.transaction())
-        return failed
+            failed: dict[str, Any] | None = run(self.client.transaction())
+            return failed
+
+        return self._without_rollups_if_refused(task_id, attempt)
 
     def replay(self, task_id: str) -> dict[str, Any] | None:
         """A failed task back to `queued` at hop 0, keeping its attempts; None if not failed."""
         ref = self.task_ref(task_id)
 
+        def attempt(rollups: bool) -> dict[str, Any] | None:
+            replayed: dict[str, Any] | None = run(self.client.transaction(), rollups)
+            return replayed
+
         @firestore.transactional
-        def run(txn: Any) -> dict[str, Any] | None:
+        def run(txn: Any, rollups: bool) -> dict[str, Any] | None:
             snap = ref.get(transaction=txn)
             task: dict[str, Any] | None = snap.to_dict() if snap.exists else None
             if task is None or task["status"] != TaskStatus.FAILED:
@@ -370,11 +423,13 @@ class TaskStore(TaskReads):
                 "previous_errors": [*task.get("previous_errors", []), task.get("error")],
             }
             txn.update(ref, update)
-            self.rollups.retract(txn, self.client, task)  # counted once, when final again
+            if rollups:
+                self.rollups.retract(txn, self.client, task)  # counted once, when final again
+            else:
+                self.rollups.record_missed(txn, self.client, [], None, now, retraction=task)
             return task | update
 
-        replayed: dict[str, Any] | None = run(self.client.transaction())
-        return replayed
+        return self._without_rollups_if_refused(task_id, attempt)
 
     def touch_if(self, task_id: str, status: str, hop: int) -> bool:
         """Mark a task as just re-published, if it is still `status` at `hop` (for the sweeper)."""

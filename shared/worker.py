@@ -9,9 +9,9 @@ budget hand the task to the next hop; an invalid task fails at once. Only infras
 
 The circuit breaker hears only about the provider's health: a failure counts when the error is
 the provider's (`ProviderError.counts_against_provider`) and the call was to a model the system
-vouches for (in the catalog, or configured by the operator). A failure the request caused, or a
-call to a model only the request names, is recorded on the task and never counted, so one
-client's requests cannot open a circuit for everyone.
+vouches for (in the catalog, configured or allowed by the operator). A failure the request
+caused, or a call to a model only the request names, is recorded on the task and never counted,
+so one client's requests cannot open a circuit for everyone.
 """
 
 from __future__ import annotations
@@ -211,8 +211,7 @@ class Worker:
         that is down, a private endpoint without access, one that always times out."""
         if not error.counts_against_provider:
             return False
-        me = self.provider.name
-        return known_name(model, me, self.settings.configured_models(me)) is not None
+        return known_name(self.settings, self.provider.name, model) is not None
 
     def _decide(self) -> Decision:
         if self.breaker is None:

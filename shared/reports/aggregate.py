@@ -14,7 +14,15 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.model_lifecycle import configured_models, needs_attention, used_models
 from shared.reports.period import Period
-from shared.rollups import NANOS_PER_USD, TOKEN_FIELDS, parse_cell_key, percentile
+from shared.rollups import (
+    INVALID_CLIENT,
+    MISSED,
+    NANOS_PER_USD,
+    OTHER_MODEL,
+    TOKEN_FIELDS,
+    parse_cell_key,
+    percentile,
+)
 from shared.settings import Settings
 
 NONE_LABEL = "(none)"
@@ -91,6 +99,9 @@ class Rollup:
     cells: list[Cell]
     documents_read: int
     zones: set[str]
+    # What the rollups miss (calls, tasks, retractions): updates Firestore refused, which the
+    # store committed without (shared/store.py); the usage documents have them all.
+    missed: Counter[str] = field(default_factory=Counter)
 
 
 class RollupReader:
@@ -107,6 +118,7 @@ class RollupReader:
         )
         cells: list[Cell] = []
         zones: set[str] = set()
+        missed: Counter[str] = Counter()
         documents = 0
         for snapshot in query.stream(retry=Retry(timeout=READ_TIMEOUT_S), timeout=READ_TIMEOUT_S):
             documents += 1
@@ -116,7 +128,9 @@ class RollupReader:
                 counters = Counters()
                 counters.add_cell(cell)
                 cells.append(Cell(str(doc["day"]), *parse_cell_key(key), counters))
-        return Rollup(cells, documents, zones)
+            for name, count in (doc.get(MISSED) or {}).items():
+                missed[str(name)] += int(count)
+        return Rollup(cells, documents, zones, missed)
 
 
 def _label(name: str) -> str:
@@ -156,7 +170,11 @@ def _lifecycle(settings: Settings, cells: list[Cell], now: datetime) -> list[dic
     configured = configured_models(settings, now.date())
     seen = {(m.provider, m.model) for m in configured}
     used = used_models(
-        ((c.provider, c.model) for c in cells if c.model and (c.provider, c.model) not in seen),
+        (
+            (c.provider, c.model)
+            for c in cells
+            if c.model and c.model != OTHER_MODEL and (c.provider, c.model) not in seen
+        ),
         now.date(),
     )
     days = settings.model_shutdown_warn_days
@@ -223,18 +241,37 @@ def _change(current: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str
     return change
 
 
-def _notes(period: Period, rollups: Iterable[Rollup], unknown: list[dict[str, Any]]) -> list[str]:
+def _notes(
+    period: Period, current: Rollup, previous: Rollup, unknown: list[dict[str, Any]]
+) -> list[str]:
     notes = []
-    zones = set().union(*(r.zones for r in rollups)) - {period.timezone}
+    zones = set().union(*(r.zones for r in (current, previous))) - {period.timezone}
     if zones:
         notes.append(
             f"some days were rolled up in another time zone ({', '.join(sorted(zones))}); "
             f"their day boundaries differ from {period.timezone}"
         )
     for entry in unknown:
+        if entry["model"] == OTHER_MODEL:
+            notes.append(
+                f"{entry['calls']} call(s) to {entry['provider']} models in neither the catalog "
+                f"nor the configuration are counted as {OTHER_MODEL} and have no price: "
+                "cost_usd excludes them (their names are on the usage documents)"
+            )
+            continue
         notes.append(
             f"{entry['calls']} call(s) to {entry['provider']}/{entry['model']} have no price "
             "(model not in the price table): cost_usd excludes them"
+        )
+    if any(c.client == INVALID_CLIENT for c in current.cells):
+        notes.append(f"tasks whose client id is not a client name are counted as {INVALID_CLIENT}")
+    missed = current.missed
+    if missed["calls"] or missed["tasks"] or missed["retractions"]:
+        notes.append(
+            f"{missed['calls']} call(s) and {missed['tasks']} finished task(s) are not in these "
+            f"figures, and {missed['retractions']} replay(s) not taken back: Firestore refused "
+            "their rollup update and the store committed without it (worker logs: 'rollup "
+            "update refused'); the usage documents have every call"
         )
     return notes
 
@@ -278,10 +315,11 @@ def build_report(
             "totals": previous_totals,
         },
         "change": _change(totals, previous_totals),
-        "notes": _notes(period, (current, previous), unknown),
+        "notes": _notes(period, current, previous, unknown),
         "source": {
             "collection": settings.collection_rollups,
             "documents_read": current.documents_read + previous.documents_read,
             "shards": settings.rollup_shards,
+            "missed": {name: current.missed[name] for name in ("calls", "tasks", "retractions")},
         },
     }

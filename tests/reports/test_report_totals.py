@@ -17,6 +17,7 @@ from google.cloud import firestore
 from shared.catalog import catalog
 from shared.reports.period import ReportRequest, iso_week
 from shared.reports.service import ReportService
+from shared.rollups import OTHER_MODEL, model_label
 from shared.schemas import TaskStatus
 from shared.settings import Settings
 from shared.store import BeginKind, Outcome
@@ -120,14 +121,17 @@ def test_known_workload_totals_equal_the_usage_documents_to_the_cent(
     )
     assert totals["fallbacks"] == expected.fallbacks == 3
     assert totals["fallback_rate"] == pytest.approx(3 / totals["tasks"], abs=1e-4)
-    _check_breakdowns(report, usage)
+    _check_breakdowns(report, usage, paris)
     _check_shape(report, paris)
 
 
-def _check_breakdowns(report: dict[str, Any], usage: list[dict[str, Any]]) -> None:
+def _check_breakdowns(
+    report: dict[str, Any], usage: list[dict[str, Any]], settings: Settings
+) -> None:
     dimensions = {
         "by_provider": lambda d: d["provider"],
-        "by_model": lambda d: d["model"],
+        # Rollups count a model by its label: the catalog id, else (other) (shared/rollups.py).
+        "by_model": lambda d: model_label(settings, d["provider"], d["model"]),
         "by_client": lambda d: d["client_id"] or "(none)",
     }
     for section, key in dimensions.items():
@@ -149,10 +153,10 @@ def _check_breakdowns(report: dict[str, Any], usage: list[dict[str, Any]]) -> No
 
 def _check_shape(report: dict[str, Any], settings: Settings) -> None:
     assert report["id"] == report["week"] == "2021-W46"
-    assert report["unknown_models"] == [
-        {"provider": "openai", "model": "mystery-model", "calls": 1}
-    ]
-    assert any("mystery-model" in note for note in report["notes"])
+    # The exact name is on the usage document; the rollup (a field name) holds only a label.
+    assert report["unknown_models"] == [{"provider": "openai", "model": OTHER_MODEL, "calls": 1}]
+    assert any(f"counted as {OTHER_MODEL}" in note for note in report["notes"])
+    assert report["source"]["missed"] == {"calls": 0, "tasks": 0, "retractions": 0}
     failures = {
         (f["scope"], f["provider"], f["reason"]): f["count"] for f in report["top_failures"]
     }
@@ -210,17 +214,26 @@ def test_an_empty_week_is_a_report_of_zeros(settings: Settings) -> None:
     assert sorted(f.id for f in files) == ["chart.png", "report.html", "report.md", "report.txt"]
 
 
-def test_a_week_with_only_an_unknown_model(settings: Settings, workload: Workload) -> None:
+@pytest.mark.parametrize("allowed", [False, True], ids=["unknown", "operator-allowed"])
+def test_a_week_with_only_an_unknown_model(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, allowed: bool
+) -> None:
+    """A model the catalog does not price: counted under its own name when the operator allowed
+    it (AIEXEC_ALLOWED_MODELS), else as (other); unpriced either way."""
+    local = settings.model_copy(update={"allowed_models": ["openai:gpt-99"] if allowed else []})
+    workload = Workload(local, monkeypatch)
     for day in (15, 16):
         workload.task(at(f"2021-11-{day}T10:00", "UTC"), "c", [("openai", [ok("gpt-99")])])
     [usage, _] = workload.usage_docs(at("2021-11-15T00:00", "UTC"), at("2021-11-22T00:00", "UTC"))
     assert usage["cost_usd"] is None and usage["price_version"] == catalog().version
-    report = ReportService(settings).build(iso_week("2021-W46", "UTC")).report
+    assert usage["model"] == "gpt-99"  # the exact name, on the per-call document
+    report = ReportService(local).build(iso_week("2021-W46", "UTC")).report
     totals = report["totals"]
     assert (totals["tasks"], totals["calls"], totals["cost_usd"]) == (2, 2, 0.0)
     assert totals["unpriced_calls"] == 2 and totals["tokens"] == 2 * 1200
-    assert report["by_model"]["gpt-99"]["unpriced_calls"] == 2
-    assert report["unknown_models"] == [{"provider": "openai", "model": "gpt-99", "calls": 2}]
+    label = "gpt-99" if allowed else OTHER_MODEL
+    assert report["by_model"][label]["unpriced_calls"] == 2
+    assert report["unknown_models"] == [{"provider": "openai", "model": label, "calls": 2}]
     assert "no price" in report["notes"][0]
 
 

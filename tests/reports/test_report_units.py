@@ -21,8 +21,12 @@ from shared.reports.period import (
     previous_week,
 )
 from shared.rollups import (
+    INVALID_CLIENT,
+    OTHER_MODEL,
+    OTHER_PROVIDER,
     bucket_value,
     cell_key,
+    cell_labels,
     latency_bucket,
     parse_cell_key,
     percentile,
@@ -125,6 +129,48 @@ def test_histogram_percentiles_are_within_a_bucket_of_the_truth() -> None:
 )
 def test_cell_keys_round_trip_any_text(parts: tuple[str, str, str]) -> None:
     assert parse_cell_key(cell_key(*parts)) == parts
+
+
+LABEL_SETTINGS = Settings(
+    openai_model="ft:gpt-6.1-terra:acme::abc123",  # configured, not in the catalog
+    openai_fallback_model="x" * 300,  # configured, but too long for a field name
+    allowed_models=["vertex:projects/p/locations/l/endpoints/42"],
+)
+
+
+@pytest.mark.parametrize(
+    ("dimensions", "labels"),
+    [
+        (("openai", "gpt-6.1-terra", "team-a"), ("openai", "gpt-6.1-terra", "team-a")),
+        # A dated snapshot counts under its catalog id: dates cannot multiply the cells.
+        (("openai", "gpt-6.1-terra-2026-10-26", "c"), ("openai", "gpt-6.1-terra", "c")),
+        (("vertex", "gemini-3.5-flash-001", "c"), ("vertex", "gemini-3.5-flash", "c")),
+        (
+            ("openai", "ft:gpt-6.1-terra:acme::abc123", "c"),
+            ("openai", "ft:gpt-6.1-terra:acme::abc123", "c"),
+        ),
+        (
+            ("vertex", "projects/p/locations/l/endpoints/42", "c"),
+            ("vertex", "projects/p/locations/l/endpoints/42", "c"),
+        ),
+        (("openai", "x" * 300, "c"), ("openai", OTHER_MODEL, "c")),
+        (("openai", "gpt-4o-minii", "c"), ("openai", OTHER_MODEL, "c")),  # a typo: unknown
+        (("vertex", "gpt-6.1-terra", "c"), ("vertex", OTHER_MODEL, "c")),  # another provider's
+        (("vertex", "nobody/x", "c"), ("vertex", OTHER_MODEL, "c")),
+        (("openai", "\x1b[2J" + "ü" * 127, "c"), ("openai", OTHER_MODEL, "c")),
+        (("openai", "gpt-6.1-terra", "evil\nclient"), ("openai", "gpt-6.1-terra", INVALID_CLIENT)),
+        (("openai", "gpt-6.1-terra", "a" * 65), ("openai", "gpt-6.1-terra", INVALID_CLIENT)),
+        (("openai", "gpt-6.1-terra", "a..b"), ("openai", "gpt-6.1-terra", INVALID_CLIENT)),
+        (("mystery", "m", "c"), (OTHER_PROVIDER, OTHER_MODEL, "c")),
+        (("", "", ""), ("", "", "")),  # a task that called no provider
+    ],
+)
+def test_rollup_cells_are_keyed_by_bounded_labels(
+    dimensions: tuple[str, str, str], labels: tuple[str, str, str]
+) -> None:
+    """Nothing a client sends becomes a rollup field name as it is (shared/rollups.py)."""
+    assert cell_labels(LABEL_SETTINGS, *dimensions) == labels
+    assert len(cell_key(*labels).encode()) <= 3 * 256 + 2
 
 
 def test_fallback_means_a_provider_other_than_the_first_was_needed() -> None:
