@@ -2,6 +2,8 @@
 
 ```
 tasks ──push──► ingest-events                     (dead letter: tasks-dead)
+<client's topic> ──push──► ingest-events          (path /projects/P/topics/<topic>; dead letter:
+                                                   tasks-dead; AIEXEC_PUBSUB_CLIENT_TOPICS)
 tasks-<p1> ──push──► worker-<p1>                  (dead letter: tasks-<p2>)
 tasks-<p2> ──push──► worker-<p2>                  (dead letter: ... the last one: tasks-dead)
 tasks-dead ──push──► finalizer                    (no dead letter: the end of the line)
@@ -197,6 +199,10 @@ def _endpoint(endpoints: Mapping[str, str], function: str) -> str:
         raise ValueError(f"no push endpoint for function {function!r} (given: {known})") from None
 
 
+def _join(endpoint: str, path: str) -> str:
+    return f"{endpoint.rstrip('/')}/{path}" if path else endpoint
+
+
 class _Route(NamedTuple):
     """One push subscription before its endpoint and delivery policy are filled in."""
 
@@ -204,6 +210,14 @@ class _Route(NamedTuple):
     topic: str
     function: str
     dead_letter_topic: str | None
+    path: str = ""  # appended to the function's endpoint
+
+
+def topic_path(settings: Settings, topic: str) -> str:
+    """The push URL path that tells ingest-events which topic a delivery came from:
+    functions-framework puts `projects/P/topics/T` of the path into the CloudEvent's source.
+    Set by the deployer on the subscription, so a publisher cannot choose it."""
+    return f"projects/{settings.project_id}/topics/{topic}"
 
 
 def _routes(settings: Settings) -> list[_Route]:
@@ -211,6 +225,10 @@ def _routes(settings: Settings) -> list[_Route]:
     queues = [settings.provider_topic(p) for p in settings.providers]
     tasks, dead = settings.topic_tasks, settings.topic_dead
     routes = [_Route(f"{tasks}-ingest", tasks, FUNCTION_INGEST_EVENTS, dead)]
+    # A client's own `tasks` topic: its messages are that client's (shared/ingest.py).
+    for topic in sorted(set(settings.pubsub_client_topics.values())):
+        path = topic_path(settings, topic)
+        routes.append(_Route(f"{topic}-ingest", topic, FUNCTION_INGEST_EVENTS, dead, path))
     for index, provider in enumerate(settings.providers):
         next_topic = queues[index + 1] if index + 1 < len(queues) else dead
         routes.append(
@@ -245,7 +263,7 @@ def build_topology(
         Subscription(
             name=route.name,
             topic=route.topic,
-            push_endpoint=_endpoint(endpoints, route.function),
+            push_endpoint=_join(_endpoint(endpoints, route.function), route.path),
             push_service_account=push_service_account,
             ack_deadline_s=ack_deadline_for(push_timeout_s(settings, route.function)),
             dead_letter_topic=route.dead_letter_topic,
@@ -260,6 +278,7 @@ def build_topology(
     subscriptions.append(Subscription(name=f"{results}-audit", topic=results))
     topics = [
         settings.topic_tasks,
+        *sorted(set(settings.pubsub_client_topics.values())),
         *(settings.provider_topic(p) for p in settings.providers),
         settings.topic_dead,
         results,

@@ -33,12 +33,27 @@ from shared.logging import log
 from shared.ratelimit import Limit, RateLimiter
 from shared.request_guard import RequestProblemError, refuse
 from shared.settings import Settings
+from shared.task_ids import check_client_name  # the rule of client names (ids use it too)
+
+__all__ = [
+    "ANONYMOUS",
+    "KEY_ID_CHARS",
+    "KEY_PREFIX",
+    "Admission",
+    "ApiKey",
+    "Caller",
+    "Headers",
+    "KeyStore",
+    "PepperMissingError",
+    "check_client_name",
+    "hash_key",
+    "pepper",
+    "presented_key",
+]
 
 logger = logging.getLogger(__name__)
 KEY_PREFIX = "aiexec_"
 _KEY_RE = re.compile(r"^aiexec_[A-Za-z0-9_-]{43}$")
-CLIENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-_CLIENT_RE = re.compile(CLIENT_PATTERN)
 ANONYMOUS = "anonymous"
 KEY_ID_CHARS = 12  # of the hash: names a key in `aiexec keys list/revoke`, reveals nothing
 _CACHE_MAX = 10_000
@@ -63,15 +78,6 @@ def pepper(settings: Settings) -> bytes:
 
 def hash_key(secret: bytes, key: str) -> str:
     return hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()
-
-
-def check_client_name(name: str) -> str:
-    if not _CLIENT_RE.fullmatch(name) or ".." in name:
-        raise ValueError(
-            f"client {name!r}: use 1-64 letters, digits, '_', '-', '.', starting with a letter "
-            "or digit"
-        )
-    return name
 
 
 @dataclass(frozen=True)

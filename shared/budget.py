@@ -19,10 +19,20 @@ time; a lost race reads again). So:
   input tokens (a token is at least one byte) and `max_output_tokens` output tokens, priced from
   the model catalog (`shared/data/models.json`, today's prices); a model the catalog cannot price
   at the catalog's highest prices.
+- **One commit with the task.** The reservation (`budget_reservations/{doc_id}`, keyed by the
+  task's document id, shared/task_ids.py) and the task's creation are one commit with
+  preconditions: the shard totals unchanged since read, the reservation new, the task's
+  document free (or holding a rejection unchanged since read). So a reservation exists exactly
+  when its task was created, and nothing ever releases another submission's reservation: of
+  two concurrent submissions of one id, one commit wins; the other fails as a whole, reads
+  again, finds the task and answers it without reserving. A submission whose task exists
+  already reserves nothing, so a retry of an accepted task is answered even when the budget is
+  full.
 - **Settlement.** When a request does not fit, the client's open reservations of finished
-  tasks are replaced by their actual cost (`tasks/{id}.usage.cost_usd`; an unpriced task keeps
-  its reservation) and the request is tried again: budgets far from full cost no settlement
-  work. A reservation whose task was never created is released after 5 minutes.
+  tasks are replaced by their actual cost (`tasks/{doc_id}.usage.cost_usd`; an unpriced task
+  keeps its reservation) and the request is tried again: budgets far from full cost no
+  settlement work. A reservation without its task (left by versions that reserved before
+  creating, or a task deleted by hand) is released after 5 minutes.
 - **No hot document.** The month is split over `AIEXEC_BUDGET_SHARDS` documents
   `budgets/{client}:{YYYY-MM}:{shard}`, each allowed an equal share of the budget; a shard
   never commits more than its share, so the shards together never commit more than the budget.
@@ -46,7 +56,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from google.api_core import exceptions as gexc
@@ -108,27 +118,40 @@ def _changed(info: ModelInfo) -> list[Prices]:
     return [change.prices for change in info.price_changes]
 
 
+class TaskCreation(Protocol):
+    """The task whose creation commits with its reservation (shared/store.py)."""
+
+    ref: Any
+
+    def read(self, snap: Any) -> bool: ...  # False: a task holds the id; nothing to reserve
+
+    def stage(self, writer: Any) -> None: ...
+
+    created: bool
+
+
 @dataclass(frozen=True)
 class Reservation:
     client_id: str
     month: str
-    task_id: str
+    doc_id: str  # the task's document id (the reservation's own id)
     amount_nusd: int
     parts: dict[str, int]  # shard document id -> nano-USD
-    new: bool  # False: the task had a reservation already (a repeated submission)
+    new: bool  # False: the reservation existed already (its task is created with it)
 
 
 @dataclass(frozen=True)
 class _Ask:
     client_id: str
     month: str
-    task_id: str
+    doc_id: str
     amount: int  # nano-USD
     limit: int  # nano-USD
 
     def document(self, parts: dict[str, int], now: datetime) -> dict[str, Any]:
         return {
-            "task_id": self.task_id,
+            "task_id": self.doc_id,  # (named so before document ids had their own field)
+            "doc_id": self.doc_id,
             "client_id": self.client_id,
             "month": self.month,
             "client_month": f"{self.client_id}:{self.month}",
@@ -137,6 +160,13 @@ class _Ask:
             "created_at": now,
             "expire_at": now + RESERVATION_TTL,
         }
+
+
+class _Exists:
+    """A task holds the id already: nothing to reserve."""
+
+
+_EXISTS = _Exists()
 
 
 class BudgetExceededError(RequestProblemError):
@@ -184,9 +214,9 @@ class Budgets:
         count = self.settings.budget_shards
         return [collection.document(f"{client_id}:{month}:{i:02d}") for i in range(count)]
 
-    def reservation_ref(self, task_id: str) -> Any:
+    def reservation_ref(self, doc_id: str) -> Any:
         collection = self._client().collection(self.settings.collection_budget_reservations)
-        return collection.document(task_id)
+        return collection.document(doc_id)
 
     def allowances(self, limit: int) -> list[int]:
         """The budget split over the shards, exactly (the remainder goes to shard 0)."""
@@ -196,18 +226,34 @@ class Budgets:
 
     # --- reserve and release ------------------------------------------------------------
 
-    def reserve(self, client_id: str, task_id: str, amount: int, limit_usd: float) -> Reservation:
-        """Reserve `amount` nano-USD for the task, or raise BudgetExceededError (402)."""
-        ask = _Ask(client_id, self.month(), task_id, amount, to_nusd(limit_usd))
-        found = self._retrying(lambda: self._reserve_once(ask, everywhere=False))
+    def reserve(
+        self,
+        client_id: str,
+        doc_id: str,
+        amount: int,
+        limit_usd: float,
+        task: TaskCreation | None = None,
+    ) -> Reservation | None:
+        """Reserve `amount` nano-USD for the task `tasks/{doc_id}`, or raise BudgetExceededError
+        (402). With `task`, its creation is staged in the same commit (`task.created` says
+        whether it was written); None: a task holds the id already, nothing was reserved.
+        """
+        ask = _Ask(client_id, self.month(), doc_id, amount, to_nusd(limit_usd))
+
+        def attempt(everywhere: bool) -> Reservation | _Exists | None:
+            return self._retrying(lambda: self._reserve_once(ask, task, everywhere=everywhere))
+
+        found = attempt(False)
         if found is None:  # that shard is short: take from several
-            found = self._retrying(lambda: self._reserve_once(ask, everywhere=True))
+            found = attempt(True)
         if (
             found is None
             and self._settle_due(client_id, ask.month)
             and self.settle(client_id, ask.month)
         ):
-            found = self._retrying(lambda: self._reserve_once(ask, everywhere=True))
+            found = attempt(True)
+        if isinstance(found, _Exists):
+            return None
         if found is None:
             refs = self.shard_refs(client_id, ask.month)
             committed = sum(_committed(s) for s in self._client().get_all(refs))
@@ -241,16 +287,28 @@ class Budgets:
                 return attempt()
         raise BudgetBusyError
 
-    def _reserve_once(self, ask: _Ask, *, everywhere: bool) -> Reservation | None:
-        """Read the shards, decide, and commit the parts with preconditions (all or nothing).
+    def _reserve_once(
+        self, ask: _Ask, task: TaskCreation | None, *, everywhere: bool
+    ) -> Reservation | _Exists | None:
+        """Read the shards, decide, and commit the parts with preconditions (all or nothing),
+        with the task's creation when there is one.
 
         Conditional writes rather than a transaction: no locks held, so concurrent requests
         never wait on each other; a lost race raises one of CONFLICTS and is tried again.
         """
-        reservation_ref = self.reservation_ref(ask.task_id)
-        existing = reservation_ref.get()
-        if existing.exists:
-            return _from_doc(existing.to_dict() or {}, ask.task_id, new=False)
+        reservation_ref = self.reservation_ref(ask.doc_id)
+        read = [reservation_ref] if task is None else [reservation_ref, task.ref]
+        snaps_by_path = {snap.reference.path: snap for snap in self._client().get_all(read)}
+        if task is not None and not task.read(snaps_by_path[task.ref.path]):
+            return _EXISTS  # answered as it is: a retried submission reserves nothing
+        existing = snaps_by_path[reservation_ref.path]
+        if existing.exists:  # a reservation without its task (see the module docstring)
+            if task is not None:
+                batch = self._client().batch()
+                task.stage(batch)
+                batch.commit()
+                task.created = True
+            return _from_doc(existing.to_dict() or {}, ask.doc_id, new=False)
         every = self.shard_refs(ask.client_id, ask.month)
         allowances = self.allowances(ask.limit)
         chosen = range(len(every)) if everywhere else [secrets.randbelow(len(every))]
@@ -265,8 +323,12 @@ class Budgets:
             self._write_if_unchanged(batch, snaps[index], _committed(snaps[index]) + part)
         named = {snaps[index].id: part for index, part in parts.items()}
         batch.create(reservation_ref, ask.document(named, self._now()))
+        if task is not None:
+            task.stage(batch)
         batch.commit()
-        return Reservation(ask.client_id, ask.month, ask.task_id, ask.amount, named, new=True)
+        if task is not None:
+            task.created = True
+        return Reservation(ask.client_id, ask.month, ask.doc_id, ask.amount, named, new=True)
 
     def _write_if_unchanged(self, batch: Any, snap: Any, committed: int) -> None:
         """A shard's new total, on condition that nobody wrote it since `snap` was read."""
@@ -277,11 +339,6 @@ class Budgets:
             batch.update(snap.reference, data, option=option)
         else:
             batch.create(snap.reference, data)
-
-    def release(self, reservation: Reservation) -> None:
-        """Give back a reservation whose task was not created (e.g. a duplicate submission)."""
-        if reservation.new:
-            self._retrying(lambda: self._settle_once([(reservation.task_id, 0)]))
 
     # --- settlement ----------------------------------------------------------------------
 
@@ -298,21 +355,21 @@ class Budgets:
         if not open_:
             return 0
         tasks = self._client().collection(self.settings.collection_tasks)
-        snaps = self._client().get_all([tasks.document(str(r["task_id"])) for r in open_])
+        snaps = self._client().get_all([tasks.document(_doc_id(r)) for r in open_])
         found = {snap.id: snap.to_dict() for snap in snaps if snap.exists}
         now = self._now()
         settled: list[tuple[str, int]] = []
         for reservation in open_:
-            actual = _actual(reservation, found.get(str(reservation["task_id"])), now)
+            actual = _actual(reservation, found.get(_doc_id(reservation)), now)
             if actual is not None:
-                settled.append((str(reservation["task_id"]), actual))
+                settled.append((_doc_id(reservation), actual))
         if not settled:
             return 0
         return self._retrying(lambda: self._settle_once(settled))
 
     def _settle_once(self, settled: list[tuple[str, int]]) -> int:
         """Drop each reservation from its shards and charge its actual cost, all or nothing."""
-        refs = [self.reservation_ref(task_id) for task_id, _ in settled]
+        refs = [self.reservation_ref(doc_id) for doc_id, _ in settled]
         actual = dict(settled)
         reservations = [snap for snap in self._client().get_all(refs) if snap.exists]
         deltas: dict[str, int] = {}
@@ -378,12 +435,16 @@ def _committed(snap: Any) -> int:
     return int((snap.to_dict() or {}).get("committed_nusd", 0)) if snap.exists else 0
 
 
-def _from_doc(doc: dict[str, Any], task_id: str, *, new: bool) -> Reservation:
+def _doc_id(reservation: dict[str, Any]) -> str:
+    return str(reservation.get("doc_id") or reservation["task_id"])
+
+
+def _from_doc(doc: dict[str, Any], doc_id: str, *, new: bool) -> Reservation:
     parts = {str(k): int(v) for k, v in (doc.get("parts") or {}).items()}
     return Reservation(
         str(doc.get("client_id")),
         str(doc.get("month")),
-        task_id,
+        doc_id,
         int(doc.get("amount_nusd", 0)),
         parts,
         new,

@@ -15,10 +15,10 @@ from pydantic import ValidationError
 from shared.auth import PepperMissingError
 from shared.bus import Bus
 from shared.circuit import CircuitBreaker
-from shared.events import MalformedEnvelopeError, PubSubMessage, decode
+from shared.events import MalformedEnvelopeError, PubSubMessage, decode, source_topic
 from shared.finalizer import Finalizer
 from shared.http_api import HttpApi, problem
-from shared.ingest import Ingest, RequestProblemError
+from shared.ingest import Ingest, RequestProblemError, pubsub_client
 from shared.logging import configure, log, task_context
 from shared.providers.registry import get_provider
 from shared.schemas import TaskMessage
@@ -95,8 +95,11 @@ def handle_ingest_event(event: Any) -> None:
     message = _message(event)
     if message is None:
         return
-    client_id = message.attributes.get("client_id", "pubsub")
+    # Who it is from: the client's own topic, or the checked `client_id` attribute (ingest.py).
+    client_id, refused = pubsub_client(service.settings, message.attributes, source_topic(event))
     try:
+        if refused is not None:
+            raise RequestProblemError(refused)
         request = service.parse(message.data)
         service.submit(request, client_id)
     except RequestProblemError as error:

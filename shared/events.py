@@ -26,6 +26,28 @@ class PubSubMessage:
         return self.attributes.get(DEAD_LETTER_SOURCE_ATTR)
 
 
+def source_topic(event: Any) -> str | None:
+    """The topic a push delivery came from, or None if the delivery does not say.
+
+    functions-framework takes it from the push URL's path (`.../projects/P/topics/T`, as set
+    on the push subscription by the deployer, never by the publisher) into the CloudEvent's
+    `source`; an endpoint without that path gives none.
+    """
+    try:
+        source = str(event["source"] or "")
+    except (KeyError, TypeError, AttributeError):
+        return None
+    _, found, topic = source.rpartition("/topics/")
+    return (topic or None) if found else None
+
+
+def topic_of_subscription(subscription: str | None) -> str | None:
+    """The topic an ingest push subscription reads (`projects/P/subscriptions/{topic}-ingest`,
+    infra/topology.py), from a dead-lettered message's source subscription."""
+    name = (subscription or "").rpartition("/")[2]
+    return name.removesuffix("-ingest") if name.endswith("-ingest") else None
+
+
 def decode(event_data: Any) -> PubSubMessage:
     """The message inside a Pub/Sub CloudEvent's `data` (`{"message": {...}}`)."""
     if not isinstance(event_data, dict) or not isinstance(event_data.get("message"), dict):

@@ -31,7 +31,7 @@ def resolve_chain(settings: Settings, requested: list[str] | None) -> list[str]:
 
 
 def hand_over(message: TaskMessage, next_hop: int, reason: str) -> TaskMessage:
-    return TaskMessage(task_id=message.task_id, chain=message.chain, hop=next_hop, reason=reason)
+    return message.model_copy(update={"hop": next_hop, "reason": reason})  # same task, doc id
 
 
 def model_for(

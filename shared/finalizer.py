@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.bus import Bus
-from shared.events import PubSubMessage
+from shared.events import PubSubMessage, topic_of_subscription
+from shared.ingest import pubsub_client
 from shared.logging import log, task_context
 from shared.schemas import FieldProblem, TaskMessage, readable_task_id
 from shared.settings import Settings
@@ -34,11 +35,11 @@ class Finalizer:
         except ValidationError:
             return self._not_a_task_message(message)
         with task_context(task_message.task_id):
-            task = self.store.get(task_message.task_id)
+            task = self.store.get(task_message.doc)
             if task is None:
                 log(logger, logging.ERROR, "dead task message for a task that does not exist")
                 return "missing"
-            failed = self.store.fail(task_message.task_id, failure_error(task, message))
+            failed = self.store.fail(task_message.doc, failure_error(task, message))
             if failed is None:
                 log(logger, logging.INFO, "task already terminal; nothing to finalize")
                 return "terminal"
@@ -55,17 +56,22 @@ class Finalizer:
     def _not_a_task_message(self, message: PubSubMessage) -> str:
         """A raw request dead-lettered from `tasks`: ingest could not take it in five tries."""
         task_id = readable_task_id(message.data)
+        # The client as ingest would have seen it (its topic: the subscription it left).
+        topic = topic_of_subscription(message.dead_letter_source)
+        client_id, _refused = pubsub_client(self.settings, message.attributes, topic)
+        doc_id = self.store.doc_id(task_id, client_id) if task_id else None
         with task_context(task_id):
             recorded = False
-            if task_id and self.store.get(task_id) is None:
+            if task_id and doc_id and self.store.get(doc_id) is None:
                 recorded = (
                     self.store.record_rejection(
                         task_id,
-                        message.attributes.get("client_id", "pubsub"),
+                        client_id,
                         FieldProblem(
                             code="ingest_failed",
                             message="the task could not be accepted after repeated deliveries",
                         ),
+                        doc_id=doc_id,
                     )
                     is not None
                 )

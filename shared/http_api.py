@@ -29,6 +29,7 @@ from shared.providers.registry import known_providers
 from shared.request_guard import read_body
 from shared.schemas import FieldProblem, TaskStatus, check_task_id
 from shared.settings import Settings
+from shared.task_ids import doc_id_of
 from shared.waits import WaitSlots, instance_cap, request_threads
 
 logger = logging.getLogger(__name__)
@@ -190,7 +191,7 @@ class HttpApi:
             )
             task = submission.task
             if may_wait and TaskStatus(task["status"]) not in _TERMINAL:
-                task = self.ingest.store.wait_for_terminal(task["task_id"], wait_s) or task
+                task = self.ingest.store.wait_for_terminal(doc_id_of(task), wait_s) or task
         status_url = f"{request.host_url.rstrip('/')}/tasks/{task['task_id']}"
         body = {"task_id": task["task_id"], "status": task["status"], "status_url": status_url}
         if TaskStatus(task["status"]) in _TERMINAL:
@@ -219,7 +220,9 @@ class HttpApi:
 
     def get_task(self, request: flask.Request, task_id: str) -> Any:
         caller = self.admission.authenticate(request.headers)
-        task = self.ingest.store.get(task_id) if _valid_id(task_id) else None
+        # The caller's own task `task_id` (with API keys, `{client}~{task_id}`: shared/task_ids.py)
+        doc_id = self.ingest.store.doc_id(task_id, caller.client_id)
+        task = self.ingest.store.get(doc_id) if _valid_id(task_id) else None
         # Another client's task is "not found", not "forbidden": ids must not leak.
         if task is None or not self.admission.may_read(caller, task):
             return problem(404, "not_found", f"no task {task_id}")
@@ -275,7 +278,7 @@ class HttpApi:
             task_id = submission.task["task_id"]
             task = submission.task
             if may_wait and TaskStatus(task["status"]) not in _TERMINAL:
-                task = self.ingest.store.wait_for_terminal(task_id, wait_s) or task
+                task = self.ingest.store.wait_for_terminal(doc_id_of(task), wait_s) or task
         if task["status"] == TaskStatus.SUCCEEDED:
             result = task["result"]
             return respond(

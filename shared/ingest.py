@@ -1,20 +1,31 @@
-"""Accepting tasks: validate, create `tasks/{id}` (queued), publish to the first provider's queue.
+"""Accepting tasks: validate, create `tasks/{doc_id}` (queued), publish to the first provider's
+queue.
 
 Shared by both doors — HTTP and the `tasks` topic — so that a task is the same task whichever
-way it came in.
+way it came in. The document id is the task id, or `{client_id}~{task_id}` when API keys are
+required (shared/task_ids.py): each client's ids are its own.
+
+Who a `tasks` message comes from (`pubsub_client`): Pub/Sub authenticates publishers, not the
+`client_id` attribute, so whoever may publish to the shared `tasks` topic may name any client.
+The attribute is checked like a client name from API keys (`invalid_client_id` otherwise); a
+deployment that must tell publishers apart gives a client its own topic
+(`AIEXEC_PUBSUB_CLIENT_TOPICS`, publisher role on it for that client only), whose messages are
+that client's whatever they say, and can stop the shared topic from naming clients at all
+(`AIEXEC_PUBSUB_CLIENT_ATTRIBUTE=false`).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from shared import fallback
-from shared.budget import BudgetExceededError, Budgets, Reservation, reservation_nusd
+from shared.budget import Budgets, reservation_nusd
 from shared.bus import Bus
 from shared.logging import log, task_context
 from shared.model_policy import check_models
@@ -30,9 +41,11 @@ from shared.schemas import (
 )
 from shared.settings import Settings
 from shared.store import TaskStore
+from shared.task_ids import CLIENT_RULE, PUBSUB_CLIENT, doc_id_of, valid_client_name
 
-__all__ = ["Ingest", "RequestProblemError", "Submission"]  # the error lives in request_guard
+__all__ = ["Ingest", "RequestProblemError", "Submission", "pubsub_client"]  # (request_guard's)
 logger = logging.getLogger(__name__)
+CLIENT_ATTRIBUTE = "client_id"
 
 
 @dataclass(frozen=True)
@@ -77,27 +90,32 @@ class Ingest:
     ) -> Submission:
         """Create and enqueue the task; the same `task_id` again returns the existing task.
 
-        With a `monthly_budget_usd`, the task's worst-case cost is reserved first (402 when it
-        does not fit; see shared/budget.py).
+        With a `monthly_budget_usd`, the task's worst-case cost is reserved in the same commit
+        that creates it (402 when it does not fit; see shared/budget.py); a task that exists
+        already is answered without reserving.
         """
         chain = self._chain(request)
         task_id = request.task_id or uuid.uuid4().hex
+        doc_id = self.store.doc_id(task_id, client_id)
         body = request.model_dump(mode="json", exclude_none=True) | {"task_id": task_id}
         with task_context(task_id):
-            reservation = self._reserve(request, task_id, chain, client_id, monthly_budget_usd)
             skipped = self.router.skipped(chain, body)
-            task, created = self.store.create(task_id, client_id, body, chain, skipped)
+            creation = self.store.creation(task_id, client_id, body, chain, skipped, doc_id=doc_id)
+            if monthly_budget_usd is None:
+                self.store.commit_creation(creation)
+            else:
+                amount = reservation_nusd(self.settings, request, chain)
+                self.budgets.reserve(client_id, doc_id, amount, monthly_budget_usd, creation)
+            task, created = creation.result
             if not created:
-                if reservation is not None:
-                    self.budgets.release(reservation)
                 self._check_same(task, body, client_id)
                 if _untouched(task):
                     # The first submission may have died between create and publish; a second
                     # publish is harmless (workers deduplicate) and makes the retry complete it.
-                    self._enqueue(task_id, task["chain"], int(task.get("hop", 0)))
+                    self._enqueue(task, task["chain"], int(task.get("hop", 0)))
                 log(logger, logging.INFO, "duplicate submission", status=task["status"])
                 return Submission(task, created=False)
-            self._enqueue(task_id, chain, len(skipped))
+            self._enqueue(task, chain, len(skipped))
             log(
                 logger,
                 logging.INFO,
@@ -110,27 +128,6 @@ class Ingest:
             )
             return Submission(task, created=True)
 
-    def _reserve(
-        self,
-        request: TaskRequest,
-        task_id: str,
-        chain: list[str],
-        client_id: str,
-        monthly_budget_usd: float | None,
-    ) -> Reservation | None:
-        if monthly_budget_usd is None:
-            return None
-        amount = reservation_nusd(self.settings, request, chain)
-        try:
-            return self.budgets.reserve(client_id, task_id, amount, monthly_budget_usd)
-        except BudgetExceededError:
-            # A retried submission of a task accepted earlier is answered, not refused (a
-            # rejection is not a task: submitting its id again is a new task, and pays).
-            existing = self.store.get(task_id) if request.task_id else None
-            if existing is not None and existing.get("status") != TaskStatus.REJECTED:
-                return None
-            raise
-
     def reject_message(self, data: bytes, problem: FieldProblem, client_id: str) -> bool:
         """Record a malformed `tasks` message: a `rejected` document when it names a valid id
         that no task holds. Returns (and logs) whether a document was written.
@@ -140,9 +137,11 @@ class Ingest:
         except RecursionError:  # nesting too deep for `json`: no id can be read
             task_id = None
         with task_context(task_id):
+            doc_id = self.store.doc_id(task_id, client_id) if task_id else None
             recorded = (
-                bool(task_id)
-                and self.store.record_rejection(str(task_id), client_id, problem) is not None
+                doc_id is not None
+                and self.store.record_rejection(str(task_id), client_id, problem, doc_id=doc_id)
+                is not None
             )
             log(
                 logger,
@@ -185,10 +184,45 @@ class Ingest:
                 status=409,
             )
 
-    def _enqueue(self, task_id: str, chain: list[str], hop: int) -> None:
-        message = TaskMessage(task_id=task_id, chain=chain, hop=hop)
+    def _enqueue(self, task: dict[str, Any], chain: list[str], hop: int) -> None:
+        message = TaskMessage(task_id=task["task_id"], doc_id=doc_id_of(task), chain=chain, hop=hop)
         topic = fallback.topic_for_hop(self.settings, chain, hop)
         self.bus.publish(topic, message.model_dump_json().encode())
+
+
+def pubsub_client(
+    settings: Settings, attributes: Mapping[str, str], topic: str | None
+) -> tuple[str, FieldProblem | None]:
+    """Who a message on `topic` is from: (client, None), or (the client its rejection is
+    recorded under, the problem) when its `client_id` attribute cannot be accepted.
+
+    A client's own topic (`AIEXEC_PUBSUB_CLIENT_TOPICS`) carries that client's tasks only; on
+    the shared `tasks` topic the attribute names the client (default `pubsub`), and must be a
+    client name as API keys have them (the same rule, so it is a safe part of a document id).
+    """
+    named = attributes.get(CLIENT_ATTRIBUTE)
+    owner = next((c for c, t in settings.pubsub_client_topics.items() if t == topic), None)
+    if owner is not None:
+        if named is not None and named != owner:
+            return owner, _client_problem(
+                f"client_id: this topic carries client {owner}'s tasks only"
+            )
+        return owner, None
+    if named is None:
+        return PUBSUB_CLIENT, None
+    if not valid_client_name(named):
+        return PUBSUB_CLIENT, _client_problem(f"client_id: use {CLIENT_RULE}")
+    if not settings.pubsub_client_attribute and named != PUBSUB_CLIENT:
+        return PUBSUB_CLIENT, _client_problem(
+            f"client_id: the {settings.topic_tasks} topic does not name clients here; publish "
+            "to your client's own topic"
+        )
+    return named, None
+
+
+def _client_problem(message: str) -> FieldProblem:
+    # The value itself is never echoed: it may be long, or hold newlines.
+    return FieldProblem(code="invalid_client_id", message=message, field=CLIENT_ATTRIBUTE)
 
 
 def _unrecorded_reason(task_id: str | None) -> str:

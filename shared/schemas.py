@@ -171,6 +171,9 @@ class TaskMessage(BaseModel):
 
     v: Literal[1] = 1
     task_id: str
+    # The task's document id (`tasks/{doc_id}`, shared/task_ids.py); absent in messages of
+    # versions before per-client namespaces, whose documents were all `tasks/{task_id}`.
+    doc_id: str | None = None
     chain: list[str] = Field(min_length=1)
     hop: int = Field(0, ge=0)
     reason: str | None = None  # why the previous hop handed over (for logs)
@@ -179,6 +182,18 @@ class TaskMessage(BaseModel):
     @classmethod
     def _safe_id(cls, value: str) -> str:
         return check_task_id(value)
+
+    @field_validator("doc_id")
+    @classmethod
+    def _safe_doc_id(cls, value: str | None) -> str | None:
+        from shared.task_ids import check_doc_id  # (task_ids builds on this module)
+
+        return None if value is None else check_doc_id(value)
+
+    @property
+    def doc(self) -> str:
+        """The id of the task's document."""
+        return self.doc_id or self.task_id
 
 
 class ResultEvent(BaseModel):
@@ -189,6 +204,7 @@ class ResultEvent(BaseModel):
     v: Literal[1] = 1
     task_id: str
     client_id: str
+    doc_id: str | None = None  # `tasks/{doc_id}` (shared/task_ids.py)
     status: TaskStatus
     provider: str | None = None
     model: str | None = None

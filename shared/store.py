@@ -30,6 +30,7 @@ from shared.logging import log
 from shared.rollups import Rollups
 from shared.schemas import FieldProblem, TaskStatus
 from shared.settings import Settings
+from shared.task_ids import doc_id_of
 from shared.task_reads import TERMINAL, TaskReads
 from shared.usage import CallRecord, add_usage, attempt_entries, calls_made
 
@@ -71,34 +72,86 @@ class Outcome:
     error: dict[str, str] | None = None
 
 
+class TaskCreation:
+    """A task document to create, staged on a batch by whoever commits it: `TaskStore` alone,
+    or `Budgets.reserve` in the same commit as the task's reservation (so that a reservation
+    exists exactly when its task was created: shared/budget.py).
+
+    `read` decides on the document as it is now; `stage` writes it with a precondition (the id
+    still free, or the rejection read still unchanged), so a commit that lost a race fails and
+    is decided again, never overwriting a task.
+    """
+
+    def __init__(self, ref: Any, doc: dict[str, Any], write_option: Callable[..., Any]) -> None:
+        self.ref = ref
+        self.doc = doc
+        self._write_option = write_option
+        self.existing: dict[str, Any] | None = None  # the task that holds the id, if any
+        self.created = False
+        self._rejection: Any = None  # the snapshot of a rejection this creation replaces
+
+    def read(self, snap: Any) -> bool:
+        """True if the creation is to be written (the id is free or holds a rejection); False
+        if a task holds the id (`existing`)."""
+        existing: dict[str, Any] | None = snap.to_dict() if snap.exists else None
+        if existing is not None and existing.get("status") != TaskStatus.REJECTED:
+            self.existing = existing
+            return False
+        self.existing = None
+        self._rejection = snap if existing is not None else None
+        return True
+
+    def stage(self, writer: Any) -> None:
+        if self._rejection is None:
+            writer.create(self.ref, self.doc)
+            return
+        # The whole rejection is replaced: its other fields removed, on condition it is as read.
+        gone = {k: firestore.DELETE_FIELD for k in self._rejection.to_dict() if k not in self.doc}
+        option = self._write_option(last_update_time=self._rejection.update_time)
+        writer.update(self.ref, self.doc | gone, option=option)
+
+    @property
+    def result(self) -> tuple[dict[str, Any], bool]:
+        """(the task, True) when this creation was written, else (the existing task, False)."""
+        if self.created:
+            return self.doc, True
+        assert self.existing is not None, "neither created nor found"
+        return self.existing, False
+
+
 class TaskStore(TaskReads):
     def __init__(self, settings: Settings, client: firestore.Client | None = None) -> None:
         super().__init__(settings, client)
         self.rollups = Rollups(settings)
 
-    def usage_ref(self, task_id: str, attempt: int) -> Any:
+    def usage_ref(self, doc_id: str, attempt: int) -> Any:
         return self.client.collection(self.settings.collection_usage).document(
-            f"{task_id}-{attempt}"
+            f"{doc_id}-{attempt}"
         )
 
     # --- ingest -------------------------------------------------------------------------
 
-    def create(
+    def creation(
         self,
         task_id: str,
         client_id: str,
         request: dict[str, Any],
         chain: list[str],
         skipped: list[CallRecord] | None = None,
-    ) -> tuple[dict[str, Any], bool]:
-        """Create `tasks/{task_id}` as queued; `(existing, False)` if the id is taken.
+        *,
+        doc_id: str | None = None,
+    ) -> TaskCreation:
+        """A queued task to create at `tasks/{doc_id}` (default: the task id; see
+        shared/task_ids.py), for `create` or for a commit together with a budget reservation.
 
         `skipped` records leading hops not called (open circuits): the task starts after them.
         """
         now = utcnow()
         skipped = skipped or []
+        doc_id = doc_id or task_id
         doc = {
             "task_id": task_id,
+            "doc_id": doc_id,
             "client_id": client_id,
             "status": TaskStatus.QUEUED.value,
             "request": request,
@@ -113,27 +166,58 @@ class TaskStore(TaskReads):
             "deadline_at": now + timedelta(seconds=self.settings.task_deadline_s),
             "completed_at": None,
         }
+        return TaskCreation(self.task_ref(doc_id), doc, self.client.write_option)
+
+    def create(
+        self,
+        task_id: str,
+        client_id: str,
+        request: dict[str, Any],
+        chain: list[str],
+        skipped: list[CallRecord] | None = None,
+        *,
+        doc_id: str | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Create the task as queued; `(existing, False)` if a task holds the document id."""
+        creation = self.creation(task_id, client_id, request, chain, skipped, doc_id=doc_id)
+        self.commit_creation(creation)
+        return creation.result
+
+    def commit_creation(self, creation: TaskCreation) -> None:
+        """Write `creation` alone: a create (one write, no read) when the id is free; else a
+        rejection, which never held a task, yields the id to it (a conditional write)."""
         try:
-            self.task_ref(task_id).create(doc)
+            creation.ref.create(creation.doc)
         except gexc.AlreadyExists:
-            # Taken: by a task (the caller compares), or by a rejection, which never held a task
-            # and so yields the id to this valid submission.
-            existing = self._replace_if_rejected(task_id, doc)
-            if existing is None:
-                return doc, True
-            return existing, False
-        return doc, True
+            pass
+        else:
+            creation.created = True
+            return
+        for _ in range(_CONTENDED_TRIES):
+            if not creation.read(creation.ref.get()):
+                return  # a task holds the id: the caller compares
+            batch = self.client.batch()
+            creation.stage(batch)
+            try:
+                batch.commit()
+            except (gexc.AlreadyExists, gexc.FailedPrecondition, gexc.NotFound):
+                continue  # changed since our read: decide again
+            creation.created = True
+            return
+        raise StoreContentionError(f"task {creation.ref.id} kept changing while being created")
 
     def record_rejection(
-        self, task_id: str, client_id: str, problem: FieldProblem
+        self, task_id: str, client_id: str, problem: FieldProblem, *, doc_id: str | None = None
     ) -> dict[str, Any] | None:
         """Keep a `rejected` document for a message we could not accept; None if nothing was
         written. A free id gets one; an earlier rejection is replaced by this newer one; a task
         (queued, running or finished) is never touched.
         """
         now = utcnow()
+        doc_id = doc_id or task_id
         doc: dict[str, Any] = {
             "task_id": task_id,
+            "doc_id": doc_id,
             "client_id": client_id,
             "status": TaskStatus.REJECTED.value,
             "request": None,
@@ -144,16 +228,16 @@ class TaskStore(TaskReads):
             "completed_at": now,
         }
         try:
-            self.task_ref(task_id).create(doc)
+            self.task_ref(doc_id).create(doc)
         except gexc.AlreadyExists:
-            return None if self._replace_if_rejected(task_id, doc) else doc
+            return None if self._replace_if_rejected(doc_id, doc) else doc
         return doc
 
-    def _replace_if_rejected(self, task_id: str, doc: dict[str, Any]) -> dict[str, Any] | None:
+    def _replace_if_rejected(self, doc_id: str, doc: dict[str, Any]) -> dict[str, Any] | None:
         """Write `doc` over a `rejected` document (or where none is left) in one transaction;
         else the existing task, unchanged. None means `doc` was written.
         """
-        ref = self.task_ref(task_id)
+        ref = self.task_ref(doc_id)
 
         @firestore.transactional
         def run(txn: Any) -> dict[str, Any] | None:
@@ -308,7 +392,7 @@ class TaskStore(TaskReads):
         """Stage the usage creates, the task update and the rollups on `writer` (a transaction
         or a batch: all or nothing either way); `rollups=False` counts them as missed instead."""
         now = utcnow()
-        task_id = str(task["task_id"])
+        task_id, doc_id = str(task["task_id"]), doc_id_of(task)  # usage/{doc_id}-{n}
         attempts: list[dict[str, Any]] = task.get("attempts") or []
         client_id = str(task.get("client_id", ""))
         usage_ids: list[str | None] = []
@@ -319,7 +403,7 @@ class TaskStore(TaskReads):
                 usage_ids.append(None)
                 continue
             number += 1
-            ref_usage = self.usage_ref(task_id, number)
+            ref_usage = self.usage_ref(doc_id, number)
             usage_docs.append(call.usage_document(task_id, client_id, number))
             if self.settings.usage_ttl_days:  # Firestore's TTL policy deletes it then
                 usage_docs[-1]["expire_at"] = call.ended_at + timedelta(
@@ -334,7 +418,7 @@ class TaskStore(TaskReads):
         }
         if owned:
             update |= _outcome_fields(outcome, now)
-        writer.update(self.task_ref(task_id), update, option=condition)
+        writer.update(self.task_ref(doc_id), update, option=condition)
         # Same commit as the usage creates and the terminal status: counted once.
         terminal = task | update if owned and outcome.status.terminal else None
         if rollups:

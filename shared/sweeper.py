@@ -21,6 +21,7 @@ from shared.logging import log, task_context
 from shared.schemas import TaskMessage, TaskStatus
 from shared.settings import Settings
 from shared.store import TaskStore, utcnow
+from shared.task_ids import doc_id_of
 from shared.worker import publish_result
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class Sweeper:
         report = SweepReport()
         for status in (TaskStatus.QUEUED, TaskStatus.RUNNING):
             for task in self.store.query(status.value, "deadline_at", now, BATCH):
-                self._expire(task["task_id"], report)
+                self._expire(doc_id_of(task), report)
         for task in self.store.query(TaskStatus.RUNNING.value, "lease_until", now, BATCH):
             self._republish(task, TaskStatus.RUNNING, report)
         stale = now - timedelta(seconds=self.settings.requeue_after_s)
@@ -62,30 +63,32 @@ class Sweeper:
         )
         return report
 
-    def _expire(self, task_id: str, report: SweepReport) -> None:
-        with task_context(task_id):
+    def _expire(self, doc_id: str, report: SweepReport) -> None:
+        with task_context(doc_id):
             error = {
                 "code": "expired",
                 "message": f"not finished within {self.settings.task_deadline_s:g} s",
             }
-            failed = self.store.fail(task_id, error)
+            failed = self.store.fail(doc_id, error)
             if failed is not None:
                 publish_result(self.bus, self.settings, failed)
-                report.expired.append(task_id)
+                report.expired.append(doc_id)
                 log(logger, logging.WARNING, "task expired")
 
     def _republish(self, task: dict[str, Any], status: TaskStatus, report: SweepReport) -> None:
-        task_id, hop = str(task["task_id"]), int(task.get("hop", 0))
+        task_id, doc_id, hop = str(task["task_id"]), doc_id_of(task), int(task.get("hop", 0))
         chain = [str(p) for p in task.get("chain") or []]
         with task_context(task_id):
-            if task_id in report.expired or not chain:
+            if doc_id in report.expired or not chain:
                 return
-            if not self.store.touch_if(task_id, status.value, hop):
+            if not self.store.touch_if(doc_id, status.value, hop):
                 return  # it moved on since the query: nothing is stuck
-            message = TaskMessage(task_id=task_id, chain=chain, hop=hop, reason="sweeper")
+            message = TaskMessage(
+                task_id=task_id, doc_id=doc_id, chain=chain, hop=hop, reason="sweeper"
+            )
             topic = fallback.topic_for_hop(self.settings, chain, hop)
             self.bus.publish(topic, message.model_dump_json().encode())
-            report.republished.append(task_id)
+            report.republished.append(doc_id)
             log(
                 logger,
                 logging.WARNING,

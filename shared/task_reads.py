@@ -16,6 +16,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from shared import opcount
 from shared.schemas import TaskStatus
 from shared.settings import Settings
+from shared.task_ids import task_doc_id
 
 TERMINAL = {s.value for s in TaskStatus if s.terminal}
 
@@ -35,11 +36,17 @@ class TaskReads:
                 self._client = opcount.instrument_firestore(client, self.settings)
             return self._client
 
-    def task_ref(self, task_id: str) -> Any:
-        return self.client.collection(self.settings.collection_tasks).document(task_id)
+    def doc_id(self, task_id: str, client_id: str) -> str:
+        """The document id of `client_id`'s task `task_id`: `{client_id}~{task_id}` when API
+        keys are required, else `task_id` (shared/task_ids.py)."""
+        return task_doc_id(task_id, client_id, namespaced=self.settings.api_keys_required)
 
-    def get(self, task_id: str) -> dict[str, Any] | None:
-        snap = self.task_ref(task_id).get()
+    def task_ref(self, doc_id: str) -> Any:
+        return self.client.collection(self.settings.collection_tasks).document(doc_id)
+
+    def get(self, doc_id: str) -> dict[str, Any] | None:
+        """The task document `tasks/{doc_id}` (the task id itself without API keys)."""
+        snap = self.task_ref(doc_id).get()
         return snap.to_dict() if snap.exists else None
 
     def query(self, status: str, field: str, before: datetime, limit: int) -> list[dict[str, Any]]:
@@ -71,7 +78,7 @@ class TaskReads:
         )
         return [snap.to_dict() or {} for snap in snaps]
 
-    def wait_for_terminal(self, task_id: str, timeout_s: float) -> dict[str, Any] | None:
+    def wait_for_terminal(self, doc_id: str, timeout_s: float) -> dict[str, Any] | None:
         """The task once terminal, or its latest state after `timeout_s` (None if missing).
 
         A snapshot listener rather than polling: one stream, woken by the write itself.
@@ -86,9 +93,9 @@ class TaskReads:
                     if latest["task"]["status"] in TERMINAL:
                         done.set()
 
-        watch = self.task_ref(task_id).on_snapshot(on_change)
+        watch = self.task_ref(doc_id).on_snapshot(on_change)
         try:
             done.wait(timeout_s)
         finally:
             watch.unsubscribe()
-        return latest.get("task") or self.get(task_id)
+        return latest.get("task") or self.get(doc_id)

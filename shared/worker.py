@@ -72,12 +72,12 @@ class Worker:
         if self._skipping():
             return self._pass_on(message, hop, skipped)
         owner = f"{me}:{_INSTANCE}:{uuid.uuid4().hex[:8]}"
-        begin = self.store.begin(message.task_id, hop, me, owner)
+        begin = self.store.begin(message.doc, hop, me, owner)
         if begin.kind is not BeginKind.START:
             return self._skip(begin.kind, begin.task, message)
         task = begin.task or {}
         calls, outcome = self._call(task, hop)
-        written = self.store.finish(message.task_id, owner, skipped + calls, outcome, lease=begin)
+        written = self.store.finish(message.doc, owner, skipped + calls, outcome, lease=begin)
         if written is None:
             log(logger, logging.WARNING, "lease lost before finishing; calls recorded only")
             return "lease_lost"
@@ -108,7 +108,7 @@ class Worker:
         """The circuit is open: hand the task over without taking a lease, since this delivery
         will not call the provider (one read and one write instead of a lease and a finish)."""
         passed = self.store.pass_on(
-            message.task_id, hop, lambda task: [*skipped, self._not_called(task)]
+            message.doc, hop, lambda task: [*skipped, self._not_called(task)]
         )
         if passed.kind is not BeginKind.START or passed.task is None:
             return self._skip(passed.kind, passed.task, message)
@@ -308,6 +308,7 @@ def publish_result(bus: Bus, settings: Settings, task: dict[str, Any]) -> None:
     result = task.get("result") or {}
     event = ResultEvent(
         task_id=task["task_id"],
+        doc_id=str(task.get("doc_id") or task["task_id"]),
         client_id=str(task.get("client_id", "")),
         status=TaskStatus(task["status"]),
         provider=result.get("provider"),

@@ -33,7 +33,9 @@ def register(subparsers: Any) -> None:
     sweep.set_defaults(func=cmd_sweep)
 
     replay = subparsers.add_parser("replay", help="re-run failed tasks, keeping their history")
-    replay.add_argument("task_ids", nargs="*", help="failed task ids")
+    replay.add_argument(
+        "task_ids", nargs="*", help="failed task document ids (client~task_id with API keys)"
+    )
     replay.add_argument(
         "--since", help="every task failed since: a duration (1h, 2d) or an ISO 8601 time"
     )
@@ -164,6 +166,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from shared.bus import Bus
     from shared.fallback import topic_for_hop
     from shared.schemas import TaskMessage
+    from shared.task_ids import doc_id_of
 
     settings = get_settings()
     store = TaskStore(settings)
@@ -174,18 +177,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
         except ValueError as error:
             print(f"aiexec replay: {error}", file=sys.stderr)
             return EXIT_USAGE
-        ids += [t["task_id"] for t in store.query_since("failed", "completed_at", since)]
+        ids += [doc_id_of(t) for t in store.query_since("failed", "completed_at", since)]
     elif not ids:
         print("aiexec replay: name task ids or --since", file=sys.stderr)
         return EXIT_USAGE
     bus, replayed = Bus(settings), []
-    for task_id in dict.fromkeys(ids):
-        task = store.replay(task_id)
+    for doc_id in dict.fromkeys(ids):  # document ids: `client~task_id` with API keys
+        task = store.replay(doc_id)
         if task is None:
-            print(f"  {task_id}: not failed (or missing); left alone", file=sys.stderr)
+            print(f"  {doc_id}: not failed (or missing); left alone", file=sys.stderr)
             continue
-        message = TaskMessage(task_id=task_id, chain=task["chain"], hop=0, reason="replay")
+        message = TaskMessage(
+            task_id=task["task_id"], doc_id=doc_id, chain=task["chain"], hop=0, reason="replay"
+        )
         bus.publish(topic_for_hop(settings, task["chain"], 0), message.model_dump_json().encode())
-        replayed.append(task_id)
+        replayed.append(doc_id)
     print(json.dumps({"replayed": replayed}))
     return EXIT_OK if len(replayed) == len(dict.fromkeys(ids)) else EXIT_FAILED

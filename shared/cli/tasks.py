@@ -19,6 +19,7 @@ from shared.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from shared.cli.tasks_render import error, exit_for, print_json, task_summary
 from shared.client import (
     API_KEY_ENV,
+    CLIENT_ENV,
     AIExecClient,
     RequestRefusedError,
     ServiceUnreachableError,
@@ -35,16 +36,26 @@ def register(subparsers: Any) -> None:
 
     _register_submit(subparsers)
     get = subparsers.add_parser("get", help="show a task")
-    get.add_argument("task_id")
+    get.add_argument("task_id", help="a task id, or a whole document id (client~task_id)")
+    _client_option(get)
     get.add_argument("--json", action="store_true", help="print the task document as JSON")
     get.set_defaults(func=cmd_get)
 
     wait = subparsers.add_parser("wait", help="wait until a task is finished, then show it")
-    wait.add_argument("task_id")
+    wait.add_argument("task_id", help="a task id, or a whole document id (client~task_id)")
+    _client_option(wait)
     wait.add_argument("--timeout", type=float, default=60.0, metavar="S")
     wait.add_argument("--json", action="store_true", help="print the task document as JSON")
     wait.set_defaults(func=cmd_wait)
     tasks_query.register(subparsers)  # list, results
+
+
+def _client_option(parser: Any) -> None:
+    parser.add_argument(
+        "--client", metavar="CLIENT",
+        help="read CLIENT's task (API keys on: tasks/CLIENT~TASK_ID); default: "
+        f"${CLIENT_ENV} where API keys are required",
+    )  # fmt: skip
 
 
 def _register_submit(subparsers: Any) -> None:
@@ -116,7 +127,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return cmd_submit_file(args)
     try:
         body = request_from_args(args)
-        with AIExecClient(via=args.via, client_id="cli") as client:
+        with AIExecClient(via=args.via, client_id=os.environ.get(CLIENT_ENV) or "cli") as client:
             submitted = client.submit(body, wait_s=args.wait)
     except ValueError as problem:  # includes TaskValidationError: nothing was sent
         error(f"invalid task: {problem}")
@@ -157,7 +168,8 @@ def cmd_wait(args: argparse.Namespace) -> int:
 def _read_task(args: argparse.Namespace, fetch: Callable[[AIExecClient], Any], final: bool) -> int:
     """Print one task; `final`: the exit code tells how it ended (for `wait`)."""
     try:
-        with AIExecClient() as client:
+        named = getattr(args, "client", None)
+        with AIExecClient(client_id=named, namespaced=True if named else None) as client:
             task = fetch(client)
     except ServiceUnreachableError as down:
         error(str(down))

@@ -8,6 +8,7 @@ Every line is validated before anything is sent (the same parser as ingest), so 
 from __future__ import annotations
 
 import argparse
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from shared.cli.main import (
 from shared.cli.progress import Progress
 from shared.cli.tasks_render import error, print_json
 from shared.client import (
+    CLIENT_ENV,
     AIExecClient,
     BatchItem,
     BatchSummary,
@@ -92,7 +94,8 @@ def cmd_submit_file(args: argparse.Namespace) -> int:
         error(f"cannot read {args.file}: {problem}")
         return EXIT_USAGE
     concurrency = max(1, args.concurrency)
-    with AIExecClient(via=args.via, client_id="cli", max_connections=concurrency) as client:
+    client_id = os.environ.get(CLIENT_ENV) or "cli"
+    with AIExecClient(via=args.via, client_id=client_id, max_connections=concurrency) as client:
         requests, invalid = prepare(client, entries, args.id_prefix)
         if invalid and not args.skip_invalid:
             _print_problems(BatchSummary(items=invalid), args.json, sent=False)

@@ -12,7 +12,7 @@ or by publishing to the `tasks` topic (`via="pubsub"`, with Google credentials).
 validated by ingest's own parser before sending. See docs/contract.md and README.md.
 """
 
-from shared.client.core import API_KEY_ENV, AIExecClient
+from shared.client.core import API_KEY_ENV, CLIENT_ENV, AIExecClient
 from shared.client.errors import (
     ClientError,
     RequestRefusedError,
@@ -27,6 +27,7 @@ from shared.schemas import TaskRequest
 
 __all__ = [
     "API_KEY_ENV",
+    "CLIENT_ENV",
     "RESULT_COLUMNS",
     "AIExecClient",
     "BatchItem",

@@ -40,8 +40,10 @@ from shared.ingest import Ingest
 from shared.schemas import FieldProblem, TaskRequest
 from shared.settings import Settings, get_settings
 from shared.store import TaskStore
+from shared.task_ids import resolve
 
 API_KEY_ENV = "AIEXEC_API_KEY"
+CLIENT_ENV = "AIEXEC_CLIENT_ID"
 # Statuses worth retrying a submission on: the task id makes the retry idempotent.
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_RETRY_WAIT_S = 30.0
@@ -54,6 +56,12 @@ class AIExecClient:
 
     `api_key` (default: `$AIEXEC_API_KEY`) is sent as `Authorization: Bearer <key>` when set.
     Pub/Sub and Firestore use Google credentials (or the emulators named in the settings).
+
+    `client_id` (default: `$AIEXEC_CLIENT_ID`, else `sdk`) is the `client_id` attribute of Pub/Sub
+    submissions and, where API keys are required (`namespaced`, default: the settings'
+    `api_keys_required`), the client whose task ids Firestore reads resolve: `get("x")` reads
+    `tasks/{client_id}~x` (shared/task_ids.py). Set it to your key's client. A whole document id
+    (`acme~x`) is read as it is.
     Thread-safe: one client may serve many threads (the batch submission does).
     """
 
@@ -64,7 +72,8 @@ class AIExecClient:
         ingest_url: str | None = None,
         api_key: str | None = None,
         via: Via = "http",
-        client_id: str = "sdk",
+        client_id: str | None = None,
+        namespaced: bool | None = None,
         timeout_s: float = 30.0,
         retries: int = 3,
         max_connections: int = 32,
@@ -73,7 +82,8 @@ class AIExecClient:
         self.ingest_url = (ingest_url or self.settings.ingest_url).rstrip("/")
         self.api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
         self.via: Via = via
-        self.client_id = client_id  # the `client_id` attribute of Pub/Sub submissions
+        self.client_id = client_id or os.environ.get(CLIENT_ENV) or "sdk"
+        self.namespaced = self.settings.api_keys_required if namespaced is None else namespaced
         self.timeout_s = timeout_s
         self.retries = retries
         self.max_connections = max_connections
@@ -239,15 +249,19 @@ class AIExecClient:
                 raise
         self._check_emulator(self.settings.firestore_emulator_host, "Firestore")
         with firestore_errors():
-            document = self.store.get(task_id)
+            document = self.store.get(self.doc_id(task_id))
         return Task.of(document) if document else None
 
     def wait(self, task_id: str, timeout_s: float = 60.0) -> Task | None:
         """The task once terminal (or as it is after `timeout_s`); None if it never appeared."""
         self._check_emulator(self.settings.firestore_emulator_host, "Firestore")
         with firestore_errors():
-            document = self.store.wait_for_terminal(task_id, timeout_s)
+            document = self.store.wait_for_terminal(self.doc_id(task_id), timeout_s)
         return Task.of(document) if document else None
+
+    def doc_id(self, task_id: str) -> str:
+        """The Firestore document this client's `task_id` is (`tasks/{doc_id}`)."""
+        return resolve(task_id, self.client_id, namespaced=self.namespaced)
 
     def wait_many(
         self,

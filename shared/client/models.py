@@ -17,11 +17,16 @@ _TIMESTAMPS = ("created_at", "updated_at", "completed_at", "deadline_at")
 
 @dataclass(frozen=True)
 class Task:
-    """A `tasks/{task_id}` document (see docs/contract.md); `document` keeps every field."""
+    """A `tasks/{doc_id}` document (see docs/contract.md); `document` keeps every field."""
 
     task_id: str
     status: str
     document: dict[str, Any]
+
+    @property
+    def doc_id(self) -> str:
+        """The document's id: the task id, or `{client_id}~{task_id}` with API keys."""
+        return str(self.document.get("doc_id") or self.task_id)
 
     @classmethod
     def of(cls, document: dict[str, Any]) -> Task:

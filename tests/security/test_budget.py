@@ -56,11 +56,11 @@ def test_concurrent_submissions_near_the_limit_never_overspend(security: Securit
     assert client_id in refused["message"]
 
     for task_id in accepted:
-        task = security.store.wait_for_terminal(task_id, WAIT_S)
+        task = security.wait(client_id, task_id, WAIT_S)
         assert task is not None
         assert task["status"] == "succeeded", task
     security.budgets.settle(client_id)
-    spent = sum(to_nusd((security.store.get(t) or {})["usage"]["cost_usd"]) for t in accepted)
+    spent = sum(to_nusd((security.task(client_id, t) or {})["usage"]["cost_usd"]) for t in accepted)
     assert _committed(security, client_id) == spent  # every reservation settled, exactly
     overspend = spent - budget
     print(

@@ -159,7 +159,9 @@ def _published_task_ids(subscriber: Any, name: str, want: str) -> list[str]:
         except gexc.DeadlineExceeded:
             continue
         ack_ids = [m.ack_id for m in response.received_messages]
-        seen.extend(json.loads(m.message.data)["task_id"] for m in response.received_messages)
+        for message in response.received_messages:  # document ids (keys on: client~task_id)
+            data = json.loads(message.message.data)
+            seen.append(data.get("doc_id") or data["task_id"])
         if ack_ids:
             subscriber.acknowledge(request={"subscription": name, "ack_ids": ack_ids})
     return seen
@@ -194,16 +196,14 @@ def test_hostile_requests_are_refused_and_leave_no_trace(
         timeout=60, trust_env=False,
     )  # fmt: skip
     assert control.status_code == 202, control.text
-    control_id = control.json()["task_id"]
+    control_id = security.doc(client_id, control.json()["task_id"])
     tasks = security.store.client.collection(security.settings.collection_tasks)
     mine = [s.id for s in tasks.where(filter=FieldFilter("client_id", "==", client_id)).stream()]
     assert mine == [control_id]
     subscriber, name = probe_subscription
     published = _published_task_ids(subscriber, name, control_id)
     assert control_id in published
-    owners = {
-        task_id: (security.store.get(task_id) or {}).get("client_id") for task_id in published
-    }
+    owners = {doc_id: (security.store.get(doc_id) or {}).get("client_id") for doc_id in published}
     assert [t for t, owner in owners.items() if owner == client_id] == [control_id]
 
 
