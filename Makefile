@@ -72,13 +72,12 @@ clean:
 	-$(BIN)/aiexec down >/dev/null 2>&1
 	rm -rf $(VENV) $(TOOLS) .aiexec .mypy_cache .ruff_cache .pytest_cache
 
-# Deploy through Cloud Build (tests first; see README, Deploy). PROVIDERS holds commas, so the
-# substitutions use gcloud's alternate delimiter (`gcloud topic escaping`).
+# Deploy through Cloud Build (see README, Deploy): the test build (cloudbuild-test.yaml, as
+# aiexec-tester: no deploy rights), then the deploy build of the same source (cloudbuild.yaml,
+# as aiexec-deployer), which refuses unless that test build succeeded.
 PROVIDERS ?= openai,vertex
 REQUIRE_API_KEYS ?= true
 .PHONY: deploy
 deploy:
 	@test -n "$(PROJECT)" -a -n "$(REGION)" || { echo "usage: make deploy PROJECT=<project id> REGION=<region> [PROVIDERS=openai,vertex] [REQUIRE_API_KEYS=false]"; exit 2; }
-	gcloud builds submit --project=$(PROJECT) --config=cloudbuild.yaml \
-	  --service-account=projects/$(PROJECT)/serviceAccounts/aiexec-deployer@$(PROJECT).iam.gserviceaccount.com \
-	  --substitutions='^;^_REGION=$(REGION);_PROVIDERS=$(PROVIDERS);_REQUIRE_API_KEYS=$(REQUIRE_API_KEYS)' .
+	bash infra/cloudbuild-deploy.sh '$(PROJECT)' '$(REGION)' '$(PROVIDERS)' '$(REQUIRE_API_KEYS)'

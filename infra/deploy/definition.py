@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.deploy import functions as fns
-from infra.deploy.bootstrap import build_bootstrap
+from infra.deploy.bootstrap import build_accounts, build_bootstrap
 from infra.deploy.iam import bindings
 from infra.deploy.model import (
     FieldOverride,
@@ -128,7 +128,10 @@ def build_production(settings: Settings, target: Target) -> Production:
     functions = tuple(fn for fn, _ in pairs)
     indexes, overrides = firestore_setup(settings)
     accounts = (push, *(account for _, account in pairs))
-    bootstrap = build_bootstrap(settings, target, functions)
+    deployer = build_accounts(target)[0]
+    runtime = bindings(
+        settings, target, topology, functions, push, accounts=accounts, deployer=deployer
+    )
     return Production(
         target=target,
         settings=settings,
@@ -136,18 +139,10 @@ def build_production(settings: Settings, target: Target) -> Production:
         push_account=push,
         service_accounts=accounts,
         functions=functions,
-        bindings=bindings(
-            settings,
-            target,
-            topology,
-            functions,
-            push,
-            accounts=accounts,
-            deployer=bootstrap.deployer,
-        ),
+        bindings=runtime,
         jobs=scheduler_jobs(settings),
         indexes=indexes,
         field_overrides=overrides,
-        bootstrap=bootstrap,
+        bootstrap=build_bootstrap(settings, target, functions, runtime),
         warnings=_warnings(settings),
     )

@@ -1,7 +1,20 @@
 """Least-privilege IAM: who may do what, derived from the topology and the functions.
 
-Each runtime identity gets Firestore access (`roles/datastore.user`, project-wide: Firestore has
-no per-collection roles) and `roles/pubsub.publisher` only on the topics its code publishes to.
+Each runtime identity gets Firestore access and `roles/pubsub.publisher` only on the topics its
+code publishes to. Firestore access is `roles/datastore.user` **on the `(default)` database
+only**: an IAM condition on the database's `resource.name`
+(`projects/PROJECT_ID/databases/(default)`), Firestore's way to give access to one database of a
+project (multiple databases, https://cloud.google.com/firestore/docs/manage-databases , read
+2026-11-29; the same expression is what public deployments grant `datastore.user` with), so a
+database added to the project later is out of the functions' reach. Narrower than that the
+platform does not go: IAM has no per-collection or per-document roles for Firestore, and
+Security Rules do not apply to the server client libraries, which authorise with IAM alone
+("Security for server client libraries", https://cloud.google.com/firestore/docs/security/iam ,
+read 2026-11-29).
+Every function writes (ingest and ingest-events create tasks, workers and the finalizer finish
+them, the sweeper re-publishes and expires, the report stores its document), so none can take
+the read-only `roles/datastore.viewer`.
+
 Google's Pub/Sub service agent gets what dead-lettering needs — publisher on every dead-letter
 topic and subscriber on every subscription that dead-letters (without both, Pub/Sub silently
 keeps redelivering) — and token creator on the push identity, to mint the OIDC tokens that
@@ -17,7 +30,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from infra.deploy.model import Binding, Function, ServiceAccount, Target, member
+from infra.deploy.model import (
+    DATABASE,
+    Binding,
+    Condition,
+    Function,
+    ServiceAccount,
+    Target,
+    member,
+)
 from infra.topology import (
     FUNCTION_FINALIZER,
     FUNCTION_INGEST,
@@ -37,6 +58,35 @@ SERVICE_ACCOUNT_USER = "roles/iam.serviceAccountUser"
 # Project roles a provider's worker needs beyond Firestore (Vertex AI authenticates with the
 # worker's own identity instead of a key).
 PROVIDER_PROJECT_ROLES = {"vertex": ("roles/aiplatform.user",)}
+# IAM evaluates at most 10 values per hasOnly() and 12 logical operators per condition
+# (Google's own cloud-foundation-fabric chunks delegated grants the same way).
+HAS_ONLY_MAX, CONDITION_MAX_OPERATORS = 10, 12
+
+
+def database_condition(project: str, database: str = DATABASE) -> Condition:
+    """Only the Firestore database the code uses (`resource.name` of the database)."""
+    return Condition(
+        "aiexec-firestore-database-only",
+        f'resource.name == "projects/{project}/databases/{database}"',
+        f"only the Firestore database {database}",
+    )
+
+
+def grants_only(roles: Iterable[str], title: str, description: str) -> Condition:
+    """A limited IAM admin: a setIamPolicy call may add or remove grants of `roles` only
+    (`iam.googleapis.com/modifiedGrantsByRole`, "Set limits on granting roles",
+    https://cloud.google.com/iam/docs/setting-limits-on-granting-roles , read 2026-11-29)."""
+    wanted = sorted(set(roles))
+    if not wanted:
+        raise ValueError("a delegated grant needs at least one role")
+    chunks = [wanted[i : i + HAS_ONLY_MAX] for i in range(0, len(wanted), HAS_ONLY_MAX)]
+    if len(chunks) - 1 > CONDITION_MAX_OPERATORS:
+        raise ValueError(f"too many roles for one IAM condition: {len(wanted)}")
+    attribute = "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', [])"
+    terms = [
+        f"{attribute}.hasOnly([{', '.join(repr(role) for role in chunk)}])" for chunk in chunks
+    ]
+    return Condition(title, " || ".join(terms), description)
 
 
 def publishes_to(settings: Settings, function: str) -> tuple[str, ...]:
@@ -58,7 +108,14 @@ def _runtime(settings: Settings, target: Target, functions: Iterable[Function]) 
     for fn in functions:
         who = member(fn.service_account)
         bindings.append(
-            Binding("project", target.project, DATASTORE_USER, who, f"{fn.name}: Firestore")
+            Binding(
+                "project",
+                target.project,
+                DATASTORE_USER,
+                who,
+                f"{fn.name}: Firestore, the {DATABASE} database only",
+                database_condition(target.project),
+            )
         )
         provider = fn.name.removeprefix("worker-") if fn.name.startswith("worker-") else None
         for role in PROVIDER_PROJECT_ROLES.get(provider or "", ()):
@@ -136,4 +193,4 @@ def bindings(
         *(_deployer_acts_as(accounts, deployer) if deployer else []),
     ]
     unique = {b: b for b in every}  # equal bindings (the `why` aside) collapse to the first
-    return tuple(sorted(unique.values()))
+    return tuple(sorted(unique.values(), key=lambda b: b.sort_key))

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from infra.deploy.bootstrap import Bootstrap
 
 PROJECT_NUMBER_PLACEHOLDER = "PROJECT_NUMBER"
+# The one Firestore database the code uses: its clients never name another one.
+DATABASE = "(default)"
 PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 # A secret mounted as `latest` is pinned to the version current at deploy time, so a rotation
 # (a new version) changes the function's configuration and rolls a new revision on the next
@@ -50,6 +52,14 @@ class Target:
     def function_url(self, name: str) -> str:
         """The gen2 function URL; also the OIDC audience Pub/Sub puts in push tokens."""
         return f"https://{self.region}-{self.project}.cloudfunctions.net/{name}"
+
+    @property
+    def source_bucket(self) -> str:
+        """The bucket `gcloud builds submit` uploads the source to, and the build account
+        fetches it from: `[PROJECT_ID]_cloudbuild`, with gcloud's own rewriting of the id
+        (googlecloudsdk/command_lib/builds/staging_bucket_util.py, GetDefaultStagingBucket)."""
+        safe = self.project.replace(":", "_").replace(".", "_").replace("google", "elgoog")
+        return f"{safe}_cloudbuild"
 
 
 def member(email: str) -> str:
@@ -108,15 +118,44 @@ class Function:
 
 
 @dataclass(frozen=True, order=True)
+class Condition:
+    """An IAM condition (CEL): the binding grants its role only where `expression` holds."""
+
+    title: str
+    expression: str
+    description: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True, order=True)
 class Binding:
-    """`member` holds `role` on one resource. Kinds: project, topic, subscription,
-    service-account, secret, function."""
+    """`member` holds `role` on one resource, where `condition` (if any) holds. Kinds:
+    project, topic, subscription, service-account, secret, function, bucket."""
 
     kind: str
     resource: str
     role: str
     member: str
     why: str = field(default="", compare=False)
+    condition: Condition | None = None
+
+    @property
+    def sort_key(self) -> tuple[str, str, str, str, str]:
+        expression = self.condition.expression if self.condition else ""
+        return (self.kind, self.resource, self.role, self.member, expression)
+
+
+@dataclass(frozen=True)
+class CustomRole:
+    """A project-level custom role: exactly `permissions`, where no predefined role is narrow
+    enough (`projects/PROJECT/roles/ROLE_ID`)."""
+
+    role_id: str
+    title: str
+    description: str
+    permissions: tuple[str, ...]
+
+    def name(self, project: str) -> str:
+        return f"projects/{project}/roles/{self.role_id}"
 
 
 @dataclass(frozen=True)

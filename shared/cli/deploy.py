@@ -1,10 +1,12 @@
 """`aiexec deploy --project P --region R [--dry-run] [--bootstrap-only] [--force]`.
 
 Builds the production definition from the settings (the environment, as everywhere), runs the
-preflight checks (`shared/deploy/preflight.py`: refusals such as a missing provider key secret,
-skipped with `--force`), applies the bootstrap (APIs, the Firestore database, secrets, the
-build identities), pins every secret mounted as `latest` to the version current now, then
-applies the rest of the plan. `--dry-run` prints the whole plan and touches nothing — no
+preflight checks (`shared/deploy/preflight.py`: refusals such as a missing provider key secret
+or an incomplete bootstrap, skipped with `--force`), pins every secret mounted as `latest` to
+the version current now, then applies the deployment. `--bootstrap-only` (a project owner,
+once) applies the bootstrap instead: APIs, the Firestore database, secrets, the custom role,
+the build and runtime identities and who may act as them or read which secret — what the
+deployer itself may not do. `--dry-run` prints the whole plan and touches nothing — no
 credentials, no network — so it runs anywhere, including in tests.
 """
 
@@ -46,7 +48,8 @@ def register(subparsers: Any) -> None:
         "--bootstrap-only",
         action="store_true",
         help="only the bootstrap: enable the APIs, create the Firestore database, the generated "
-        "secrets and the build service accounts with their roles (once, as a project owner)",
+        "secrets, the build and runtime service accounts with their roles and secret access "
+        "(as a project owner: once, and after the chain or the mounted secrets change)",
     )
     deploy.add_argument(
         "--force",
@@ -99,7 +102,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         settings = _settings(args)
         target = Target(args.project, args.region, _number(args, run))
         production = build_production(settings, target)
-        refused = refusals(PreflightContext(production, online=not args.dry_run, run=run))
+        context = PreflightContext(
+            production, online=not args.dry_run, run=run, bootstrap_only=args.bootstrap_only
+        )
+        refused = refusals(context)
     except (UsageError, ValidationError) as error:
         print(f"aiexec deploy: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -135,14 +141,14 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def _apply(production: Any, run: Any, *, bootstrap_only: bool) -> None:
-    """The bootstrap, then (unless `bootstrap_only`) every secret mounted as `latest` pinned to
-    its current version number, then the rest of the plan."""
+    """`bootstrap_only`: the bootstrap. Otherwise (the bootstrap checked by the preflight):
+    every secret mounted as `latest` pinned to its current version number, then the plan."""
     from shared.deploy.apply import Applier
     from shared.deploy.gcp import resolve_secret_versions
     from shared.deploy.plan import bootstrap_steps, build_plan
 
-    Applier(production, run=run).apply(bootstrap_steps(production))
     if bootstrap_only:
+        Applier(production, run=run).apply(bootstrap_steps(production))
         return
     project = production.target.project
     versions = resolve_secret_versions(run, project, production.unpinned_secrets)

@@ -157,11 +157,16 @@ class Applier:
         raise DeployError(f"unknown operation {call.operation!r}")
 
 
-# The bootstrap's gcloud-backed operations: (runner, project, payload) -> outcome.
+# The gcloud-backed operations (the bootstrap's, and project grants that read the policy
+# first): (runner, project, payload) -> outcome.
 _BOOTSTRAP_CALLS: dict[str, Callable[[Runner, str, Any], str]] = {
     "apis": gcp.ensure_services,
     "database": gcp.ensure_database,
     "secret-required": gcp.check_required_secret,
     "secret-generated": gcp.ensure_generated_secret,
     "no-secrets": lambda run, project, payload: gcp.UNCHANGED,
+    "custom-role": gcp.ensure_custom_role,
+    "bucket": gcp.ensure_bucket,
+    "project-binding": gcp.ensure_project_binding,
+    "project-revoke": gcp.revoke_project_role,
 }

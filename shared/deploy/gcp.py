@@ -1,5 +1,6 @@
 """The library half of `aiexec deploy`: Pub/Sub IAM, Cloud Scheduler jobs, Firestore indexes,
-and the bootstrap's checks (APIs, the Firestore database, secrets) through `gcloud`.
+and, through `gcloud`, the bootstrap (APIs, the Firestore database, secrets, the custom role,
+the source bucket) and project IAM grants that read the policy before they change it.
 
 Each function reads the current state first and writes only what differs, so a second deploy
 reports everything `unchanged`. Clients are parameters, so tests can hand in fakes.
@@ -7,6 +8,7 @@ reports everything `unchanged`. Clients are parameters, so tests can hand in fak
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
 from collections.abc import Callable
@@ -15,11 +17,24 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from infra.deploy.bootstrap import FirestoreDatabase, GeneratedSecret, RequiredSecret
-from infra.deploy.model import FieldOverride, FirestoreIndex, SchedulerJob
+from infra.deploy.bootstrap import (
+    FirestoreDatabase,
+    GeneratedSecret,
+    RequiredSecret,
+    SourceBucket,
+)
+from infra.deploy.model import (
+    DATABASE,
+    Binding,
+    Condition,
+    CustomRole,
+    FieldOverride,
+    FirestoreIndex,
+    SchedulerJob,
+)
 
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
-DATABASE = "(default)"
+_CONDITION_DELIMITERS = (";", "#", "~", "@", "!")  # gcloud's `^D^` escaping (topic escaping)
 
 
 # --- Pub/Sub resource IAM ---------------------------------------------------------------
@@ -364,3 +379,185 @@ def resolve_secret_versions(run: Runner, project: str, names: tuple[str, ...]) -
     if problems:
         raise GcloudError("cannot pin secret versions: " + "; ".join(problems))
     return versions
+
+
+# --- IAM conditions, project grants, the custom role, the source bucket -------------------
+
+
+def condition_flag(condition: Condition | None) -> str:
+    """gcloud's `--condition`: `None` for an unconditional grant; else the expression, title
+    and description with the `^D^` escaping gcloud documents for values that hold commas
+    (`gcloud projects add-iam-policy-binding --help`, `gcloud topic escaping`)."""
+    if condition is None:
+        return "--condition=None"
+    pairs = [("expression", condition.expression), ("title", condition.title)]
+    if condition.description:
+        pairs.append(("description", condition.description))
+    delimiter = next(d for d in _CONDITION_DELIMITERS if not any(d in v for _, v in pairs))
+    return f"--condition=^{delimiter}^" + delimiter.join(f"{k}={v}" for k, v in pairs)
+
+
+def project_binding_args(project: str, binding: Binding, verb: str = "add") -> tuple[str, ...]:
+    """`gcloud projects add-iam-policy-binding …` (or `remove-`) for a project binding."""
+    return (
+        "projects",
+        f"{verb}-iam-policy-binding",
+        project,
+        f"--member={binding.member}",
+        f"--role={binding.role}",
+        condition_flag(binding.condition),
+        "--format=none",
+    )
+
+
+def project_policy(run: Runner, project: str) -> dict[str, Any]:
+    done = gcloud(run, project, "projects", "get-iam-policy", project, "--format=json")
+    if done.returncode != 0:
+        raise GcloudError(f"cannot read the IAM policy of {project}: {_last_line(done.stderr)}")
+    policy: dict[str, Any] = json.loads(done.stdout or "{}")
+    return policy
+
+
+def _condition_of(entry: dict[str, Any]) -> Condition | None:
+    raw = entry.get("condition")
+    if not raw:
+        return None
+    return Condition(raw.get("title", ""), raw.get("expression", ""), raw.get("description", ""))
+
+
+def _same(found: Condition | None, wanted: Condition | None) -> bool:
+    if found is None or wanted is None:
+        return found is wanted
+    return (found.expression, found.title) == (wanted.expression, wanted.title)
+
+
+def ensure_project_binding(run: Runner, project: str, binding: Binding) -> str:
+    """Grant `binding` unless the policy already holds it (same condition); a conditional grant
+    replaces the same role for the same member held without a condition or under an older
+    expression of the same title: next to an unconditional grant, a condition narrows nothing."""
+    entries = [
+        e
+        for e in project_policy(run, project).get("bindings", [])
+        if e.get("role") == binding.role and binding.member in e.get("members", [])
+    ]
+    wanted = binding.condition
+    present = any(_same(_condition_of(e), wanted) for e in entries)
+    stale = [
+        found
+        for found in (_condition_of(e) for e in entries)
+        if wanted is not None
+        and not _same(found, wanted)
+        and (found is None or found.title == wanted.title)
+    ]
+    outcome = []
+    if not present:
+        _must(run, project, project_binding_args(project, binding), f"grant {binding.role}")
+        outcome.append("granted")
+    for found in stale:
+        old = Binding(binding.kind, binding.resource, binding.role, binding.member, "", found)
+        args = project_binding_args(project, old, "remove")
+        _must(run, project, args, f"revoke the older grant of {binding.role}")
+        outcome.append("unconditional grant revoked" if found is None else "old condition revoked")
+    return "; ".join(outcome) or UNCHANGED
+
+
+def revoke_project_role(run: Runner, project: str, binding: Binding) -> str:
+    """Remove every grant of `binding.role` to `binding.member`, whatever its condition."""
+    held = any(
+        e.get("role") == binding.role and binding.member in e.get("members", [])
+        for e in project_policy(run, project).get("bindings", [])
+    )
+    if not held:
+        return UNCHANGED
+    args = ("projects", "remove-iam-policy-binding", project, f"--member={binding.member}",
+            f"--role={binding.role}", "--all", "--format=none")  # fmt: skip
+    _must(run, project, args, f"revoke {binding.role}")
+    return "revoked"
+
+
+def _must(run: Runner, project: str, args: tuple[str, ...], what: str) -> None:
+    done = gcloud(run, project, *args)
+    if done.returncode != 0:
+        raise GcloudError(f"cannot {what}: {_last_line(done.stderr)}")
+
+
+def custom_role_args(role: CustomRole, verb: str = "create") -> tuple[str, ...]:
+    return (
+        "iam",
+        "roles",
+        verb,
+        role.role_id,
+        f"--title={role.title}",
+        f"--description={role.description}",
+        f"--permissions={','.join(role.permissions)}",
+        "--stage=GA",
+        "--format=none",
+    )
+
+
+def ensure_custom_role(run: Runner, project: str, role: CustomRole) -> str:
+    """Create the project's custom role, or bring a drifted (or deleted) one back to exactly
+    `role.permissions`."""
+    done = gcloud(run, project, "iam", "roles", "describe", role.role_id, "--format=json")
+    if done.returncode != 0:
+        if not _not_found(done.stderr):
+            raise GcloudError(f"cannot read role {role.role_id}: {_last_line(done.stderr)}")
+        _must(run, project, custom_role_args(role), f"create role {role.role_id}")
+        return CREATED
+    found = json.loads(done.stdout or "{}")
+    outcome = UNCHANGED
+    if found.get("deleted"):
+        _must(run, project, ("iam", "roles", "undelete", role.role_id, "--format=none"),
+              f"undelete role {role.role_id}")  # fmt: skip
+        outcome = UPDATED
+    if sorted(found.get("includedPermissions", [])) != sorted(role.permissions):
+        _must(run, project, custom_role_args(role, "update"), f"update role {role.role_id}")
+        outcome = UPDATED
+    return outcome
+
+
+def bucket_create_args(bucket: SourceBucket) -> tuple[str, ...]:
+    return (
+        "storage",
+        "buckets",
+        "create",
+        f"gs://{bucket.name}",
+        f"--location={bucket.location}",
+        "--uniform-bucket-level-access",
+    )
+
+
+def ensure_bucket(run: Runner, project: str, bucket: SourceBucket) -> str:
+    """The build source bucket exists (gcloud would create it on the first submit; the build
+    accounts' access to it is granted now, so the bootstrap creates it first)."""
+    done = gcloud(run, project, "storage", "buckets", "describe", f"gs://{bucket.name}",
+                  "--format=value(name)")  # fmt: skip
+    if done.returncode == 0:
+        return UNCHANGED
+    if not _not_found(done.stderr):
+        raise GcloudError(
+            f"cannot read bucket gs://{bucket.name} (owned by another project?): "
+            f"{_last_line(done.stderr)}"
+        )
+    _must(run, project, bucket_create_args(bucket), f"create gs://{bucket.name}")
+    return CREATED
+
+
+# --- what a deploy checks of the bootstrap (read-only: the deployer may do it) -------------
+
+
+def service_account_exists(run: Runner, project: str, email: str) -> bool:
+    """True when `email` can be read: for the deployer, exactly the identities it may act as
+    (Service Account User, granted per identity, includes `iam.serviceAccounts.get`)."""
+    done = gcloud(run, project, "iam", "service-accounts", "describe", email,
+                  "--format=value(email)")  # fmt: skip
+    return done.returncode == 0
+
+
+def secret_members(run: Runner, project: str, name: str, role: str) -> set[str] | None:
+    """Who holds `role` on the secret (None: the policy cannot be read)."""
+    done = gcloud(run, project, "secrets", "get-iam-policy", name, "--format=json")
+    if done.returncode != 0:
+        return None
+    policy = json.loads(done.stdout or "{}")
+    return {m for b in policy.get("bindings", []) if b.get("role") == role for m in b["members"]}

@@ -1,12 +1,14 @@
 """The deployment as an ordered plan of steps: library calls and `gcloud` commands.
 
-The order is the dependency order: the bootstrap first (APIs, the Firestore database, the
-secrets, the build identities: `bootstrap_steps`), then identities before the roles granted to
-them, Firestore before the code that queries it, the topology before its IAM, the functions
-before their invokers, and the Cloud Scheduler jobs (the first producers of traffic) last.
-`render()` is the `--dry-run` output: every resource, role and command, computed without
-credentials or network (a secret mounted as `latest` shows `<resolved at deploy>`: the real
-deploy pins the version number current then).
+Two parts. The bootstrap (`bootstrap_steps`, applied by a project owner with `aiexec deploy
+--bootstrap-only`): APIs, the Firestore database, the secrets, the custom role, the build
+identities with their (conditional) roles, the runtime identities, who may act as them and
+which may read which secret. The deployment (`build_plan`, what the deployer's build applies):
+identities' project roles, Firestore before the code that queries it, the topology before its
+IAM, the functions before their invokers, and the Cloud Scheduler jobs (the first producers of
+traffic) last. `render()` is the `--dry-run` output: every resource, role, condition and
+command, computed without credentials or network (a secret mounted as `latest` shows
+`<resolved at deploy>`: the real deploy pins the version number current then).
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra import bundles
-from infra.deploy.bootstrap import SERVICE_ACCOUNT_USER, Bootstrap
+from infra.deploy.bootstrap import Bootstrap
 from infra.deploy.model import (
     LATEST,
     UNRESOLVED,
     Binding,
+    CustomRole,
     FieldOverride,
     Function,
     Production,
@@ -99,8 +102,12 @@ def _binding_command(binding: Binding, prod: Production) -> Command:
     grant = (f"--member={binding.member}", f"--role={binding.role}", "--format=none")
     argv: tuple[str, ...]
     if binding.kind == "project":
-        argv = ("projects", "add-iam-policy-binding", project, *grant, "--condition=None")
-        return Command((GCLOUD, *argv, "--quiet"))
+        from shared.deploy.gcp import project_binding_args
+
+        return Command(_gcloud(*project_binding_args(project, binding), project=project))
+    if binding.kind == "bucket":
+        argv = ("storage", "buckets", "add-iam-policy-binding", f"gs://{binding.resource}", *grant)
+        return Command(_gcloud(*argv, project=project))
     if binding.kind == "secret":
         return Command(
             _gcloud("secrets", "add-iam-policy-binding", binding.resource, *grant, project=project)
@@ -120,6 +127,23 @@ def _binding_command(binding: Binding, prod: Production) -> Command:
     raise ValueError(f"no command grants {binding}")
 
 
+def describe_binding(b: Binding) -> str:
+    """One line per binding, and its condition (if any) on the next."""
+    text = f"{b.kind} {b.resource}: {b.role} → {b.member}  ({b.why})"
+    if b.condition is not None:
+        text += f"\n  only if [{b.condition.title}]: {b.condition.expression}"
+    return text
+
+
+def _binding_step(prod: Production, phase: str, b: Binding) -> Step:
+    """Project grants read the policy first (a Call): that is what lets the deployer's
+    conditional Project IAM Admin replace an older unconditional grant of the same role."""
+    if b.kind == "project":
+        shown = (_binding_command(b, prod).argv,)
+        return Step(phase, describe_binding(b), Call(GCLOUD, "project-binding", b, shown))
+    return Step(phase, describe_binding(b), _binding_command(b, prod))
+
+
 def _binding_steps(
     prod: Production,
     phase: str,
@@ -130,11 +154,7 @@ def _binding_steps(
     bindings: tuple[Binding, ...] | None = None,
 ) -> list[Step]:
     return [
-        Step(
-            phase,
-            f"{b.kind} {b.resource}: {b.role} → {b.member}  ({b.why})",
-            _binding_command(b, prod),
-        )
+        _binding_step(prod, phase, b)
         for b in (prod.bindings if bindings is None else bindings)
         if b.kind in kinds and (roles is None or b.role in roles) and b.role not in exclude
     ]
@@ -199,17 +219,64 @@ def _secret_steps(prod: Production, boot: Bootstrap) -> list[Step]:
     return steps
 
 
+def _custom_roles(prod: Production, roles: tuple[CustomRole, ...]) -> list[Step]:
+    from shared.deploy.gcp import custom_role_args
+
+    project = prod.target.project
+    return [
+        Step(
+            f"{BOOTSTRAP}: custom roles",
+            f"{role.name(project)}: {', '.join(role.permissions)} (created, or brought back to "
+            "exactly these permissions)",
+            Call(GCLOUD, "custom-role", role, (_gcloud(*custom_role_args(role), project=project),)),
+        )
+        for role in roles
+    ]
+
+
+def _revocations(prod: Production, boot: Bootstrap, phase: str) -> list[Step]:
+    project = prod.target.project
+    steps = []
+    for b in boot.revoked:
+        argv = _gcloud("projects", "remove-iam-policy-binding", project, f"--member={b.member}",
+                       f"--role={b.role}", "--all", "--format=none", project=project)  # fmt: skip
+        text = f"project {project}: {b.role} ✗ {b.member}  (revoked when held: {b.why})"
+        steps.append(Step(phase, text, Call(GCLOUD, "project-revoke", b, (argv,))))
+    return steps
+
+
+def _source_bucket(prod: Production, boot: Bootstrap, phase: str) -> Step:
+    from shared.deploy.gcp import bucket_create_args
+
+    bucket = boot.source_bucket
+    text = (
+        f"gs://{bucket.name}: the build source `gcloud builds submit` uploads (created when "
+        "missing, where gcloud would create it)"
+    )
+    create = _gcloud(*bucket_create_args(bucket), project=prod.target.project)
+    return Step(phase, text, Call(GCLOUD, "bucket", bucket, (create,)))
+
+
 def bootstrap_steps(prod: Production) -> list[Step]:
-    """What the project needs before the rest: checked, and created where missing (and the
-    caller may): APIs, the Firestore database, secrets, the build identities and their roles."""
+    """What a project owner applies (`--bootstrap-only`), checked and created where missing:
+    APIs, the Firestore database, secrets, the custom role, the build identities and their
+    roles, the runtime identities, who may act as them, and who may read which secret."""
     boot = prod.bootstrap
-    phase = f"{BOOTSTRAP}: build service accounts"
+    build = f"{BOOTSTRAP}: build service accounts"
+    runtime = f"{BOOTSTRAP}: runtime service accounts"
     return [
         _apis(prod, boot),
         _database(prod, boot),
         *_secret_steps(prod, boot),
-        *_service_accounts(prod, boot.accounts, phase),
-        *_binding_steps(prod, phase, ("project", "service-account"), bindings=boot.bindings),
+        *_custom_roles(prod, boot.custom_roles),
+        *_service_accounts(prod, boot.accounts, build),
+        *_binding_steps(prod, build, ("project",), bindings=boot.bindings),
+        *_revocations(prod, boot, build),
+        _source_bucket(prod, boot, build),
+        *_binding_steps(prod, build, ("bucket", "service-account"), bindings=boot.bindings),
+        *_service_accounts(prod, phase=runtime),
+        *_binding_steps(prod, runtime, ("service-account",)),
+        *_binding_steps(prod, f"{BOOTSTRAP}: secret access", ("secret",)),
     ]
 
 
@@ -401,18 +468,10 @@ def _scheduler(jobs: tuple[SchedulerJob, ...]) -> list[Step]:
 def build_plan(prod: Production) -> list[Step]:
     """Every step after the bootstrap, in the order `aiexec deploy` runs them."""
     return [
-        *_service_accounts(prod),
-        *_binding_steps(
-            prod, "deployer acts as", ("service-account",), roles=(SERVICE_ACCOUNT_USER,)
-        ),
         *_binding_steps(prod, "project roles", ("project",)),
-        *_binding_steps(prod, "secret access", ("secret",)),
         *_firestore(prod),
         *_topology(prod.topology),
         *_pubsub_iam(prod),
-        *_binding_steps(
-            prod, "push identity", ("service-account",), exclude=(SERVICE_ACCOUNT_USER,)
-        ),
         *_bundles(prod),
         *_functions(prod),
         *_binding_steps(prod, "invokers", ("function",)),
@@ -465,6 +524,8 @@ def render(prod: Production, steps: list[Step], refusals: tuple[str, ...] = ()) 
         f"region {target.region}",
         f"provider chain: {' → '.join([*chain, prod.settings.topic_dead])}",
         f"API keys: {keys}",
+        "bootstrap: applied by a project owner (`aiexec deploy --bootstrap-only`); a deploy "
+        "checks it and refuses, naming that command, when something is missing",
         *(f"WARNING (a real deploy refuses it unless --force): {w}" for w in prod.warnings),
         *(
             f"REFUSED (a real deploy stops here unless --force): {r}"

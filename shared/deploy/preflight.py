@@ -5,6 +5,10 @@ gcloud runner) and returns refusal messages — empty when it has nothing agains
 A real deploy stops with them unless `--force` ("skip preflight refusals"); a dry run prints
 them at the top of the plan. Add a check by appending it to `CHECKS` (or passing `checks=`).
 Checks that need the network only run when `ctx.online` (never in a dry run).
+
+A deploy does not apply the bootstrap (the deployer may not create identities or grant access
+to secrets): `bootstrap_applied` checks, read-only, what the deployment builds on, and refuses
+with `aiexec deploy --bootstrap-only` (a project owner's command) when something is missing.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ class PreflightContext:
     prod: Production
     online: bool  # False in a dry run: no credentials, no network
     run: gcp.Runner = field(default=subprocess.run)
+    bootstrap_only: bool = False  # applying the bootstrap: it cannot be checked yet
 
 
 PreflightCheck = Callable[[PreflightContext], list[str]]
@@ -58,7 +63,52 @@ def retired_models(ctx: PreflightContext) -> list[str]:
     ]
 
 
-CHECKS: list[PreflightCheck] = [unknown_providers, retired_models, missing_secrets]
+def bootstrap_applied(ctx: PreflightContext) -> list[str]:
+    """What the deployment builds on, read the way the deployer may read it: the APIs, the
+    database, the generated secrets, every runtime identity (the deployer can read exactly
+    those it may act as) and each secret's reader."""
+    if not ctx.online or ctx.bootstrap_only:
+        return []
+    prod, run = ctx.prod, ctx.run
+    project, boot = prod.target.project, prod.bootstrap
+    fix = (
+        f"a project owner runs `aiexec deploy --project {project} --region "
+        f"{prod.target.region} --bootstrap-only` (README, Deploy: once per project, and after "
+        "the chain or the mounted secrets change)"
+    )
+    missing = []
+    try:
+        enabled = gcp.enabled_services(run, project)
+    except gcp.GcloudError as error:
+        return [f"cannot check the bootstrap: {error}; {fix}"]
+    off = [api.name for api in boot.apis if api.name not in enabled]
+    if off:
+        missing.append(f"APIs not enabled: {', '.join(off)}")
+    described = gcp.gcloud(run, project, "firestore", "databases", "describe",
+                           f"--database={boot.database.name}", "--format=value(type)")  # fmt: skip
+    if described.returncode != 0:
+        missing.append(f"the Firestore database {boot.database.name} cannot be read")
+    for secret in boot.generated_secrets:
+        if gcp.latest_secret_version(run, project, secret.name).version is None:
+            missing.append(f"secret {secret.name} ({secret.env} of {', '.join(secret.functions)})")
+    for account in prod.service_accounts:
+        if not gcp.service_account_exists(run, project, account.email):
+            missing.append(f"runtime identity {account.email} (or the deployer may not act as it)")
+    for b in prod.bindings:
+        if b.kind != "secret":
+            continue
+        holders = gcp.secret_members(run, project, b.resource, b.role)
+        if holders is not None and b.member not in holders:
+            missing.append(f"{b.member} may not read secret {b.resource}")
+    return [f"the bootstrap is incomplete: {what}; {fix}" for what in missing]
+
+
+CHECKS: list[PreflightCheck] = [
+    unknown_providers,
+    retired_models,
+    missing_secrets,
+    bootstrap_applied,
+]
 
 
 def refusals(ctx: PreflightContext, checks: Sequence[PreflightCheck] | None = None) -> list[str]:

@@ -3,6 +3,7 @@ into empty virtual environments (once per session, shared between identical requ
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -99,7 +100,9 @@ class FakeGcloud:
 
     Records every argv (and the stdin of each); `fail` makes any command containing that text
     fail with a NOT_FOUND error. Service accounts "exist" once created; secrets are lists of
-    (state, value) versions; the database is (type, location) or None.
+    (state, value) versions; the database is (type, location) or None; the project policy is
+    a list of (role, member, condition expression or None); secret policies and buckets are
+    kept per name; custom roles are their permission lists.
     """
 
     def __init__(self, fail: str | None = None) -> None:
@@ -109,6 +112,11 @@ class FakeGcloud:
         self.enabled: set[str] = set()
         self.database: tuple[str, str] | None = None
         self.secrets: dict[str, list[tuple[str, str]]] = {}
+        self.project_policy: list[tuple[str, str, str | None]] = []
+        self.titles: dict[str, str] = {}  # condition expression → title
+        self.secret_policies: dict[str, set[tuple[str, str]]] = {}
+        self.buckets: set[str] = set()
+        self.roles: dict[str, list[str]] = {}
         self.fail = fail
 
     def add_secret(self, name: str, value: str = "v", state: str = "ENABLED") -> None:
@@ -126,6 +134,9 @@ class FakeGcloud:
     def _answer(self, argv: list[str], kwargs: dict[str, Any]) -> tuple[int, str, str]:
         words = argv[1:]
         flags = {a.split("=", 1)[0]: a.split("=", 1)[-1] for a in words if a.startswith("--")}
+        iam = self._iam(words, flags)
+        if iam is not None:
+            return iam
         if words[:3] == ["iam", "service-accounts", "describe"]:
             return (0, "", "") if words[3].split("@")[0] in self.created else (1, "", "NOT_FOUND")
         if words[:3] == ["iam", "service-accounts", "create"]:
@@ -154,6 +165,68 @@ class FakeGcloud:
             self.secrets[words[3]].append(("ENABLED", kwargs["input"]))
         return 0, "", ""
 
+    def _iam(self, words: list[str], flags: dict[str, str]) -> tuple[int, str, str] | None:
+        """Project and secret IAM policies, custom roles, buckets; None: not one of those."""
+        if words[:2] == ["projects", "get-iam-policy"]:
+            grouped: dict[tuple[str, str | None], list[str]] = {}
+            for role, who, expression in self.project_policy:
+                grouped.setdefault((role, expression), []).append(who)
+            bindings = []
+            for (role, expression), members in grouped.items():
+                entry: dict[str, Any] = {"role": role, "members": members}
+                if expression is not None:
+                    entry["condition"] = {"expression": expression,
+                                          "title": self.titles[expression]}  # fmt: skip
+                bindings.append(entry)
+            return 0, json.dumps({"bindings": bindings, "version": 3}), ""
+        if words[:2] in (["projects", "add-iam-policy-binding"],
+                         ["projects", "remove-iam-policy-binding"]):  # fmt: skip
+            grant = (flags["--role"], flags["--member"])
+            if "--all" in flags:
+                self.project_policy = [g for g in self.project_policy if g[:2] != grant]
+                return 0, "", ""
+            expression, title = parse_condition(flags["--condition"])
+            held = (*grant, expression)
+            if words[1].startswith("add"):
+                if expression is not None:
+                    self.titles[expression] = title or ""
+                if held not in self.project_policy:
+                    self.project_policy.append(held)
+            elif held in self.project_policy:
+                self.project_policy.remove(held)
+            else:
+                return (
+                    1,
+                    "",
+                    "ERROR: Policy binding with the specified principal, role, and condition "
+                    "not found!",
+                )
+            return 0, "", ""
+        if words[:2] == ["secrets", "get-iam-policy"]:
+            readers = self.secret_policies.get(words[2], set())
+            bindings = [{"role": r, "members": [m]} for r, m in sorted(readers)]
+            return 0, json.dumps({"bindings": bindings}), ""
+        if words[:2] == ["secrets", "add-iam-policy-binding"]:
+            self.secret_policies.setdefault(words[2], set()).add(
+                (flags["--role"], flags["--member"])
+            )
+            return 0, "", ""
+        if words[:3] == ["storage", "buckets", "describe"]:
+            return (
+                (0, words[3], "") if words[3] in self.buckets else (1, "", "ERROR: 404 NOT_FOUND")
+            )
+        if words[:3] == ["storage", "buckets", "create"]:
+            self.buckets.add(words[3])
+            return 0, "", ""
+        if words[:3] == ["iam", "roles", "describe"]:
+            if words[3] not in self.roles:
+                return 1, "", "ERROR: NOT_FOUND: The role named projects/p/roles/x was not found."
+            return 0, json.dumps({"includedPermissions": self.roles[words[3]]}), ""
+        if words[:3] in (["iam", "roles", "create"], ["iam", "roles", "update"]):
+            self.roles[words[3]] = flags["--permissions"].split(",")
+            return 0, "", ""
+        return None
+
     def _latest(self, name: str) -> tuple[int, str, str]:
         versions = self.secrets.get(name)
         if not versions:
@@ -165,3 +238,15 @@ class FakeGcloud:
     def ran(self, *words: str) -> list[list[str]]:
         """The argvs that start with `gcloud *words`."""
         return [a for a in self.argvs if a[1 : 1 + len(words)] == list(words)]
+
+
+def parse_condition(flag: str) -> tuple[str | None, str | None]:
+    """(expression, title) of a gcloud `--condition` value: `None`, or `KEY=VALUE` pairs with
+    gcloud's `^D^` alternate delimiter."""
+    if flag == "None":
+        return None, None
+    delimiter = ","
+    if flag.startswith("^"):
+        delimiter, flag = flag[1], flag[3:]
+    pairs = dict(part.split("=", 1) for part in flag.split(delimiter))
+    return pairs["expression"], pairs.get("title")

@@ -15,7 +15,7 @@ from infra import bundles
 from infra.deploy.model import FirestoreIndex, SchedulerJob
 from shared.deploy import gcp
 from shared.deploy.apply import Applier, DeployError
-from shared.deploy.plan import Call, Command, Step, build_plan
+from shared.deploy.plan import Call, Command, Step, bootstrap_steps, build_plan
 from tests.deploy.conftest import FakeGcloud, plan
 
 pytestmark = pytest.mark.usefixtures("default_settings_env")
@@ -166,11 +166,23 @@ def test_the_whole_plan_runs_in_order(applier: Applier) -> None:
     assert isinstance(fake, FakeGcloud)
     ran = [" ".join(a[1:3]) for a in fake.argvs]
     first_deploy = ran.index("functions deploy")
-    assert ran.index("iam service-accounts") < ran.index("projects add-iam-policy-binding")
-    assert ran.index("secrets add-iam-policy-binding") < first_deploy
+    # project grants read the policy first, and come before any function
+    assert ran.index("projects get-iam-policy") < ran.index("projects add-iam-policy-binding")
+    assert ran.index("projects add-iam-policy-binding") < first_deploy
     assert max(i for i, r in enumerate(ran) if r == "functions deploy") < ran.index(
         "functions add-invoker-policy-binding"
     )
+    # identities and secret access are the owner's bootstrap: a deploy touches neither
+    assert "iam service-accounts" not in ran and "secrets add-iam-policy-binding" not in ran
+    # every runtime identity's Firestore access is limited to the (default) database
+    datastore = {(who, expr) for role, who, expr in fake.project_policy
+                 if role == "roles/datastore.user"}  # fmt: skip
+    assert {who for who, _ in datastore} == {
+        f"serviceAccount:{fn.service_account}" for fn in applier.prod.functions
+    }
+    assert {expr for _, expr in datastore} == {
+        f'resource.name == "projects/{applier.prod.target.project}/databases/(default)"'
+    }
     # nobody was public, so nothing was revoked
     assert "functions remove-invoker-policy-binding" not in ran
     outcomes = dict((s.text.splitlines()[0], o) for s, o in results)
@@ -178,11 +190,11 @@ def test_the_whole_plan_runs_in_order(applier: Applier) -> None:
         outcomes["job aiexec-sweep: cron '*/5 * * * *' (UTC) → topic sweep-requests, data {}"]
         == "created"
     )
-    # a second run creates no service account again
+    # a second run grants nothing again
     fake.argvs.clear()
     applier.results.clear()
     applier.apply(steps)
-    assert not any(a[1:4] == ["iam", "service-accounts", "create"] for a in fake.argvs)
+    assert not any(a[1:3] == ["projects", "add-iam-policy-binding"] for a in fake.argvs)
     assert all(
         o in ("unchanged", "done") or o.startswith(("built", "unchanged"))
         for _, o in applier.results
@@ -190,10 +202,31 @@ def test_the_whole_plan_runs_in_order(applier: Applier) -> None:
 
 
 def test_a_failing_step_stops_the_deploy_with_a_hint(applier: Applier) -> None:
-    applier.run = FakeGcloud(fail="secrets add-iam-policy-binding")
+    fake = FakeGcloud(fail="secrets add-iam-policy-binding")
+    fake.add_secret("aiexec-openai-api-key")
+    applier.run = fake
     with pytest.raises(DeployError, match="create the secret first"):
-        applier.apply(build_plan(applier.prod))
-    assert not any("functions" in a for a in applier.run.argvs)
+        applier.apply([*bootstrap_steps(applier.prod), *build_plan(applier.prod)])
+    assert not any("functions" in a for a in fake.argvs)
+
+
+def test_an_older_unconditional_firestore_grant_is_replaced_by_the_database_only_one(
+    applier: Applier,
+) -> None:
+    """Deployed before the condition existed: the runtime identity held datastore.user on the
+    whole project. The deploy grants the conditional one and revokes the old one, else the
+    condition would narrow nothing."""
+    fake = applier.run
+    assert isinstance(fake, FakeGcloud)
+    who = f"serviceAccount:{applier.prod.function('report').service_account}"
+    fake.project_policy.append(("roles/datastore.user", who, None))
+    results = applier.apply(build_plan(applier.prod))
+    held = [expr for role, m, expr in fake.project_policy
+            if (role, m) == ("roles/datastore.user", who)]  # fmt: skip
+    assert held == [
+        f'resource.name == "projects/{applier.prod.target.project}/databases/(default)"'
+    ]
+    assert "granted; unconditional grant revoked" in [o for _, o in results]
 
 
 def test_only_if_runs_the_command_only_when_the_check_finds_the_text(applier: Applier) -> None:

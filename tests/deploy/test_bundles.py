@@ -7,8 +7,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import re
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -109,8 +111,8 @@ def test_requirements_are_exactly_each_functions_own(
 ) -> None:
     def names(bundle: str) -> set[str]:
         text = (installed_bundles[bundle].source / "requirements.txt").read_text()
-        return {bundles.normalize(line.split("==")[0]) for line in text.splitlines()
-                if line and not line.startswith("#")}  # fmt: skip
+        return {bundles.normalize(entry[0].split("==")[0])
+                for entry in bundles.requirement_entries(text)}  # fmt: skip
 
     assert {"openai", "google-genai", "matplotlib"}.isdisjoint(names("ingest"))
     assert "openai" in names("worker-openai") and "google-genai" not in names("worker-openai")
@@ -120,6 +122,65 @@ def test_requirements_are_exactly_each_functions_own(
     for bundle in installed_bundles.values():
         assert (bundle.source / "main.py").is_file()
         assert (bundle.source / "shared" / "data" / "models.json").is_file()
+
+
+_PINNED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^ ;\\]+)")
+
+
+def _lock_hashes() -> dict[tuple[str, str], set[str]]:
+    """(name, version) → the SHA-256 of every distribution uv.lock records for it."""
+    hashes: dict[tuple[str, str], set[str]] = {}
+    for package in bundles.load_lock()["package"]:
+        files = [package.get("sdist"), *package.get("wheels", [])]
+        key = (bundles.normalize(package["name"]), str(package.get("version")))
+        hashes.setdefault(key, set()).update(
+            f["hash"].removeprefix("sha256:") for f in files if f and "hash" in f
+        )
+    return hashes
+
+
+def test_every_requirement_is_pinned_with_the_hashes_of_the_lock(tmp_path: Path) -> None:
+    """Each bundle's requirements.txt pins every distribution and lists its hashes from
+    uv.lock, so the function build's pip installs in hash-checking mode; a requirement the
+    export gives without a hash is an error, not a silent unhashed line."""
+    lock = bundles.load_lock()
+    known = _lock_hashes()
+    built = bundles.build_all(Settings(providers=["openai", "vertex"]), tmp_path)
+    for name, directory in built.items():
+        entries = bundles.requirement_entries((directory / "requirements.txt").read_text())
+        assert entries, name
+        for entry in entries:
+            match = _PINNED.match(entry[0])
+            assert match, entry[0]  # pinned with ==
+            listed = {line.strip().rstrip(" \\").removeprefix(bundles.HASH_OPTION)
+                      for line in entry[1:]}  # fmt: skip
+            assert all(line.strip().startswith(bundles.HASH_OPTION) for line in entry[1:])
+            package = (bundles.normalize(match.group(1)), match.group(2))
+            assert listed and listed <= known[package], (name, entry[0])
+    ingest = bundles.bundles(Settings())[0]
+    with pytest.raises(ValueError, match="annotated-types: no hash"):
+        bundles.requirements_text(ingest, lock, "annotated-types==0.8.0\n")
+
+
+def test_pip_refuses_a_distribution_whose_hash_differs(tmp_path: Path) -> None:
+    """What the function build's pip does with the bundle's hashes: the requirement as
+    exported installs; the same one with a hash that is not the download's is refused."""
+    entries = bundles.requirement_entries(bundles.uv_export())
+    entry = next(e for e in entries if e[0].startswith("annotated-types=="))
+    good = "\n".join(entry) + "\n"
+    bad = re.sub(r"sha256:([0-9a-f])", lambda m: "sha256:" + "0123456789abcdef"[
+        (int(m.group(1), 16) + 1) % 16], good)  # fmt: skip
+    assert bad != good
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True)
+    pip = [str(tmp_path / "venv" / "bin" / "python"), "-m", "pip", "install", "--quiet",
+           "--no-deps", "--no-cache-dir", "--disable-pip-version-check"]  # fmt: skip
+    for text, name in ((bad, "bad.txt"), (good, "good.txt")):
+        (tmp_path / name).write_text(text)
+    refused = subprocess.run([*pip, "-r", str(tmp_path / "bad.txt")], capture_output=True,
+                             text=True, check=False)  # fmt: skip
+    assert refused.returncode != 0
+    assert "DO NOT MATCH THE HASHES" in refused.stderr, refused.stderr[-2000:]
+    subprocess.run([*pip, "-r", str(tmp_path / "good.txt")], check=True)
 
 
 def test_ingest_serves_health(

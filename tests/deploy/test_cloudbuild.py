@@ -1,26 +1,40 @@
-"""`cloudbuild.yaml` parses, runs its steps in a safe order, and calls only what exists."""
+"""`cloudbuild-test.yaml` (tests, as aiexec-tester) and `cloudbuild.yaml` (deploy, as
+aiexec-deployer) parse, run their steps in a safe order, name their build accounts, call only
+what exists; `make deploy` runs the test build first and hands its id to the deploy build."""
 
 from __future__ import annotations
 
 import os
 import re
 import shlex
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from infra import cloudbuild_source
 from shared.cli.main import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
+DEPLOY_STEPS = ("verify", "install", "deploy", "smoke")
+TEST_STEPS = cloudbuild_source.TEST_STEPS
 # Values Cloud Build substitutes for its built-in variables.
 BUILT_IN = {"PROJECT_ID": "acme-ai-prod", "BUILD_ID": "b-1", "SHORT_SHA": "abc1234"}
 
 
 @pytest.fixture(scope="module")
 def build() -> dict[str, Any]:
+    """The deploy build (as aiexec-deployer)."""
     loaded: dict[str, Any] = yaml.safe_load((REPO / "cloudbuild.yaml").read_text())
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def test_build() -> dict[str, Any]:
+    """The test build (as aiexec-tester)."""
+    loaded: dict[str, Any] = yaml.safe_load((REPO / "cloudbuild-test.yaml").read_text())
     return loaded
 
 
@@ -65,23 +79,58 @@ def command_lines(step: dict[str, Any], build: dict[str, Any]) -> list[list[str]
     return [[step.get("entrypoint", ""), *args]]
 
 
-def test_parses_with_the_substitutions_it_promises(build: dict[str, Any]) -> None:
-    assert {"_REGION", "_PROVIDERS"} <= set(build["substitutions"])
-    ids = [step["id"] for step in build["steps"]]
-    assert len(ids) == len(set(ids))
-    assert ids == ["install", "lint", "typecheck", "test", "deploy", "smoke"]
-    for step in build["steps"]:
-        image = substitute(step["name"], build)
-        assert image == "gcr.io/google.com/cloudsdktool/google-cloud-cli:emulators"
+def test_parses_with_the_substitutions_it_promises(
+    build: dict[str, Any], test_build: dict[str, Any]
+) -> None:
+    assert {"_REGION", "_PROVIDERS", "_TESTED_BUILD"} <= set(build["substitutions"])
+    assert build["substitutions"]["_TESTED_BUILD"] == ""  # no test build: the deploy refuses
+    for config, ids in ((build, DEPLOY_STEPS), (test_build, TEST_STEPS)):
+        steps = [step["id"] for step in config["steps"]]
+        assert steps == list(ids)
+        for step in config["steps"]:
+            image = substitute(step["name"], config)
+            assert image == "gcr.io/google.com/cloudsdktool/google-cloud-cli:emulators"
 
 
-def test_deploy_never_runs_before_every_check_passed(build: dict[str, Any]) -> None:
+def test_deploy_never_runs_before_its_source_was_verified(
+    build: dict[str, Any], test_build: dict[str, Any]
+) -> None:
     after = dependencies(build["steps"])
-    assert after["test"] >= {"install", "lint", "typecheck"}
-    assert after["deploy"] >= {"install", "lint", "typecheck", "test"}
-    assert after["smoke"] >= {"deploy", "test"}
-    for check in ("install", "lint", "typecheck", "test"):
-        assert "deploy" not in after[check] and "smoke" not in after[check]
+    assert build["steps"][0]["id"] == "verify" and build["steps"][0]["waitFor"] == ["-"]
+    assert after["install"] >= {"verify"}
+    assert after["deploy"] >= {"verify", "install"}
+    assert after["smoke"] >= {"verify", "deploy"}
+    # the test build hashes the source first, alone, before anything is installed into it
+    tested = dependencies(test_build["steps"])
+    assert test_build["steps"][0]["id"] == "digest" and test_build["steps"][0]["waitFor"] == ["-"]
+    assert all("digest" in waits for step, waits in tested.items() if step != "digest")
+    assert tested["test"] >= {"install", "lint", "typecheck"}
+
+
+def test_tests_never_run_with_deploy_rights(
+    build: dict[str, Any], test_build: dict[str, Any]
+) -> None:
+    """Lint, type-check and the tests run in the test build only, as aiexec-tester, whose only
+    roles are its build logs and reading the build source; nothing of them runs in the deploy
+    build, whose account holds the deploy rights."""
+    from infra.deploy import Target, build_production
+    from shared.settings import Settings
+
+    ran = {c[-1] for s in test_build["steps"] for c in command_lines(s, test_build) if "make" in c}
+    assert ran == {"install", "lint", "typecheck", "test"}
+    deploy_commands = [c for s in build["steps"] for c in command_lines(s, build)]
+    assert not any({"test", "lint", "typecheck"} & set(c) for c in deploy_commands)
+    assert not any("pytest" in " ".join(c) for c in deploy_commands)
+    tested = [c for s in test_build["steps"] for c in command_lines(s, test_build)]
+    assert not any(c[0].endswith("aiexec") or "smoke" in " ".join(c) for c in tested)
+    prod = build_production(Settings(), Target("acme-ai-prod", "europe-west1"))
+    tester = f"serviceAccount:{prod.bootstrap.tester.email}"
+    assert account_of(test_build) == account_of(build).replace("deployer", "tester")
+    assert {(b.kind, b.role) for b in prod.bootstrap.bindings if b.member == tester} == {
+        ("project", "roles/logging.logWriter"),
+        ("bucket", "roles/storage.objectViewer"),
+    }
+    assert not any(b.member == tester for b in prod.bindings)  # no runtime grant either
 
 
 def _make_targets() -> set[str]:
@@ -101,6 +150,8 @@ def check_command(argv: list[str]) -> None:
     elif program == ".venv/bin/aiexec":
         parsed = build_parser().parse_args(rest)  # a usage error would exit here
         assert parsed.command == rest[0]
+    elif program == "python3":  # a standard-library script of the repository
+        assert (REPO / rest[0]).is_file(), rest[0]
     elif program == ".venv/bin/python":
         assert rest[0] == "-m"
         module = REPO / Path(*rest[1].split("."))
@@ -112,24 +163,33 @@ def check_command(argv: list[str]) -> None:
         pytest.fail(f"unknown program {program!r} in cloudbuild.yaml")
 
 
-def test_every_command_exists_in_the_repo(build: dict[str, Any]) -> None:
+def test_every_command_exists_in_the_repo(
+    build: dict[str, Any], test_build: dict[str, Any]
+) -> None:
     called = []
-    for step in build["steps"]:
-        for argv in command_lines(step, build):
-            check_command(argv)
-            called.append(argv)
+    for config in (build, test_build):
+        for step in config["steps"]:
+            for argv in command_lines(step, config):
+                check_command(argv)
+                called.append(argv)
     assert ["bash", "infra/cloudbuild-prepare.sh", "make", "test"] in called
+    assert ["python3", "infra/cloudbuild_source.py", "digest"] in called
+    verify = next(a for a in called if a[:3] == ["python3", "infra/cloudbuild_source.py", "verify"])
+    assert "--project=acme-ai-prod" in verify and "--tested=" in verify  # empty by default
     deploy = next(a for a in called if a[:2] == [".venv/bin/aiexec", "deploy"])
     assert deploy[deploy.index("--providers") + 1] == "openai,vertex"
     assert deploy[deploy.index("--region") + 1] == "europe-west1"
+    # the steps the verify script expects are the test config's own
+    assert [s["id"] for s in test_build["steps"]] == list(cloudbuild_source.TEST_STEPS)
 
 
-def test_make_deploy_submits_this_build() -> None:
-    text = (REPO / "Makefile").read_text()
-    recipe = text.split("\ndeploy:", 1)[1]
-    assert "gcloud builds submit" in recipe
-    assert "--config=cloudbuild.yaml" in recipe
-    assert "_REGION=$(REGION)" in recipe and "_PROVIDERS=$(PROVIDERS)" in recipe
+def test_make_deploy_runs_the_test_build_then_the_deploy_build() -> None:
+    recipe = (REPO / "Makefile").read_text().split("\ndeploy:", 1)[1]
+    assert (
+        "bash infra/cloudbuild-deploy.sh '$(PROJECT)' '$(REGION)' '$(PROVIDERS)' "
+        "'$(REQUIRE_API_KEYS)'" in recipe
+    )
+    assert re.search(r"^REQUIRE_API_KEYS \?= true$", (REPO / "Makefile").read_text(), re.M)
 
 
 def _deploy_env(build: dict[str, Any], **substitutions: str) -> dict[str, str]:
@@ -164,16 +224,96 @@ def test_the_deploy_requires_api_keys_unless_the_substitution_turns_them_off(
         assert bool(prod.bootstrap.generated_secrets) is required  # ... generated if missing
 
 
-def test_the_build_runs_as_the_deployer_account_logging_to_cloud_logging(
-    build: dict[str, Any],
+def account_of(config: dict[str, Any]) -> str:
+    return str(config["serviceAccount"])
+
+
+def test_each_build_names_its_account_logging_to_cloud_logging(
+    build: dict[str, Any], test_build: dict[str, Any]
 ) -> None:
+    """The build account is named in the config itself (Cloud Build expands $PROJECT_ID in it)
+    and, the same value, by `make deploy`; a user-specified build account must log to Cloud
+    Logging or a bucket of its own."""
     from infra.deploy import Target, build_production
     from shared.settings import Settings
 
-    # A user-specified build account must log to Cloud Logging or its own bucket.
-    assert build["options"]["logging"] == "CLOUD_LOGGING_ONLY"
-    recipe = (REPO / "Makefile").read_text().split("\ndeploy:", 1)[1]
-    deployer = build_production(Settings(), Target("$(PROJECT)", "r")).bootstrap.deployer
-    assert f"--service-account=projects/$(PROJECT)/serviceAccounts/{deployer.email}" in recipe
-    assert "_REQUIRE_API_KEYS=$(REQUIRE_API_KEYS)" in recipe
-    assert re.search(r"^REQUIRE_API_KEYS \?= true$", (REPO / "Makefile").read_text(), re.M)
+    boot = build_production(Settings(), Target("$PROJECT_ID", "r")).bootstrap
+    for config, account in ((build, boot.deployer), (test_build, boot.tester)):
+        assert config["options"]["logging"] == "CLOUD_LOGGING_ONLY"
+        assert account_of(config) == f"projects/$PROJECT_ID/serviceAccounts/{account.email}"
+        assert substitute(account_of(config), config) == (
+            "projects/acme-ai-prod/serviceAccounts/"
+            f"{account.account_id}@acme-ai-prod.iam.gserviceaccount.com"
+        )
+    never = ("compute@developer.gserviceaccount.com", "cloudbuild.gserviceaccount.com")
+    assert not any(n in account_of(c) for c in (build, test_build) for n in never)
+
+
+def fake_gcloud(tmp_path: Path, fail_test_build: bool = False) -> tuple[dict[str, str], Path]:
+    """A `gcloud` on PATH that records its arguments, one call per line, and answers
+    `builds submit` with a build id (or fails the test build)."""
+    log, bin_dir = tmp_path / "calls.log", tmp_path / "bin"
+    bin_dir.mkdir(parents=True)
+    script = bin_dir / "gcloud"
+    fail = "exit 1" if fail_test_build else "echo b-test-42"
+    script.write_text(
+        "#!/usr/bin/env bash\n"
+        f'printf "%s\\x1f" "$@" >> {shlex.quote(str(log))}; echo >> {shlex.quote(str(log))}\n'
+        'if [[ " $* " == *" --config=cloudbuild-test.yaml "* ]]; then ' + fail + "; fi\n"
+    )
+    script.chmod(0o755)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path)}
+    return env, log
+
+
+def calls(log: Path) -> list[list[str]]:
+    if not log.exists():
+        return []
+    return [line.rstrip("\x1f").split("\x1f") for line in log.read_text().splitlines() if line]
+
+
+def test_the_deploy_build_gets_the_id_of_the_test_build_that_succeeded(
+    build: dict[str, Any], test_build: dict[str, Any], tmp_path: Path
+) -> None:
+    env, log = fake_gcloud(tmp_path)
+    argv = ["bash", "infra/cloudbuild-deploy.sh", "acme-ai-prod", "europe-west1",
+            "openai,vertex", "false"]  # fmt: skip
+    done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    (tested, deployed) = calls(log)
+    accounts = {
+        config: substitute(account_of(c), c)
+        for config, c in (("cloudbuild-test.yaml", test_build), ("cloudbuild.yaml", build))
+    }
+    assert tested[:2] == ["builds", "submit"] and "--config=cloudbuild-test.yaml" in tested
+    assert f"--service-account={accounts['cloudbuild-test.yaml']}" in tested
+    assert "--format=value(id)" in tested and "--suppress-logs" in tested
+    assert deployed[:2] == ["builds", "submit"] and "--config=cloudbuild.yaml" in deployed
+    assert f"--service-account={accounts['cloudbuild.yaml']}" in deployed
+    assert (
+        "--substitutions=^;^_TESTED_BUILD=b-test-42;_REGION=europe-west1;"
+        "_PROVIDERS=openai,vertex;_REQUIRE_API_KEYS=false"
+    ) in deployed
+    assert all(call[-1] == "." and "--project=acme-ai-prod" in call for call in (tested, deployed))
+    # a failing test build: no deploy build is ever submitted
+    failing_env, failing_log = fake_gcloud(tmp_path / "failing", fail_test_build=True)
+    failed = subprocess.run(argv, cwd=REPO, env=failing_env, capture_output=True, text=True,
+                            check=False)  # fmt: skip
+    assert failed.returncode != 0
+    assert [c[2] for c in calls(failing_log)] == ["--project=acme-ai-prod"]  # the test build only
+
+
+def test_docs_never_send_anyone_to_the_default_compute_account() -> None:
+    """No instruction grants roles to the Compute Engine default service account (every
+    workload without its own account runs as it), and no function runs as it."""
+    from infra.deploy import Target, build_production
+    from shared.deploy.plan import deploy_command
+    from shared.settings import Settings
+
+    for doc in (REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))):
+        text = doc.read_text()
+        assert "compute@developer" not in text, doc
+        assert not re.search(r"(?i)grant[^.\n]*default compute", text), doc
+    prod = build_production(Settings(api_keys_required=True), Target("acme-ai-prod", "r"))
+    for fn in prod.functions:
+        assert f"--service-account={fn.service_account}" in deploy_command(fn, prod)

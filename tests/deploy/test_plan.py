@@ -226,9 +226,8 @@ def test_deploy_order_puts_consumers_first_and_schedules_last() -> None:
     _, steps = plan()
     phases = list(dict.fromkeys(s.phase for s in steps))
     assert phases == [
-        "service accounts", "deployer acts as", "project roles", "secret access", "firestore",
-        "pub/sub topology", "pub/sub IAM", "push identity", "source bundles", "functions",
-        "invokers", "scheduler",
+        "project roles", "firestore", "pub/sub topology", "pub/sub IAM", "source bundles",
+        "functions", "invokers", "scheduler",
     ]  # fmt: skip
     deployed = [argv[3] for argv in commands(steps) if argv[1:3] == ("functions", "deploy")]
     assert deployed == [
@@ -333,7 +332,10 @@ def _help_flags(command: tuple[str, ...]) -> set[str]:
 
 def command_of(argv: tuple[str, ...]) -> tuple[str, ...]:
     """`gcloud GROUP [SUBGROUP] COMMAND`: the words before the first positional argument."""
-    three = argv[1] in ("iam", "run", "firestore") or argv[1:3] == ("secrets", "versions")
+    three = argv[1] in ("iam", "run", "firestore", "storage") or argv[1:3] == (
+        "secrets",
+        "versions",
+    )
     return argv[1:4] if three else argv[1:3]
 
 
@@ -356,3 +358,61 @@ def test_every_gcloud_command_and_flag_exists() -> None:
         helps = dict(zip(by_command, pool.map(_help_flags, by_command), strict=True))
     for command, flags in by_command.items():
         assert flags <= helps[command], (shlex.join(command), flags - helps[command])
+
+
+def test_every_gcloud_command_run_behind_a_call_exists(tmp_path: Path) -> None:
+    """The commands the bootstrap, the deploy's checks and its project grants run (reads,
+    revocations, role updates: not all of them are printed by the dry run), and those of
+    `make deploy` and the deploy build's verify step, are ones gcloud knows, flags included."""
+    from infra.deploy.bootstrap import INVOKER_ADMIN, REVOKED_DEPLOYER_ROLES
+    from shared.deploy.apply import Applier
+    from shared.deploy.plan import bootstrap_steps
+    from shared.deploy.preflight import PreflightContext, refusals
+    from tests.deploy.conftest import FakeGcloud
+
+    prod = production(api_keys_required=True)
+    fake = FakeGcloud()
+    fake.add_secret("aiexec-openai-api-key")
+    refusals(PreflightContext(prod, online=True, run=fake))  # every check, nothing there yet
+    deployer = f"serviceAccount:{prod.bootstrap.deployer.email}"
+    for role in (*REVOKED_DEPLOYER_ROLES, "roles/resourcemanager.projectIamAdmin"):
+        fake.project_policy.append((role, deployer, None))  # an older bootstrap's grants
+    fake.roles[INVOKER_ADMIN.role_id] = ["run.services.get"]  # a drifted custom role
+    Applier(prod, run=fake, echo=lambda _: None).apply(bootstrap_steps(prod))
+    refusals(PreflightContext(prod, online=True, run=fake))
+    argvs = [tuple(a) for a in fake.argvs]
+    argvs += [("gcloud", "builds", "describe", "b-1", "--project=p", "--format=json")]
+    script = (REPO / "infra" / "cloudbuild-deploy.sh").read_text()
+    submit_flags = set(re.findall(r"(--[a-z-]+)=", script)) | {"--suppress-logs"}
+    argvs += [("gcloud", "builds", "submit", *sorted(submit_flags))]
+    by_command: dict[tuple[str, ...], set[str]] = {}
+    for argv in argvs:
+        flags = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
+        by_command.setdefault(command_of(argv), set()).update(flags)
+    for needed in (("projects", "get-iam-policy"), ("projects", "remove-iam-policy-binding"),
+                   ("iam", "roles", "update"), ("secrets", "get-iam-policy"),
+                   ("storage", "buckets", "describe"), ("builds", "submit")):  # fmt: skip
+        assert needed in by_command, needed
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        helps = dict(zip(by_command, pool.map(_help_flags, by_command), strict=True))
+    for command, flags in by_command.items():
+        assert flags <= helps[command], (shlex.join(command), flags - helps[command])
+
+
+def test_every_function_runs_as_an_identity_of_its_own() -> None:
+    """Never the Compute Engine default account (what a function without
+    `--service-account` runs as): one `aiexec-*` identity per function, none shared, none a
+    build account, each created by the bootstrap."""
+    for providers in (None, ["openai", "anthropic", "vertex"]):
+        prod = production(providers=providers) if providers else production()
+        accounts = [fn.service_account for fn in prod.functions]
+        assert len(set(accounts)) == len(accounts)
+        build = {sa.email for sa in prod.bootstrap.accounts}
+        for fn in prod.functions:
+            assert fn.service_account.startswith("aiexec-"), fn.name
+            assert fn.service_account.endswith(f"@{PROJECT}.iam.gserviceaccount.com")
+            assert "compute@developer" not in fn.service_account
+            assert fn.service_account not in build
+        created = {sa.email for sa in prod.service_accounts}
+        assert set(accounts) <= created
+        assert prod.push_account.email in created and prod.push_account.email not in accounts
