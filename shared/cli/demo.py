@@ -20,6 +20,7 @@ from shared.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
 from shared.cli.tasks import submit_http, submit_pubsub
 from shared.settings import get_settings
 from shared.store import TaskStore
+from shared.terminal import printable
 
 SAMPLE_TASKS: list[tuple[str, str, str]] = [
     (
@@ -87,10 +88,12 @@ def _print_task(via: str, task_id: str, task: dict[str, Any] | None) -> None:
         "\n", " "
     )
     print(
-        f"  {task_id[:12]}  via {via:<6}  {task['status']:<9}  "
-        f"{result.get('provider', '-'):<6}  {result.get('model', '-'):<16}  attempts: {path}"
+        printable(
+            f"  {task_id[:12]}  via {via:<6}  {task['status']:<9}  "
+            f"{result.get('provider', '-'):<6}  {result.get('model', '-'):<16}  attempts: {path}"
+        )
     )
-    print(f"      {answer[:100]}")
+    print(f"      {printable(answer[:100])}")
 
 
 def _weekly_report() -> None:

@@ -1,4 +1,9 @@
-"""How tasks read in a terminal (`--json` prints the documents instead)."""
+"""How tasks read in a terminal (`--json` prints the documents instead).
+
+Every string from a task (ids, models, prompts, answers, error messages: a client's or a
+provider's text) goes through `shared.terminal.printable`, so control characters in it are shown
+escaped (`\x1b`), never obeyed by the operator's terminal.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +15,17 @@ from typing import Any
 from shared.cli.main import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT
 from shared.client import Task
 from shared.http_api import jsonable
+from shared.terminal import json_printable, printable
 
 PREVIEW_CHARS = 60
 
 
 def print_json(value: Any) -> None:
-    print(json.dumps(jsonable(value), indent=2, ensure_ascii=False))
+    print(json_printable(json.dumps(jsonable(value), indent=2, ensure_ascii=False)))
 
 
 def error(message: str) -> None:
-    print(f"aiexec: {message}", file=sys.stderr)
+    print(f"aiexec: {printable(message)}", file=sys.stderr)
 
 
 def exit_for(status: str | None) -> int:
@@ -43,7 +49,7 @@ def attempts_path(task: Task) -> str:
         code = "ok" if outcome == "ok" else (attempt.get("error") or {}).get("code") or outcome
         calls = int(attempt.get("calls") or 1)
         steps.append(f"{attempt.get('provider')}:{code}" + (f" x{calls}" if calls > 1 else ""))
-    return " -> ".join(steps) or "-"
+    return printable(" -> ".join(steps) or "-")
 
 
 def task_summary(task: Task) -> str:
@@ -53,6 +59,7 @@ def task_summary(task: Task) -> str:
     if result:
         finish = result.get("finish_reason")
         lines.append(f"  answered by {result.get('provider')} / {result.get('model')} ({finish})")
+    lines = [printable(line) for line in lines]
     lines.append(f"  attempts   {attempts_path(task)}")
     if usage:
         cost = usage.get("cost_usd")
@@ -60,9 +67,9 @@ def task_summary(task: Task) -> str:
         lines.append(f"  tokens     {usage.get('total_tokens', 0)} ({cost_text})")
     lines.append(f"  created    {_time(task.created_at)}   completed {_time(task.completed_at)}")
     if problem:
-        lines.append(f"  error      {problem.get('code')}: {problem.get('message')}")
+        lines.append(printable(f"  error      {problem.get('code')}: {problem.get('message')}"))
     if task.text:
-        lines += ["", task.text]
+        lines += ["", printable(task.text, lines=True)]  # the answer keeps its lines and tabs
     return "\n".join(lines)
 
 
@@ -78,6 +85,6 @@ def task_row(task: Task) -> str:
     detail = " ".join(detail.split())
     if len(detail) > PREVIEW_CHARS:
         detail = detail[: PREVIEW_CHARS - 1] + "…"
-    return (
+    return printable(
         f"{_time(task.created_at):<19}  {task.task_id:<32}  {task.status:<9}  {who:<26}  {detail}"
     )

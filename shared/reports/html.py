@@ -13,6 +13,7 @@ from typing import Any
 
 from shared.reports.render import EMPTY
 from shared.reports.tables import RIGHT, Table, headline, period_line, report_tables, title
+from shared.terminal import printable
 
 _STYLE = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#222;margin:24px;}
@@ -53,7 +54,9 @@ def to_html(report: Mapping[str, Any], chart_src: str) -> str:
             sections.append(f"<h2>{escape(table.title)}</h2><p>{none}</p>")
         else:
             sections.append(_table(table))
-    notes = "".join(f'<p class="note">{escape(n)}</p>' for n in report.get("notes") or [])
+    notes = "".join(
+        f'<p class="note">{escape(printable(n))}</p>' for n in report.get("notes") or []
+    )
     source = report.get("source") or {}
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -1,4 +1,8 @@
-"""Plain-text (terminal) and Markdown renderings of a report; HTML is in `html.py`."""
+"""Plain-text (terminal) and Markdown renderings of a report; HTML is in `html.py`.
+
+Table cells are made printable in `tables.py`; the notes and chat lines here go through the same
+`shared.terminal.printable`, so no string from the rollups reaches a terminal unescaped.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from shared.reports.tables import (
     report_tables,
     title,
 )
+from shared.terminal import printable
 
 EMPTY = "no activity in this period"
 
@@ -52,7 +57,7 @@ def to_text(report: Mapping[str, Any]) -> str:
         else:
             lines += _text_table(table)
         lines.append("")
-    lines += [f"note: {note}" for note in report.get("notes") or []]
+    lines += [f"note: {printable(note)}" for note in report.get("notes") or []]
     lines.append(_footer(report))
     return "\n".join(lines) + "\n"
 
@@ -86,7 +91,7 @@ def to_markdown(report: Mapping[str, Any]) -> str:
             lines += _md_table(table)
         lines.append("")
     if report.get("notes"):
-        lines += ["## Notes", "", *(f"- {note}" for note in report["notes"]), ""]
+        lines += ["## Notes", "", *(f"- {printable(note)}" for note in report["notes"]), ""]
     lines.append(f"_{_footer(report)}_")
     return "\n".join(lines) + "\n"
 
@@ -106,4 +111,4 @@ def chat_message(report: Mapping[str, Any]) -> str:
     if failures:
         lines.append(f"Top failures: {failures}")
     lines += [f"Note: {note}" for note in report.get("notes") or []]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)

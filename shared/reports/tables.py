@@ -1,14 +1,18 @@
 """The report as titled tables: one content model that the text, Markdown and HTML renderers share.
 
-Numbers are formatted here once, so every rendering shows the same figures.
+Numbers are formatted here once, so every rendering shows the same figures; and every cell is
+made printable here once (`shared.terminal.printable`: a model name, client id or error code with
+control characters shows them escaped), so no rendering passes them to a terminal.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
+
+from shared.terminal import printable
 
 LEFT, RIGHT = "l", "r"
 
@@ -202,8 +206,17 @@ def _lifecycle_table(rows: list[Mapping[str, Any]]) -> Table:
     return Table("Model lifecycle", headers, body, "llllll", when_empty="every model is current")
 
 
+def _printable(table: Table) -> Table:
+    return replace(
+        table,
+        title=printable(table.title),
+        headers=tuple(printable(h) for h in table.headers),
+        rows=[tuple(printable(cell) for cell in row) for row in table.rows],
+    )
+
+
 def report_tables(report: Mapping[str, Any]) -> list[Table]:
-    return [
+    tables = [
         _summary(report),
         _breakdown("By provider", BY_PROVIDER, report["by_provider"]),
         _breakdown("By model", BY_MODEL, report["by_model"]),
@@ -212,3 +225,4 @@ def report_tables(report: Mapping[str, Any]) -> list[Table]:
         _failure_table(report["top_failures"]),
         _lifecycle_table(report.get("model_lifecycle") or []),
     ]
+    return [_printable(table) for table in tables]
