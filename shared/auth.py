@@ -11,6 +11,8 @@ With `AIEXEC_API_KEYS_REQUIRED=true`, `POST /tasks`, `GET /tasks/{id}` and `POST
 403 with a revoked one. Each instance caches lookups for `AIEXEC_API_KEY_CACHE_S` (a revocation
 takes effect within that), unknown keys included, so a flood of one bad key costs one read.
 Without keys every caller is the `anonymous` client, limited only if `AIEXEC_ANONYMOUS_*` say so.
+With keys, each client's task ids are its own (`tasks/{client_id}~{task_id}`, shared/task_ids.py,
+which also holds the rule of client names).
 """
 
 from __future__ import annotations

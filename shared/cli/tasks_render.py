@@ -86,5 +86,5 @@ def task_row(task: Task) -> str:
     if len(detail) > PREVIEW_CHARS:
         detail = detail[: PREVIEW_CHARS - 1] + "…"
     return printable(
-        f"{_time(task.created_at):<19}  {task.task_id:<32}  {task.status:<9}  {who:<26}  {detail}"
+        f"{_time(task.created_at):<19}  {task.doc_id:<32}  {task.status:<9}  {who:<26}  {detail}"
     )

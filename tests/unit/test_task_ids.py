@@ -137,3 +137,17 @@ def test_client_topics_get_a_push_subscription_naming_the_topic() -> None:
     assert sub.push_endpoint == "https://ingest-events.example/projects/proj/topics/tasks-acme"
     assert sub.dead_letter_topic == settings.topic_dead
     assert topology.subscription("tasks-ingest").push_endpoint == "https://ingest-events.example/"
+
+
+def test_the_python_client_resolves_ids_in_its_clients_namespace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.client import CLIENT_ENV, AIExecClient
+
+    keyed = _settings(api_keys_required=True)
+    monkeypatch.setenv(CLIENT_ENV, "acme")
+    assert AIExecClient(keyed).doc_id("x") == "acme~x"
+    assert AIExecClient(keyed, client_id="beta").doc_id("x") == "beta~x"
+    assert AIExecClient(keyed).doc_id("beta~x") == "beta~x"
+    assert AIExecClient(_settings()).doc_id("x") == "x"  # no keys: one namespace
+    assert AIExecClient(_settings(), client_id="beta", namespaced=True).doc_id("x") == "beta~x"
