@@ -30,7 +30,7 @@ from shared.logging import log
 from shared.rollups import Rollups
 from shared.schemas import FieldProblem, TaskStatus
 from shared.settings import Settings
-from shared.task_ids import doc_id_of
+from shared.task_ids import doc_id_of, split_doc_id
 from shared.task_reads import TERMINAL, TaskReads
 from shared.usage import CallRecord, add_usage, attempt_entries, calls_made
 
@@ -376,7 +376,7 @@ class TaskStore(TaskReads):
             batch.commit(retry=None)
             return written
 
-        return self._without_rollups_if_refused(str(task["task_id"]), attempt)
+        return self._without_rollups_if_refused(doc_id_of(task), attempt)
 
     def _write_finish(
         self,
@@ -427,7 +427,7 @@ class TaskStore(TaskReads):
             self.rollups.record_missed(writer, self.client, usage_docs, terminal, now)
         return task | update if owned else None
 
-    def _without_rollups_if_refused(self, task_id: str, commit: Callable[[bool], _T]) -> _T:
+    def _without_rollups_if_refused(self, doc_id: str, commit: Callable[[bool], _T]) -> _T:
         """`commit(True)`: a change with its rollup update. If Firestore refuses that commit as
         invalid (InvalidArgument: a rollup document at the 1 MiB entity limit, a field path over
         1500 bytes, too many index entries), nothing of it landed: `commit(False)` makes the
@@ -442,7 +442,8 @@ class TaskStore(TaskReads):
             logger,
             logging.ERROR,
             "rollup update refused; committed without it (counted as missed in the report)",
-            task_id=task_id,
+            task_id=split_doc_id(doc_id)[1],
+            doc_id=doc_id,
             reason=reason,
             rollup_misses=1,
         )
