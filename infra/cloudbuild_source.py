@@ -129,6 +129,11 @@ def main(argv: Sequence[str] | None = None, run: Runner = subprocess.run) -> int
     commands = parser.add_subparsers(dest="command", required=True)
     digest_cmd = commands.add_parser("digest", help="hash the workspace, publish the digest")
     digest_cmd.add_argument("--root", type=Path, default=Path.cwd())
+    digest_cmd.add_argument(
+        "--require-output",
+        action="store_true",
+        help=f"fail unless ${OUTPUT_ENV} is set (in Cloud Build: no output, no deploy later)",
+    )
     verify_cmd = commands.add_parser("verify", help="refuse unless the test build matches")
     verify_cmd.add_argument("--tested", required=True, help="id of the test build")
     verify_cmd.add_argument("--project", required=True)
@@ -138,6 +143,12 @@ def main(argv: Sequence[str] | None = None, run: Runner = subprocess.run) -> int
         digest = source_digest(args.root)
         where = publish(digest)
         sys.stdout.write(f"source digest {digest}" + (f" → {where}\n" if where else "\n"))
+        if where is None and args.require_output:
+            sys.stderr.write(
+                f"${OUTPUT_ENV} is not set: the digest cannot be published, so no deploy build "
+                "could verify this source\n"
+            )
+            return EXIT_REFUSED
         return EXIT_OK
     try:
         digest, build = verify(args.tested, args.project, args.root, run)

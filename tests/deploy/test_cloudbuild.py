@@ -173,7 +173,7 @@ def test_every_command_exists_in_the_repo(
                 check_command(argv)
                 called.append(argv)
     assert ["bash", "infra/cloudbuild-prepare.sh", "make", "test"] in called
-    assert ["python3", "infra/cloudbuild_source.py", "digest"] in called
+    assert ["python3", "infra/cloudbuild_source.py", "digest", "--require-output"] in called
     verify = next(a for a in called if a[:3] == ["python3", "infra/cloudbuild_source.py", "verify"])
     assert "--project=acme-ai-prod" in verify and "--tested=" in verify  # empty by default
     deploy = next(a for a in called if a[:2] == [".venv/bin/aiexec", "deploy"])

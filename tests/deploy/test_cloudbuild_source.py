@@ -45,13 +45,22 @@ def test_the_digest_is_the_trees_content_wherever_it_was_unpacked(tmp_path: Path
     assert source.source_digest(two) != digest
 
 
-def test_the_digest_step_publishes_its_output_for_the_build_record(tmp_path: Path) -> None:
+def test_the_digest_step_publishes_its_output_for_the_build_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root, out = tree(tmp_path / "ws"), tmp_path / "out"
     out.mkdir()
     where = source.publish("d" * 64, {source.OUTPUT_ENV: str(out)})
     assert where == out / "output" and where.read_text() == "d" * 64
     assert source.publish("d" * 64, {}) is None  # outside Cloud Build: stdout only
     assert source.main(["digest", "--root", str(root)]) == 0
+    # the test build requires the output: without it no deploy build could verify the source
+    monkeypatch.delenv(source.OUTPUT_ENV, raising=False)
+    required = ["digest", "--root", str(root), "--require-output"]
+    assert source.main(required) == source.EXIT_REFUSED
+    monkeypatch.setenv(source.OUTPUT_ENV, str(out))
+    assert source.main(required) == source.EXIT_OK
+    assert (out / "output").read_text() == source.source_digest(root)
 
 
 def described(digest: str, **changes: Any) -> dict[str, Any]:
