@@ -39,12 +39,10 @@ def _circuit(security: Security, provider: str) -> dict[str, Any]:
 
 
 def _wait(security: Security, client_id: str | None, task_id: str) -> dict[str, Any] | None:
-    """The task once terminal: a client's HTTP task by its document id on these servers (with
-    keys, `client~task_id`), a task injected past ingest by its own id (client_id None)."""
-    doc = getattr(security, "doc", lambda _client, task: task)
-    return security.store.wait_for_terminal(
-        doc(client_id, task_id) if client_id else task_id, WAIT_S
-    )
+    """The task once terminal: a client's HTTP task by its document id on these servers
+    (`client~task_id`), a task injected past ingest by its own id (client_id None)."""
+    doc = security.doc(client_id, task_id) if client_id else task_id
+    return security.store.wait_for_terminal(doc, WAIT_S)
 
 
 def _first_error(task: dict[str, Any]) -> tuple[str, str | None]:
