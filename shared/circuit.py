@@ -25,9 +25,9 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
+from shared.clock import utcnow
 from shared.logging import log
 from shared.settings import Settings
-from shared.store import utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared import fallback
-from shared.budget import Budgets, reservation_nusd
+from shared.budget import Budgets
+from shared.budget_math import reservation_nusd
 from shared.bus import Bus
 from shared.logging import log, task_context
 from shared.model_policy import check_models

@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote
@@ -311,27 +311,30 @@ class Rollups:
         if isinstance(completed_at, datetime):
             day = local_day(completed_at, self.zone)
             misses.setdefault(day, Counter())["retractions"] += 1
-        shard = secrets.randbelow(self.settings.rollup_shards)
-        for day, counts in misses.items():
-            ref = self.collection(client).document(missed_id(day, shard))
-            data = {
-                "day": day,
-                "tz": self.settings.report_timezone,
-                "shard": shard,
-                MISSED: {name: firestore.Increment(n) for name, n in counts.items()},
-            }
-            writer.set(ref, data, merge=True)
+        self._add_by_day(writer, client, missed_id, MISSED, misses)
         return dict(sum(misses.values(), Counter()))
 
     def _write(self, writer: Any, client: Any, days: dict[str, dict[str, Tree]]) -> int:
+        self._add_by_day(writer, client, rollup_id, "cells", days)
+        return len(days)
+
+    def _add_by_day(
+        self,
+        writer: Any,
+        client: Any,
+        document_id: Callable[[str, int], str],
+        field: str,
+        days: Mapping[str, Tree],
+    ) -> None:
+        """Add each day's counters to `field` of that day's document in one shard (chosen at
+        random, once for the whole commit)."""
         shard = secrets.randbelow(self.settings.rollup_shards)
-        for day, cells in days.items():
-            ref = self.collection(client).document(rollup_id(day, shard))
+        for day, counters in days.items():
+            ref = self.collection(client).document(document_id(day, shard))
             data = {
                 "day": day,
                 "tz": self.settings.report_timezone,
                 "shard": shard,
-                "cells": _increments(cells),
+                field: _increments(counters),
             }
             writer.set(ref, data, merge=True)
-        return len(days)

@@ -28,6 +28,7 @@ from shared import fallback
 from shared.bus import Bus
 from shared.catalog import known_name
 from shared.circuit import CircuitBreaker, CircuitState, Decision
+from shared.clock import utcnow
 from shared.error_summaries import summary
 from shared.logging import log
 from shared.providers.base import (
@@ -40,7 +41,8 @@ from shared.providers.base import (
 from shared.providers.errors import MODEL_UNAVAILABLE
 from shared.schemas import ResultEvent, TaskMessage, TaskStatus
 from shared.settings import Settings
-from shared.store import BeginKind, Outcome, TaskStore, utcnow
+from shared.store import TaskStore
+from shared.task_leases import BeginKind, Outcome
 from shared.usage import CallRecord
 
 logger = logging.getLogger(__name__)

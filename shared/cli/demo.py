@@ -100,8 +100,8 @@ def _weekly_report() -> None:
     """Trigger the report function the way Cloud Scheduler does, then show what it wrote."""
     from shared.bus import Bus
     from shared.cli.main import main as aiexec
+    from shared.clock import utcnow
     from shared.reports.period import local_today, week_of
-    from shared.store import utcnow
 
     settings = get_settings()
     week = week_of(local_today(utcnow(), settings.report_timezone), settings.report_timezone)

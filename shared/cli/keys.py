@@ -17,7 +17,8 @@ import httpx
 from google.cloud import firestore
 
 from shared.auth import KeyStore, PepperMissingError
-from shared.budget import NANOS_PER_USD, Budgets
+from shared.budget import Budgets
+from shared.budget_math import NANOS_PER_USD
 from shared.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from shared.client import ServiceUnreachableError
 from shared.client.queries import firestore_errors

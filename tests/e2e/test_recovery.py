@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from shared.bus import Bus
+from shared.clock import utcnow
 from shared.schemas import TaskMessage
-from shared.store import utcnow
 from shared.sweeper import Sweeper
 from tests.e2e.conftest import Pipeline, unique
 
@@ -18,7 +18,9 @@ def sweeper(pipeline: Pipeline) -> Sweeper:
 def test_sweeper_expires_a_task_past_its_deadline(pipeline: Pipeline) -> None:
     task_id = unique("expired")
     # A queued task whose message never arrived (created directly, not published).
-    pipeline.store.create(task_id, "c", {"task_description": "late"}, ["openai", "vertex"])
+    pipeline.store.commit_creation(
+        pipeline.store.creation(task_id, "c", {"task_description": "late"}, ["openai", "vertex"])
+    )
     pipeline.store.task_ref(task_id).update({"deadline_at": utcnow() - timedelta(seconds=1)})
     report = sweeper(pipeline).sweep()
     assert task_id in report.expired
@@ -29,7 +31,9 @@ def test_sweeper_expires_a_task_past_its_deadline(pipeline: Pipeline) -> None:
 
 def test_sweeper_republishes_a_task_whose_message_was_lost(pipeline: Pipeline) -> None:
     task_id = unique("lost-message")
-    pipeline.store.create(task_id, "c", {"task_description": "found"}, ["openai", "vertex"])
+    pipeline.store.commit_creation(
+        pipeline.store.creation(task_id, "c", {"task_description": "found"}, ["openai", "vertex"])
+    )
     stale = utcnow() - timedelta(seconds=pipeline.settings.requeue_after_s + 1)
     pipeline.store.task_ref(task_id).update({"updated_at": stale})
     assert task_id in sweeper(pipeline).sweep().republished
@@ -62,7 +66,9 @@ def test_a_dead_lettered_delivery_is_recorded_and_run_by_the_next_provider(
     pipeline: Pipeline,
 ) -> None:
     task_id = unique("dead-lettered")
-    pipeline.store.create(task_id, "c", {"task_description": "dlq"}, ["openai", "vertex"])
+    pipeline.store.commit_creation(
+        pipeline.store.creation(task_id, "c", {"task_description": "dlq"}, ["openai", "vertex"])
+    )
     # What Pub/Sub's dead-letter policy forwards: the openai hop's message, with its attributes.
     message = TaskMessage(task_id=task_id, chain=["openai", "vertex"], hop=0)
     pipeline.bus.publish(

@@ -1,11 +1,12 @@
 """Issue 13, finding 2 (rollup overflow), on the Firestore emulator: rollups stay bounded whatever
 clients send, and a rollup write never blocks a task's finish.
 
-Tasks go through the production store (`create` → `begin` → `finish`, `fail`, `replay`) with a
-controlled clock (tests/reports/workload.py). Document sizes are computed with Firestore's own
-storage-size rules (firebase.google.com/docs/firestore/storage-size: a string is its UTF-8 bytes
-+ 1, a number 8 bytes, a map the sum of its fields; a document adds its name + 16 and 32 bytes);
-the emulator enforces the limits (1 MiB a document, 1500 bytes a field path) like Firestore.
+Tasks go through the production store (`commit_creation` → `begin` → `finish`, `fail`,
+`replay`) with a controlled clock (tests/reports/workload.py). Document sizes are computed with
+Firestore's own storage-size rules (firebase.google.com/docs/firestore/storage-size: a string is
+its UTF-8 bytes + 1, a number 8 bytes, a map the sum of its fields; a document adds its name + 16
+and 32 bytes); the emulator enforces the limits (1 MiB a document, 1500 bytes a field path)
+like Firestore.
 """
 
 from __future__ import annotations
@@ -87,10 +88,8 @@ def hostile_model(n: int) -> str:
     return f"m{n:05d}\x1b[31m\r{emoji}{cjk}"[:128]
 
 
-def test_long_distinct_unicode_model_names_keep_the_rollup_small(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    workload = Workload(settings, monkeypatch)
+def test_long_distinct_unicode_model_names_keep_the_rollup_small(settings: Settings) -> None:
+    workload = Workload(settings)
     day = MONDAY.date().isoformat()
     sizes = []
     task_ids = []
@@ -127,12 +126,12 @@ def test_long_distinct_unicode_model_names_keep_the_rollup_small(
 
 
 def test_a_rollup_document_at_the_size_limit_does_not_block_a_finish(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A shard document already at Firestore's 1 MiB limit (as a past overflow left it): every
     rollup update to it is refused. The task still finishes, fails, replays; the misses are
     counted, logged with the task id, and the report says so."""
-    workload = Workload(settings, monkeypatch)
+    workload = Workload(settings)
     day = local_day(MONDAY, ZoneInfo("UTC"))
     rollups = workload.store.client.collection(settings.collection_rollups)
     full = {"day": day, "tz": "UTC", "shard": 0, "cells": {cell_key("x", "y", "z"): {"calls": 1}}}
@@ -163,20 +162,18 @@ def test_a_rollup_document_at_the_size_limit_does_not_block_a_finish(
     ), report["notes"]
 
 
-def test_a_commit_refused_for_its_own_sake_still_fails(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_commit_refused_for_its_own_sake_still_fails(settings: Settings) -> None:
     """Only the rollup update is dropped: when the change itself is invalid, nothing is
     committed without it and the error escapes (Pub/Sub redelivers), as before."""
     from google.api_core import exceptions as gexc
 
     from shared.schemas import TaskStatus
-    from shared.store import Outcome
+    from shared.task_leases import Outcome
 
-    workload = Workload(settings, monkeypatch)
+    workload = Workload(settings)
     store = workload.store
     task_id = f"own-{next(_ids)}"
-    store.create(task_id, "team-a", {"task_description": "x"}, ["openai"])
+    store.commit_creation(store.creation(task_id, "team-a", {"task_description": "x"}, ["openai"]))
     lease = store.begin(task_id, 0, "openai", "owner")
     too_big = {"text": "x" * ENTITY_LIMIT, "provider": "openai", "model": "gpt-6.1-terra"}
     with pytest.raises(gexc.InvalidArgument):

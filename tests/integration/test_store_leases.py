@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-import shared.store
 from shared import opcount
 from shared.providers.base import Completion
 from shared.schemas import TaskStatus
 from shared.settings import Settings
-from shared.store import Begin, BeginKind, Outcome, TaskStore
+from shared.store import TaskStore
+from shared.task_leases import Begin, BeginKind, Outcome
 from shared.usage import CallRecord
 
 _ids = itertools.count(1)
@@ -45,7 +45,9 @@ def store(stack: Any) -> TaskStore:
 
 def new_task(store: TaskStore) -> str:
     task_id = f"lease-{next(_ids)}"
-    store.create(task_id, "c", {"task_description": "x"}, ["openai", "vertex"])
+    store.commit_creation(
+        store.creation(task_id, "c", {"task_description": "x"}, ["openai", "vertex"])
+    )
     return task_id
 
 
@@ -124,7 +126,7 @@ def test_a_late_finish_after_a_takeover_numbers_its_calls_after_the_new_owners(
     task_id = new_task(store)
     slow = store.begin(task_id, 0, "openai", "slow")
     expired = datetime.now(UTC) + timedelta(seconds=store.settings.lease_seconds("openai") + 1)
-    monkeypatch.setattr(shared.store, "utcnow", lambda: expired)
+    monkeypatch.setattr(store, "_now", lambda: expired)
     takeover = store.begin(task_id, 0, "openai", "fast")
     assert takeover.kind is BeginKind.START
     assert store.finish(task_id, "fast", one_call(), SUCCEEDED, lease=takeover) is not None

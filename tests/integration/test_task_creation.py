@@ -14,7 +14,8 @@ import pytest
 from shared.budget import Budgets
 from shared.schemas import FieldProblem, TaskStatus
 from shared.settings import Settings
-from shared.store import TaskCreation, TaskStore
+from shared.store import TaskStore
+from shared.task_creation import TaskCreation
 
 _ids = itertools.count(1)
 AMOUNT = 1_000
@@ -90,8 +91,10 @@ def test_a_task_created_between_our_read_and_our_commit_keeps_our_reservation_ou
         decided = read(self, snap)
         if decided and not getattr(self, "_lost", False):
             self._lost = True  # type: ignore[attr-defined]
-            store.create(
-                "late", "acme", REQUEST | {"task_id": "late"}, ["openai"], doc_id="acme~late"
+            store.commit_creation(
+                store.creation(
+                    "late", "acme", REQUEST | {"task_id": "late"}, ["openai"], doc_id="acme~late"
+                )
             )
         return decided
 

@@ -43,8 +43,8 @@ def settings(stack: Any) -> Settings:
 
 
 @pytest.fixture
-def workload(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Workload:
-    return Workload(settings, monkeypatch)
+def workload(settings: Settings) -> Workload:
+    return Workload(settings)
 
 
 @pytest.fixture

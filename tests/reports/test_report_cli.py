@@ -16,7 +16,8 @@ from shared.reports.period import date_range
 from shared.reports.service import ReportService
 from shared.schemas import TaskStatus
 from shared.settings import Settings, get_settings
-from shared.store import BeginKind, Outcome, TaskStore
+from shared.store import TaskStore
+from shared.task_leases import BeginKind, Outcome
 from shared.usage import CallRecord
 from tests.reports.workload import Workload, ok, transient
 
@@ -81,7 +82,7 @@ def test_report_last_days_is_the_seed_usage(
 
 
 def finish_task(store: TaskStore, task_id: str, client: str) -> None:
-    store.create(task_id, client, {"task_description": "x"}, ["openai"])
+    store.commit_creation(store.creation(task_id, client, {"task_description": "x"}, ["openai"]))
     assert store.begin(task_id, 0, "openai", task_id).kind is BeginKind.START
     now = datetime.now(UTC)
     completion = Completion("t", "gpt-6.1-terra", "stop", 100, 50, 150)

@@ -20,7 +20,7 @@ from shared.reports.service import ReportService
 from shared.rollups import OTHER_MODEL, model_label
 from shared.schemas import TaskStatus
 from shared.settings import Settings
-from shared.store import BeginKind, Outcome
+from shared.task_leases import BeginKind, Outcome
 from tests.reports.workload import Workload, fatal, group_sum, invalid, ok, transient
 
 PARIS = "Europe/Paris"
@@ -81,10 +81,8 @@ def paris(settings: Settings) -> Settings:
     return settings.model_copy(update={"report_timezone": PARIS})
 
 
-def test_known_workload_totals_equal_the_usage_documents_to_the_cent(
-    paris: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    w = Workload(paris, monkeypatch)
+def test_known_workload_totals_equal_the_usage_documents_to_the_cent(paris: Settings) -> None:
+    w = Workload(paris)
     previous_week(w)
     w.expected = type(w.expected)()  # count this week's tasks only
     known_workload(w)
@@ -179,10 +177,10 @@ def _check_shape(report: dict[str, Any], settings: Settings) -> None:
 
 @pytest.mark.parametrize("zone", ["Europe/Paris", "America/New_York", "Asia/Kolkata"])
 def test_sunday_2330_local_falls_in_its_week_in_the_report_zone(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, zone: str
+    settings: Settings, zone: str
 ) -> None:
     local = settings.model_copy(update={"report_timezone": zone})
-    w = Workload(local, monkeypatch)
+    w = Workload(local)
     w.task(at("2021-11-21T23:29:50", zone), "c", [("openai", [ok("gpt-6.1-terra")])])
     w.task(at("2021-11-22T00:30", zone), "c", [("openai", [ok("gpt-6.1-terra")])])
     w.task(at("2021-11-15T00:00:01", zone), "c", [("openai", [ok("gpt-6.1-terra")])])
@@ -215,13 +213,11 @@ def test_an_empty_week_is_a_report_of_zeros(settings: Settings) -> None:
 
 
 @pytest.mark.parametrize("allowed", [False, True], ids=["unknown", "operator-allowed"])
-def test_a_week_with_only_an_unknown_model(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, allowed: bool
-) -> None:
+def test_a_week_with_only_an_unknown_model(settings: Settings, allowed: bool) -> None:
     """A model the catalog does not price: counted under its own name when the operator allowed
     it (AIEXEC_ALLOWED_MODELS), else as (other); unpriced either way."""
     local = settings.model_copy(update={"allowed_models": ["openai:gpt-99"] if allowed else []})
-    workload = Workload(local, monkeypatch)
+    workload = Workload(local)
     for day in (15, 16):
         workload.task(at(f"2021-11-{day}T10:00", "UTC"), "c", [("openai", [ok("gpt-99")])])
     [usage, _] = workload.usage_docs(at("2021-11-15T00:00", "UTC"), at("2021-11-22T00:00", "UTC"))
@@ -266,7 +262,9 @@ def test_a_delivery_that_lost_its_lease_still_counts_its_calls_once(
     """Two deliveries of one task: both calls were made (and billed), the task finishes once."""
     w, store = workload, workload.store
     w.now = at("2021-11-17T10:00", "UTC")
-    store.create("lease-1", "c", {"task_description": "x"}, ["openai", "vertex"])
+    store.commit_creation(
+        store.creation("lease-1", "c", {"task_description": "x"}, ["openai", "vertex"])
+    )
     lease = store.begin("lease-1", 0, "openai", "slow")
     assert lease.kind is BeginKind.START
     slow_calls = w.calls("openai", [ok("gpt-6.1-terra")])

@@ -1,7 +1,7 @@
 """Known workloads for report tests, written through the real `TaskStore` code paths.
 
-Tasks go through `create` → `begin` → `finish` (→ `fail` for the finalizer) exactly as the
-worker drives them, with a controlled clock, so the usage documents *and* the rollups are
+Tasks go through `commit_creation` → `begin` → `finish` (→ `fail` for the finalizer) exactly
+as the worker drives them, with a controlled clock, so the usage documents *and* the rollups are
 produced by production code; the tests then compare the report with the `usage` documents.
 """
 
@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-import shared.store
 from shared.providers.base import (
     Completion,
     InvalidTaskError,
@@ -26,7 +24,8 @@ from shared.providers.base import (
 )
 from shared.schemas import TaskStatus
 from shared.settings import Settings
-from shared.store import BeginKind, Outcome, TaskStore
+from shared.store import TaskStore
+from shared.task_leases import BeginKind, Outcome
 from shared.usage import CallRecord
 
 _ids = itertools.count(1)
@@ -73,13 +72,12 @@ class Expected:
 
 
 class Workload:
-    def __init__(self, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = TaskStore(settings)
         self.now = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
+        # The store stamps created_at/completed_at with its clock: drive it from this one.
+        self.store = TaskStore(settings, now=lambda: self.now)
         self.expected = Expected()
-        # The store stamps created_at/completed_at with utcnow(): drive it from this clock.
-        monkeypatch.setattr(shared.store, "utcnow", lambda: self.now)
 
     def calls(self, provider: str, calls: list[Call]) -> list[CallRecord]:
         records = []
@@ -136,7 +134,9 @@ class Workload:
         task_id = f"t{next(_ids)}-{at:%m%d%H%M}"
         self.now = at
         chain = chain or [provider for provider, _ in hops]
-        self.store.create(task_id, client, {"task_description": "x"}, chain)
+        self.store.commit_creation(
+            self.store.creation(task_id, client, {"task_description": "x"}, chain)
+        )
         written: dict[str, Any] = {}
         for hop, (provider, calls) in enumerate(hops):
             self.now += timedelta(milliseconds=300)  # queueing between hops

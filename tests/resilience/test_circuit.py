@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from shared.circuit import CircuitBreaker, CircuitState, Decision
+from shared.clock import utcnow
 from shared.settings import Settings
-from shared.store import TaskStore, utcnow
+from shared.store import TaskStore
 
 
 class Clock:

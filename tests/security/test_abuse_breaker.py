@@ -55,7 +55,7 @@ def _inject(security: Security, client_id: str, request: dict[str, Any]) -> str:
     chain's first provider, as a publisher with access to that topic could."""
     task_id = f"past-ingest-{time.time_ns()}"
     chain = ["vertex"]
-    security.store.create(task_id, client_id, request, chain)
+    security.store.commit_creation(security.store.creation(task_id, client_id, request, chain))
     message = TaskMessage(task_id=task_id, chain=chain, hop=0)
     topic = fallback.topic_for_hop(security.settings, chain, 0)
     Bus(security.settings).publish(topic, message.model_dump_json().encode())

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from shared.budget import NANOS_PER_USD, reservation_nusd, to_nusd
+from shared.budget_math import NANOS_PER_USD, reservation_nusd, to_nusd
 from shared.schemas import TaskRequest
 from tests.security.conftest import Security, bearer
 

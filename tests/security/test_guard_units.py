@@ -7,7 +7,7 @@ import json
 import pytest
 
 from shared.auth import hash_key, presented_key
-from shared.budget import _charges, _take, reservation_nusd
+from shared.budget_math import charges, reservation_nusd, take
 from shared.ratelimit import Limit, Plan, parse_rate
 from shared.request_guard import (
     RequestProblemError,
@@ -108,12 +108,12 @@ def test_the_stored_hash_depends_on_the_pepper() -> None:
 
 
 def test_parts_and_charges_never_exceed_a_shard() -> None:
-    assert _take(10, [4, 0, 7]) == {2: 7, 0: 3}
-    assert _take(12, [4, 0, 7]) is None
+    assert take(10, [4, 0, 7]) == {2: 7, 0: 3}
+    assert take(12, [4, 0, 7]) is None
     parts = {"s0": 3, "s2": 7}
-    assert _charges(parts, 6) == {"s2": 6, "s0": 0}
-    assert _charges(parts, 10) == parts
-    assert _charges(parts, 12) == {"s2": 9, "s0": 3}  # cost above the reservation: largest part
+    assert charges(parts, 6) == {"s2": 6, "s0": 0}
+    assert charges(parts, 10) == parts
+    assert charges(parts, 12) == {"s2": 9, "s0": 3}  # cost above the reservation: largest part
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.budget import reservation_nusd
+from shared.budget_math import reservation_nusd
 from shared.schemas import TaskRequest
 from tests.security.conftest import Security, bearer
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from shared.clock import utcnow
 from shared.providers.base import Completion, ProviderFatalError, TransientError
-from shared.store import utcnow
 from shared.usage import CallRecord, add_usage, attempt_entries
 
 NOW = utcnow()

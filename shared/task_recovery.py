@@ -1,0 +1,93 @@
+"""Writes from outside a delivery: the finalizer fails a task, an operator replays a failed one,
+the sweeper marks one it re-published. Each is a transaction on the task as it is now."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from google.cloud import firestore
+
+from shared.schemas import TaskStatus
+from shared.task_commits import TaskCommits
+from shared.task_leases import Outcome, outcome_fields
+from shared.task_reads import TERMINAL
+
+
+class RecoveryWrites(TaskCommits):
+    def fail(self, task_id: str, error: dict[str, str]) -> dict[str, Any] | None:
+        """Mark a non-terminal task failed; None if it is missing or already terminal."""
+        ref = self.task_ref(task_id)
+
+        def attempt(rollups: bool) -> dict[str, Any] | None:
+            @firestore.transactional
+            def run(txn: Any) -> dict[str, Any] | None:
+                snap = ref.get(transaction=txn)
+                if not snap.exists:
+                    return None
+                task: dict[str, Any] = snap.to_dict()
+                if task["status"] in TERMINAL:
+                    return None
+                now = self._now()
+                update = outcome_fields(Outcome(TaskStatus.FAILED, error=error), now)
+                txn.update(ref, update)
+                self._count_in_rollups(txn, [], task | update, now, rollups=rollups)
+                return task | update
+
+            failed: dict[str, Any] | None = run(self.client.transaction())
+            return failed
+
+        return self._without_rollups_if_refused(task_id, attempt)
+
+    def replay(self, task_id: str) -> dict[str, Any] | None:
+        """A failed task back to `queued` at hop 0, keeping its attempts; None if not failed."""
+        ref = self.task_ref(task_id)
+
+        def attempt(rollups: bool) -> dict[str, Any] | None:
+            replayed: dict[str, Any] | None = run(self.client.transaction(), rollups)
+            return replayed
+
+        @firestore.transactional
+        def run(txn: Any, rollups: bool) -> dict[str, Any] | None:
+            snap = ref.get(transaction=txn)
+            task: dict[str, Any] | None = snap.to_dict() if snap.exists else None
+            if task is None or task["status"] != TaskStatus.FAILED:
+                return None
+            now = self._now()
+            update = {
+                "status": TaskStatus.QUEUED.value,
+                "hop": 0,
+                "result": None,
+                "error": None,
+                "completed_at": None,
+                "updated_at": now,
+                "deadline_at": now + timedelta(seconds=self.settings.task_deadline_s),
+                "replays": int(task.get("replays", 0)) + 1,
+                "previous_errors": [*task.get("previous_errors", []), task.get("error")],
+            }
+            txn.update(ref, update)
+            if rollups:
+                self.rollups.retract(txn, self.client, task)  # counted once, when final again
+            else:
+                self.rollups.record_missed(txn, self.client, [], None, now, retraction=task)
+            return task | update
+
+        return self._without_rollups_if_refused(task_id, attempt)
+
+    def touch_if(self, task_id: str, status: str, hop: int) -> bool:
+        """Mark a task as just re-published, if it is still `status` at `hop` (for the sweeper)."""
+        ref = self.task_ref(task_id)
+
+        @firestore.transactional
+        def run(txn: Any) -> bool:
+            snap = ref.get(transaction=txn)
+            task = snap.to_dict() if snap.exists else None
+            if not task or task["status"] != status or int(task.get("hop", 0)) != hop:
+                return False
+            txn.update(
+                ref, {"updated_at": self._now(), "requeues": int(task.get("requeues", 0)) + 1}
+            )
+            return True
+
+        touched: bool = run(self.client.transaction())
+        return touched
