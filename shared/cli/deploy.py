@@ -91,8 +91,7 @@ class UsageError(ValueError):
 def cmd_deploy(args: argparse.Namespace) -> int:
     from infra.deploy import Target, build_production
     from shared.deploy.apply import DeployError
-    from shared.deploy.gcp import GcloudError
-    from shared.deploy.plan import bootstrap_steps, full_plan, render
+    from shared.deploy.gcp.gcloud import GcloudError
     from shared.deploy.preflight import PreflightContext, refusals
 
     run = subprocess.run  # looked up now: tests replace it with a fake gcloud
@@ -113,8 +112,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         print(f"aiexec deploy: {error}", file=sys.stderr)
         return EXIT_FAILED
     if args.dry_run:
-        steps = bootstrap_steps(production) if args.bootstrap_only else full_plan(production)
-        sys.stdout.write(render(production, steps, tuple(refused)))
+        _print_plan(production, tuple(refused), bootstrap_only=args.bootstrap_only)
         return EXIT_OK
     if refused and not args.force:
         for message in refused:
@@ -140,12 +138,22 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _print_plan(production: Any, refused: tuple[str, ...], *, bootstrap_only: bool) -> None:
+    from shared.deploy.plan import full_plan
+    from shared.deploy.plan.bootstrap import bootstrap_steps
+    from shared.deploy.plan.render import render
+
+    steps = bootstrap_steps(production) if bootstrap_only else full_plan(production)
+    sys.stdout.write(render(production, steps, refused))
+
+
 def _apply(production: Any, run: Any, *, bootstrap_only: bool) -> None:
     """`bootstrap_only`: the bootstrap. Otherwise (the bootstrap checked by the preflight):
     every secret mounted as `latest` pinned to its current version number, then the plan."""
     from shared.deploy.apply import Applier
-    from shared.deploy.gcp import resolve_secret_versions
-    from shared.deploy.plan import bootstrap_steps, build_plan
+    from shared.deploy.gcp.secret_manager import resolve_secret_versions
+    from shared.deploy.plan.bootstrap import bootstrap_steps
+    from shared.deploy.plan.deployment import build_plan
 
     if bootstrap_only:
         Applier(production, run=run).apply(bootstrap_steps(production))

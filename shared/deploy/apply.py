@@ -13,10 +13,21 @@ from typing import Any
 from infra import bundles
 from infra.deploy.model import UNRESOLVED, Production
 from infra.pubsub_apply import apply_topology
-from shared.deploy import gcp
-from shared.deploy.plan import Call, Command, Step
+from shared.deploy.gcp.firestore import apply_field, apply_index, ensure_database
+from shared.deploy.gcp.gcloud import Runner
+from shared.deploy.gcp.outcomes import UNCHANGED
+from shared.deploy.gcp.project_iam import (
+    ensure_custom_role,
+    ensure_project_binding,
+    revoke_project_role,
+)
+from shared.deploy.gcp.pubsub_iam import grant_pubsub_role
+from shared.deploy.gcp.scheduler import apply_job
+from shared.deploy.gcp.secret_manager import check_required_secret, ensure_generated_secret
+from shared.deploy.gcp.services import ensure_services
+from shared.deploy.gcp.source_bucket import ensure_bucket
+from shared.deploy.plan.steps import Call, Command, Step
 
-Runner = Callable[..., subprocess.CompletedProcess[str]]
 Echo = Callable[[str], None]
 
 
@@ -83,12 +94,12 @@ class Applier:
         if command.unless is not None:
             check = self.run(list(command.unless), capture_output=True, text=True, check=False)
             if check.returncode == 0:
-                return gcp.UNCHANGED
+                return UNCHANGED
         if command.only_if is not None:
             argv, text = command.only_if
             check = self.run(list(argv), capture_output=True, text=True, check=False)
             if check.returncode != 0 or text not in check.stdout:
-                return gcp.UNCHANGED
+                return UNCHANGED
         result = self.run(
             list(command.argv), capture_output=True, text=True, check=False, cwd=self.repo_root
         )
@@ -142,13 +153,13 @@ class Applier:
             kind, resource, role, members = payload
             client = self.publisher if kind == "topic" else self.subscriber
             path = f"projects/{project}/{'topics' if kind == 'topic' else 'subscriptions'}/"
-            return gcp.grant_pubsub_role(client, path + resource, role, members)
+            return grant_pubsub_role(client, path + resource, role, members)
         if call.operation == "job":
-            return gcp.apply_job(self.scheduler, project, region, payload)
+            return apply_job(self.scheduler, project, region, payload)
         if call.operation == "index":
-            return gcp.apply_index(self.firestore_admin, project, payload)
+            return apply_index(self.firestore_admin, project, payload)
         if call.operation == "field":
-            return gcp.apply_field(self.firestore_admin, project, payload)
+            return apply_field(self.firestore_admin, project, payload)
         if call.operation == "bundle":
             lock, export = self._lock_and_export
             out = self.repo_root / bundles.BUILD_DIR
@@ -160,13 +171,13 @@ class Applier:
 # The gcloud-backed operations (the bootstrap's, and project grants that read the policy
 # first): (runner, project, payload) -> outcome.
 _BOOTSTRAP_CALLS: dict[str, Callable[[Runner, str, Any], str]] = {
-    "apis": gcp.ensure_services,
-    "database": gcp.ensure_database,
-    "secret-required": gcp.check_required_secret,
-    "secret-generated": gcp.ensure_generated_secret,
-    "no-secrets": lambda run, project, payload: gcp.UNCHANGED,
-    "custom-role": gcp.ensure_custom_role,
-    "bucket": gcp.ensure_bucket,
-    "project-binding": gcp.ensure_project_binding,
-    "project-revoke": gcp.revoke_project_role,
+    "apis": ensure_services,
+    "database": ensure_database,
+    "secret-required": check_required_secret,
+    "secret-generated": ensure_generated_secret,
+    "no-secrets": lambda run, project, payload: UNCHANGED,
+    "custom-role": ensure_custom_role,
+    "bucket": ensure_bucket,
+    "project-binding": ensure_project_binding,
+    "project-revoke": revoke_project_role,
 }

@@ -18,14 +18,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from infra.deploy.model import Production
-from shared.deploy import gcp
+from shared.deploy.gcp.firestore import database_describe_args
+from shared.deploy.gcp.gcloud import GcloudError, Runner, gcloud
+from shared.deploy.gcp.project_iam import service_account_exists
+from shared.deploy.gcp.secret_manager import latest_secret_version, secret_members, secret_refusal
+from shared.deploy.gcp.services import enabled_services
 
 
 @dataclass(frozen=True)
 class PreflightContext:
     prod: Production
     online: bool  # False in a dry run: no credentials, no network
-    run: gcp.Runner = field(default=subprocess.run)
+    run: Runner = field(default=subprocess.run)
     bootstrap_only: bool = False  # applying the bootstrap: it cannot be checked yet
 
 
@@ -45,9 +49,9 @@ def missing_secrets(ctx: PreflightContext) -> list[str]:
     project = ctx.prod.target.project
     refusals = []
     for secret in ctx.prod.bootstrap.required_secrets:
-        lookup = gcp.latest_secret_version(ctx.run, project, secret.name)
+        lookup = latest_secret_version(ctx.run, project, secret.name)
         if lookup.version is None:
-            refusals.append(gcp.secret_refusal(lookup, secret, project))
+            refusals.append(secret_refusal(lookup, secret, project))
     return refusals
 
 
@@ -78,26 +82,25 @@ def bootstrap_applied(ctx: PreflightContext) -> list[str]:
     )
     missing = []
     try:
-        enabled = gcp.enabled_services(run, project)
-    except gcp.GcloudError as error:
+        enabled = enabled_services(run, project)
+    except GcloudError as error:
         return [f"cannot check the bootstrap: {error}; {fix}"]
     off = [api.name for api in boot.apis if api.name not in enabled]
     if off:
         missing.append(f"APIs not enabled: {', '.join(off)}")
-    described = gcp.gcloud(run, project, "firestore", "databases", "describe",
-                           f"--database={boot.database.name}", "--format=value(type)")  # fmt: skip
+    described = gcloud(run, project, *database_describe_args(boot.database, "type"))
     if described.returncode != 0:
         missing.append(f"the Firestore database {boot.database.name} cannot be read")
     for secret in boot.generated_secrets:
-        if gcp.latest_secret_version(run, project, secret.name).version is None:
+        if latest_secret_version(run, project, secret.name).version is None:
             missing.append(f"secret {secret.name} ({secret.env} of {', '.join(secret.functions)})")
     for account in prod.service_accounts:
-        if not gcp.service_account_exists(run, project, account.email):
+        if not service_account_exists(run, project, account.email):
             missing.append(f"runtime identity {account.email} (or the deployer may not act as it)")
     for b in prod.bindings:
         if b.kind != "secret":
             continue
-        holders = gcp.secret_members(run, project, b.resource, b.role)
+        holders = secret_members(run, project, b.resource, b.role)
         if holders is not None and b.member not in holders:
             missing.append(f"{b.member} may not read secret {b.resource}")
     return [f"the bootstrap is incomplete: {what}; {fix}" for what in missing]

@@ -1,5 +1,6 @@
-"""Fixtures of the deployment tests: the production definition, and function bundles installed
-into empty virtual environments (once per session, shared between identical requirements)."""
+"""Fixtures of the deployment tests: the production definition, a fake gcloud (and a project
+bootstrapped on it), and function bundles installed into empty virtual environments (once per
+session, shared between identical requirements)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,14 @@ import pytest
 
 from infra import bundles
 from infra.deploy import Production, Target, build_production
-from shared.deploy.plan import Step, build_plan
+from shared.deploy.apply import Applier
+from shared.deploy.plan.bootstrap import bootstrap_steps
+from shared.deploy.plan.deployment import build_plan
+from shared.deploy.plan.steps import Step
 from shared.settings import Settings
 
 PROJECT, REGION, NUMBER = "acme-ai-prod", "europe-west1", "123456789012"
+OPENAI_SECRET, PEPPER = "aiexec-openai-api-key", "aiexec-api-key-pepper"
 
 
 def production(**overrides: Any) -> Production:
@@ -250,3 +255,16 @@ def parse_condition(flag: str) -> tuple[str | None, str | None]:
         delimiter, flag = flag[1], flag[3:]
     pairs = dict(part.split("=", 1) for part in flag.split(delimiter))
     return pairs["expression"], pairs.get("title")
+
+
+def bootstrap_applier(fake: FakeGcloud, **overrides: object) -> Applier:
+    return Applier(production(**overrides), run=fake, echo=lambda _: None)
+
+
+def bootstrapped(**overrides: object) -> FakeGcloud:
+    """A project a project owner has bootstrapped (the OpenAI key stored first)."""
+    fake = FakeGcloud()
+    fake.add_secret(OPENAI_SECRET)
+    applier = bootstrap_applier(fake, **overrides)
+    applier.apply(bootstrap_steps(applier.prod))
+    return fake

@@ -13,9 +13,14 @@ from google.iam.v1 import policy_pb2  # type: ignore[import-untyped]
 
 from infra import bundles
 from infra.deploy.model import FirestoreIndex, SchedulerJob
-from shared.deploy import gcp
 from shared.deploy.apply import Applier, DeployError
-from shared.deploy.plan import Call, Command, Step, bootstrap_steps, build_plan
+from shared.deploy.gcp.firestore import apply_field, apply_index
+from shared.deploy.gcp.outcomes import CREATED, UNCHANGED, UPDATED
+from shared.deploy.gcp.pubsub_iam import grant_pubsub_role
+from shared.deploy.gcp.scheduler import apply_job
+from shared.deploy.plan.bootstrap import bootstrap_steps
+from shared.deploy.plan.deployment import build_plan
+from shared.deploy.plan.steps import Call, Command, Step
 from tests.deploy.conftest import FakeGcloud, plan
 
 pytestmark = pytest.mark.usefixtures("default_settings_env")
@@ -44,8 +49,8 @@ def test_pubsub_role_is_added_once_and_other_members_are_kept() -> None:
         bindings=[policy_pb2.Binding(role="roles/pubsub.publisher", members=["user:ops@x.com"])]
     )
     agent = ("serviceAccount:service-1@gcp-sa-pubsub.iam.gserviceaccount.com",)
-    assert gcp.grant_pubsub_role(client, topic, "roles/pubsub.publisher", agent) == gcp.UPDATED
-    assert gcp.grant_pubsub_role(client, topic, "roles/pubsub.publisher", agent) == gcp.UNCHANGED
+    assert grant_pubsub_role(client, topic, "roles/pubsub.publisher", agent) == UPDATED
+    assert grant_pubsub_role(client, topic, "roles/pubsub.publisher", agent) == UNCHANGED
     assert client.writes == 1
     (binding,) = client.policies[topic].bindings
     assert list(binding.members) == ["user:ops@x.com", *agent]
@@ -74,10 +79,10 @@ def test_scheduler_job_is_created_then_unchanged_then_updated() -> None:
     client = FakeScheduler()
     job = SchedulerJob("aiexec-weekly-report", "0 8 * * 1", "UTC", "usage-report-requests",
                        "{}", "weekly")  # fmt: skip
-    assert gcp.apply_job(client, "p", "europe-west1", job) == gcp.CREATED
-    assert gcp.apply_job(client, "p", "europe-west1", job) == gcp.UNCHANGED
+    assert apply_job(client, "p", "europe-west1", job) == CREATED
+    assert apply_job(client, "p", "europe-west1", job) == UNCHANGED
     moved = SchedulerJob(job.name, job.schedule, "Europe/Berlin", job.topic, "{}", "weekly")
-    assert gcp.apply_job(client, "p", "europe-west1", moved) == gcp.UPDATED
+    assert apply_job(client, "p", "europe-west1", moved) == UPDATED
     stored = client.jobs["projects/p/locations/europe-west1/jobs/aiexec-weekly-report"]
     assert (stored.time_zone, stored.pubsub_target.topic_name) == (
         "Europe/Berlin",
@@ -115,18 +120,18 @@ class FakeFirestoreAdmin:
 def test_firestore_indexes_and_field_overrides_are_idempotent() -> None:
     client = FakeFirestoreAdmin()
     index = FirestoreIndex("tasks", (("status", "ASCENDING"), ("deadline_at", "ASCENDING")))
-    assert gcp.apply_index(client, "p", index) == gcp.CREATED
-    assert gcp.apply_index(client, "p", index) == gcp.UNCHANGED
+    assert apply_index(client, "p", index) == CREATED
+    assert apply_index(client, "p", index) == UNCHANGED
     other = FirestoreIndex("tasks", (("status", "ASCENDING"), ("lease_until", "ASCENDING")))
-    assert gcp.apply_index(client, "p", other) == gcp.CREATED
+    assert apply_index(client, "p", other) == CREATED
     from infra.deploy.model import FieldOverride
 
     for override in (
         FieldOverride("tasks", "attempts", indexed=False),
         FieldOverride("usage", "expire_at", ttl=True),
     ):
-        assert gcp.apply_field(client, "p", override) == gcp.UPDATED
-        assert gcp.apply_field(client, "p", override) == gcp.UNCHANGED
+        assert apply_field(client, "p", override) == UPDATED
+        assert apply_field(client, "p", override) == UNCHANGED
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from infra.topology import FUNCTION_INGEST
-from shared.deploy.plan import Command, build_plan
+from shared.deploy.plan.deployment import build_plan
+from shared.deploy.plan.steps import Command
 from shared.localstack.components import stack_components
 from shared.localstack.envs import child_env
 from shared.settings import Settings
