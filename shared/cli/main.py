@@ -71,7 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command not in _STACK_COMMANDS:
         load_local_env()
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+        sys.stdout.flush()  # inside the try: a closed pipe usually shows only at the flush
+    except BrokenPipeError:
+        # The reader went away (`aiexec get x | head`): not a failure of the command. Point
+        # stdout at devnull so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     return result
 
 
