@@ -328,19 +328,25 @@ def test_one_log_record_per_request_without_the_prompt(
     caplog.set_level(logging.INFO, logger="aiexec.simulator")
     chat(sim.url, "top secret prompt text")
 
-    # The handler logs after it has answered, so the fixture's own reset request may log during
-    # the test: count the lines about this request's path.
-    records = [
-        r
-        for r in caplog.records
-        if r.name == "aiexec.simulator" and r.fields["path"] == "/v1/chat/completions"  # type: ignore[attr-defined]
-    ]
-    assert len(records) == 1
-    fields = records[0].fields  # type: ignore[attr-defined]
+    # The handler logs after it has answered: wait for this request's line (the fixture's own
+    # reset request may log during the test too, so count the lines about this path).
+    def records() -> list[logging.LogRecord]:
+        return [
+            r
+            for r in caplog.records
+            if r.name == "aiexec.simulator" and r.fields["path"] == "/v1/chat/completions"  # type: ignore[attr-defined]
+        ]
+
+    deadline = time.monotonic() + 5
+    while not records() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    found = records()
+    assert len(found) == 1
+    fields = found[0].fields  # type: ignore[attr-defined]
     assert fields["provider"] == "openai"
     assert fields["model"] == "gpt-6.1-terra"
     assert fields["status"] == 200
-    assert "top secret" not in json.dumps(fields) + records[0].getMessage()
+    assert "top secret" not in json.dumps(fields) + found[0].getMessage()
 
 
 # --- process entry point ----------------------------------------------------------------------
