@@ -31,10 +31,10 @@ from typing import Any, Protocol
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared.logging import log
 from shared.ratelimit import Limit, RateLimiter
 from shared.request_guard import RequestProblemError, refuse
 from shared.settings import Settings
+from shared.structured_logs import log
 from shared.task_ids import check_client_name  # the rule of client names (ids use it too)
 
 __all__ = [

@@ -60,9 +60,9 @@ from typing import Any, Protocol
 from shared.budget_math import NANOS_PER_USD, take, to_nusd, usd
 from shared.budget_settlement import BudgetSettlement
 from shared.budget_shards import committed_nusd
-from shared.logging import log
 from shared.request_guard import RequestProblemError
 from shared.schemas import FieldProblem
+from shared.structured_logs import log
 
 logger = logging.getLogger(__name__)
 RESERVATION_TTL = timedelta(days=62)  # `expire_at`: a TTL policy may drop stale ones

@@ -26,8 +26,8 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.clock import utcnow
-from shared.logging import log
 from shared.settings import Settings
+from shared.structured_logs import log
 
 logger = logging.getLogger(__name__)
 

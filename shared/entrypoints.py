@@ -19,11 +19,11 @@ from shared.events import MalformedEnvelopeError, PubSubMessage, decode, source_
 from shared.finalizer import Finalizer
 from shared.http_api import HttpApi, problem
 from shared.ingest import Ingest, RequestProblemError, pubsub_client
-from shared.logging import configure, log, task_context
 from shared.providers.registry import get_provider
 from shared.schemas import TaskMessage
 from shared.settings import get_settings
 from shared.store import TaskStore
+from shared.structured_logs import configure, log, task_context
 from shared.sweeper import Sweeper
 from shared.worker import Worker
 

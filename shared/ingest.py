@@ -28,7 +28,6 @@ from shared import fallback
 from shared.budget import Budgets
 from shared.budget_math import reservation_nusd
 from shared.bus import Bus
-from shared.logging import log, task_context
 from shared.model_policy import check_models
 from shared.request_guard import RequestProblemError, check_json
 from shared.routing import EntryRouter
@@ -42,6 +41,7 @@ from shared.schemas import (
 )
 from shared.settings import Settings
 from shared.store import TaskStore
+from shared.structured_logs import log, task_context
 from shared.task_ids import CLIENT_RULE, PUBSUB_CLIENT, doc_id_of, valid_client_name
 
 __all__ = ["Ingest", "RequestProblemError", "Submission", "pubsub_client"]  # (request_guard's)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from shared.catalog import Prices, catalog
-from shared.logging import log
 from shared.providers.base import Completion
+from shared.structured_logs import log
 
 logger = logging.getLogger(__name__)
 _PER = 1_000_000

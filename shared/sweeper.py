@@ -18,10 +18,10 @@ from typing import Any
 from shared import fallback
 from shared.bus import Bus
 from shared.clock import utcnow
-from shared.logging import log, task_context
 from shared.schemas import TaskMessage, TaskStatus
 from shared.settings import Settings
 from shared.store import TaskStore
+from shared.structured_logs import log, task_context
 from shared.task_ids import doc_id_of
 from shared.worker import publish_result
 

@@ -17,9 +17,9 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.clock import utcnow
-from shared.logging import log
 from shared.rollups import Rollups
 from shared.settings import Settings
+from shared.structured_logs import log
 from shared.task_ids import split_doc_id
 from shared.task_reads import TaskReads
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from shared.catalog import catalog
 from shared.error_summaries import summary
-from shared.logging import log
 from shared.pricing import cost_of
 from shared.providers.base import Completion, ProviderError
 from shared.providers.errors import MODEL_UNAVAILABLE
+from shared.structured_logs import log
 
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
 logger = logging.getLogger(__name__)

@@ -30,7 +30,6 @@ from shared.catalog import known_name
 from shared.circuit import CircuitBreaker, CircuitState, Decision
 from shared.clock import utcnow
 from shared.error_summaries import summary
-from shared.logging import log
 from shared.providers.base import (
     CompletionRequest,
     InvalidTaskError,
@@ -42,6 +41,7 @@ from shared.providers.errors import MODEL_UNAVAILABLE
 from shared.schemas import ResultEvent, TaskMessage, TaskStatus
 from shared.settings import Settings
 from shared.store import TaskStore
+from shared.structured_logs import log
 from shared.task_leases import BeginKind, Outcome
 from shared.usage import CallRecord
 

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from shared.logging import log
 from shared.settings import Settings
+from shared.structured_logs import log
 
 logger = logging.getLogger(__name__)
 pause = time.sleep  # back-off between tries (replaceable in tests)

@@ -20,7 +20,6 @@ from google.cloud import firestore
 
 from shared.catalog import catalog
 from shared.events import MalformedEnvelopeError, decode
-from shared.logging import configure, log
 from shared.reports.aggregate import RollupReader, build_report
 from shared.reports.chart import render_chart
 from shared.reports.delivery import (
@@ -37,6 +36,7 @@ from shared.reports.period import Period, PeriodError, ReportRequest, parse_requ
 from shared.reports.render import chat_message, to_markdown, to_text
 from shared.reports.tables import headline, title
 from shared.settings import Settings, get_settings
+from shared.structured_logs import configure, log
 
 logger = logging.getLogger(__name__)
 CLAIM_MARGIN_S = 30.0

@@ -7,9 +7,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from shared.logging import configure
 from shared.settings import Settings
 from shared.simulator.server import SimulatorStartError, make_server
+from shared.structured_logs import configure
 
 # Same meaning as the CLI's EXIT_UNREACHABLE: the local stack cannot use this service.
 EXIT_CANNOT_START = 3

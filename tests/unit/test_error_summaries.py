@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.error_summaries import SUMMARIES, summary
-from shared.logging import CloudLoggingFormatter, task_context
 from shared.providers.base import InvalidTaskError, ProviderError
 from shared.providers.errors import error_for_status
+from shared.structured_logs import CloudLoggingFormatter, task_context
 from shared.usage import CallRecord, attempt_entries
 from shared.worker import _error
 
