@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from shared.errors import AIExecError
 from shared.ratelimit import Limit, RateLimiter
 from shared.request_guard import RequestProblemError, refuse
 from shared.settings import Settings
@@ -63,7 +64,7 @@ _CACHE_MAX = 10_000
 _LOCAL_PEPPER = b"aiexec-local-development-pepper"
 
 
-class PepperMissingError(RuntimeError):
+class PepperMissingError(AIExecError, RuntimeError):
     pass
 
 

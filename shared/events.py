@@ -7,11 +7,13 @@ import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.errors import AIExecError
+
 DEAD_LETTER_SOURCE_ATTR = "CloudPubSubDeadLetterSourceSubscription"
 DEAD_LETTER_COUNT_ATTR = "CloudPubSubDeadLetterSourceDeliveryCount"
 
 
-class MalformedEnvelopeError(ValueError):
+class MalformedEnvelopeError(AIExecError, ValueError):
     """The delivery is not a Pub/Sub message at all (not the message *content*)."""
 
 

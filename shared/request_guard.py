@@ -20,6 +20,7 @@ import json
 import re
 from typing import Any
 
+from shared.errors import AIExecError
 from shared.schemas import FieldProblem
 from shared.settings import Settings
 
@@ -32,7 +33,7 @@ JSON_SUBTYPE_SUFFIX = "+json"
 _READ_CHUNK = 65_536
 
 
-class RequestProblemError(ValueError):
+class RequestProblemError(AIExecError, ValueError):
     """A request we refuse, with the HTTP status it deserves and a problem naming the field."""
 
     def __init__(

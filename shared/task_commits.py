@@ -17,6 +17,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.clock import utcnow
+from shared.errors import AIExecError
 from shared.rollups import Rollups
 from shared.settings import Settings
 from shared.structured_logs import log
@@ -30,7 +31,7 @@ _T = TypeVar("_T")
 logger = logging.getLogger("shared.store")
 
 
-class StoreContentionError(RuntimeError):
+class StoreContentionError(AIExecError, RuntimeError):
     """A document kept changing under conditional writes; the delivery should be retried."""
 
 

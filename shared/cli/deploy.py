@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from shared.errors import AIExecError
 
 # A local stack's connection settings (exported by `.aiexec/local.env`) must never steer a
 # deployment: the Google clients would talk to the emulators instead of the project.
@@ -84,7 +85,7 @@ def _number(args: argparse.Namespace, run: Any) -> str | None:
     return project_number(args.project, run)
 
 
-class UsageError(ValueError):
+class UsageError(AIExecError, ValueError):
     pass
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from shared.errors import AIExecError
 from shared.settings import Settings
 
 
@@ -24,7 +25,7 @@ class ProviderView:
     error: str | None = None  # why it could not be asked
 
 
-class ProviderUnreachableError(Exception):
+class ProviderUnreachableError(AIExecError):
     """The provider's model list could not be read (no endpoint, auth, network)."""
 
 

@@ -6,10 +6,11 @@ answers with, so code that handles a local validation error also handles the ser
 
 from __future__ import annotations
 
+from shared.errors import AIExecError
 from shared.schemas import FieldProblem
 
 
-class ClientError(Exception):
+class ClientError(AIExecError):
     """Base of every error the client raises."""
 
 

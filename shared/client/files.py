@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from shared.errors import AIExecError
 from shared.schemas import FieldProblem
 
 # (line or row number, the request as read, or the reason it could not be read)
@@ -71,7 +72,7 @@ def _csv(handle: Any) -> Iterator[Entry]:
             yield number, error.problem
 
 
-class _CellError(ValueError):
+class _CellError(AIExecError, ValueError):
     def __init__(self, column: str, message: str) -> None:
         super().__init__(message)
         self.problem = FieldProblem(

@@ -27,11 +27,12 @@ from shared.deploy.gcp.secret_manager import check_required_secret, ensure_gener
 from shared.deploy.gcp.services import ensure_services
 from shared.deploy.gcp.source_bucket import ensure_bucket
 from shared.deploy.plan.steps import Call, Command, Step
+from shared.errors import AIExecError
 
 Echo = Callable[[str], None]
 
 
-class DeployError(RuntimeError):
+class DeployError(AIExecError, RuntimeError):
     """A step failed; the message says which and why."""
 
 

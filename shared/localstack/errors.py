@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from shared.errors import AIExecError
 
-class StackError(RuntimeError):
+
+class StackError(AIExecError, RuntimeError):
     """The local stack (or a part of it) could not be started, reached or stopped."""

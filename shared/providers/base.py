@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from shared.errors import AIExecError
+
 
 class ErrorKind(StrEnum):
     TRANSIENT = "transient"  # 429, 5xx, timeouts, resets: worth retrying on the same provider
@@ -38,7 +40,7 @@ class Completion:
     reasoning_tokens: int = 0
 
 
-class ProviderError(Exception):
+class ProviderError(AIExecError):
     """A provider call that did not produce a completion.
 
     `counts_against_provider` says whether the failure is evidence about the provider's health

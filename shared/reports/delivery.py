@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from shared.errors import AIExecError
 from shared.settings import Settings
 from shared.structured_logs import log
 
@@ -32,7 +33,7 @@ DELIVERED, FAILED, SENDING = "delivered", "failed", "sending"
 _MAX_ERROR = 500
 
 
-class DeliveryError(Exception):
+class DeliveryError(AIExecError):
     """A failed try; `retryable=False` when trying again cannot help (4xx, auth, bad address)."""
 
     def __init__(self, message: str, *, retryable: bool = True) -> None:

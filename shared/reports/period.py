@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from shared.errors import AIExecError
+
 _WEEK = re.compile(r"^(?P<year>\d{4})-?W(?P<week>\d{2})$")
 MAX_DAYS = 366
 
 
-class PeriodError(ValueError):
+class PeriodError(AIExecError, ValueError):
     """A report request that names no valid period (said in the message)."""
 
 

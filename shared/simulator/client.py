@@ -7,8 +7,10 @@ from urllib.parse import quote
 
 import httpx
 
+from shared.errors import AIExecError
 
-class SimulatorControlError(Exception):
+
+class SimulatorControlError(AIExecError):
     """The simulator answered a control request with an error (e.g. an invalid fault spec)."""
 
     def __init__(self, status: int, message: str) -> None:

@@ -12,11 +12,13 @@ import zlib
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from shared.errors import AIExecError
+
 PROVIDERS = ("openai", "vertex")
 MODES = ("ok", "down", "rate-limit", "slow", "flaky", "auth", "quota", "reset")
 
 
-class FaultSpecError(ValueError):
+class FaultSpecError(AIExecError, ValueError):
     """A control request asked for something the simulator cannot do."""
 
 

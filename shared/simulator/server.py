@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from shared.errors import AIExecError
 from shared.simulator import gemini_api, openai_api
 from shared.simulator.faults import PROVIDERS, FaultSpecError, Outcome, SimState, parse_fault
 from shared.simulator.models import ModelRegistry
@@ -38,7 +39,7 @@ _OPENAI_MODELS = re.compile(r"^/v1/models(?:/(?P<model>[^/]+))?$")
 _GEMINI_MODELS = re.compile(r"^/(?:v1|v1beta1)/publishers/google/models(?:/(?P<model>[^/:]+))?$")
 
 
-class SimulatorStartError(Exception):
+class SimulatorStartError(AIExecError):
     """The server could not bind its address (most often: the port is taken)."""
 
 

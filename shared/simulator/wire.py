@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.errors import AIExecError
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -15,7 +17,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class BadRequest(Exception):  # noqa: N818 - mirrors the HTTP status name on purpose
+class BadRequest(AIExecError):  # noqa: N818 - mirrors the HTTP status name on purpose
     """The request body does not follow the API; rendered as the dialect's 400."""
 
     def __init__(self, message: str, param: str | None = None) -> None:

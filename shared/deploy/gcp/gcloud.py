@@ -8,11 +8,13 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 
+from shared.errors import AIExecError
+
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 GCLOUD = "gcloud"
 
 
-class GcloudError(RuntimeError):
+class GcloudError(AIExecError, RuntimeError):
     """A gcloud call failed, or what it found cannot be used; the message says what to do."""
 
 
