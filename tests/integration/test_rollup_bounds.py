@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,7 +32,7 @@ from shared.rollups import (
     rollup_id,
 )
 from shared.settings import Settings
-from tests.reports.workload import Workload, ok, transient
+from tests.reports.workload import Workload, ok, own_collections, transient
 
 _ids = itertools.count(1)
 MONDAY = datetime(2021, 11, 15, 10, 0, tzinfo=UTC)  # 2021-W46
@@ -43,17 +42,7 @@ ENTITY_LIMIT = 1_048_576
 @pytest.fixture
 def settings(stack: Any) -> Settings:
     """Collections of this test's own, one rollup shard (every commit writes the same document)."""
-    suffix = f"{time.time_ns()}-{next(_ids)}"
-    return stack.settings.model_copy(  # type: ignore[no-any-return]
-        update={
-            "collection_tasks": f"tasks-{suffix}",
-            "collection_usage": f"usage-{suffix}",
-            "collection_rollups": f"rollups-{suffix}",
-            "collection_reports": f"reports-{suffix}",
-            "rollup_shards": 1,
-            "report_timezone": "UTC",
-        }
-    )
+    return own_collections(stack.settings, rollup_shards=1, report_timezone="UTC")
 
 
 def value_size(value: Any) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -16,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.cli import sim as sim_cli
 from shared.simulator import SimulatorClient, SimulatorStartError, make_server
+from tests.providers.sim_cli import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 GEMINI_PATH = "/v1beta1/projects/demo/locations/us-central1/publishers/google/models/{model}"
@@ -392,15 +391,6 @@ def test_module_entry_point_serves_and_logs_json_lines() -> None:
 
 
 # --- `aiexec sim` -----------------------------------------------------------------------------
-
-
-def run_cli(monkeypatch: pytest.MonkeyPatch, url: str, *argv: str) -> int:
-    monkeypatch.setenv("AIEXEC_SIMULATOR_URL", url)
-    parser = argparse.ArgumentParser(prog="aiexec")
-    sim_cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["sim", *argv])
-    result: int = args.func(args)
-    return result
 
 
 def test_cli_sets_shows_and_resets_faults(

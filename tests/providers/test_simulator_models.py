@@ -3,7 +3,6 @@ run time through the control API and `aiexec sim model`."""
 
 from __future__ import annotations
 
-import argparse
 from datetime import date, timedelta
 
 import httpx
@@ -15,10 +14,10 @@ from google.genai import types
 from google.oauth2.credentials import Credentials
 
 from shared.catalog import Lifecycle, catalog
-from shared.cli import sim as sim_cli
 from shared.simulator import SimulatorClient
 from shared.simulator.faults import FaultSpecError
 from shared.simulator.models import ModelRegistry, utc_today
+from tests.providers.sim_cli import run_cli
 
 PROJECT, LOCATION = "demo", "us-central1"
 USER = [{"role": "user", "content": "hi"}]
@@ -241,15 +240,6 @@ def test_registry_rules_with_a_fixed_today() -> None:
 
 
 # --- `aiexec sim model` -----------------------------------------------------------------------
-
-
-def run_cli(monkeypatch: pytest.MonkeyPatch, url: str, *argv: str) -> int:
-    monkeypatch.setenv("AIEXEC_SIMULATOR_URL", url)
-    parser = argparse.ArgumentParser(prog="aiexec")
-    sim_cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["sim", *argv])
-    result: int = args.func(args)
-    return result
 
 
 def test_cli_round_trip_retire_serve_and_reset(

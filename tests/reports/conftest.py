@@ -3,11 +3,9 @@ local webhook receiver, a local SMTP server (aiosmtpd), and a snapshot-listener 
 
 from __future__ import annotations
 
-import itertools
 import json
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -19,9 +17,8 @@ from aiosmtpd.controller import Controller
 
 from shared.reports.service import ReportService
 from shared.settings import Settings
-from tests.reports.workload import Workload
+from tests.reports.workload import Workload, own_collections
 
-_suffixes = itertools.count(1)
 WAIT_S = 30.0
 
 
@@ -29,17 +26,7 @@ WAIT_S = 30.0
 def settings(stack: Any) -> Settings:
     """The stack's settings with collections of this test's own (tests never see each other's
     rollups) and no back-off between delivery tries."""
-    suffix = f"{time.time_ns()}-{next(_suffixes)}"
-    return stack.settings.model_copy(  # type: ignore[no-any-return]
-        update={
-            "collection_tasks": f"tasks-{suffix}",
-            "collection_usage": f"usage-{suffix}",
-            "collection_rollups": f"rollups-{suffix}",
-            "collection_reports": f"reports-{suffix}",
-            "rollup_shards": 4,
-            "report_delivery_backoff_s": 0.0,
-        }
-    )
+    return own_collections(stack.settings, rollup_shards=4, report_delivery_backoff_s=0.0)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ produced by production code; the tests then compare the report with the `usage` 
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -201,3 +202,17 @@ def group_sum(
 def days(start: datetime, count: int) -> Iterator[datetime]:
     for n in range(count):
         yield start + timedelta(days=n)
+
+
+_suffixes = itertools.count(1)
+
+
+def own_collections(settings: Settings, **update: Any) -> Settings:
+    """`settings` with task, usage, rollup and report collections of the caller's own, so tests
+    never see each other's documents; `update` sets anything else."""
+    suffix = f"{time.time_ns()}-{next(_suffixes)}"
+    names = {
+        f"collection_{name}": f"{name}-{suffix}"
+        for name in ("tasks", "usage", "rollups", "reports")
+    }
+    return settings.model_copy(update=names | update)
