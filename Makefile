@@ -55,7 +55,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy shared infra functions tests benchmarks
+	$(BIN)/mypy aiexec shared infra functions tests benchmarks
 
 test: install prereqs lint typecheck
 	$(BIN)/pytest

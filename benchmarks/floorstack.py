@@ -12,6 +12,10 @@ import time
 from dataclasses import dataclass
 
 from benchmarks.floor.main import TOPIC_IN, TOPIC_RESULTS, TOPIC_WORK
+from infra.localstack import LocalStack, StackError, free_port_settings
+from infra.localstack.envs import base_url, child_env
+from infra.localstack.preflight import functions_framework
+from infra.localstack.procs import POLL_INTERVAL_S, probe, spawn, stop_groups, tail
 from infra.pubsub_apply import apply_topology
 from infra.topology import (
     HANDLER_ACK_DEADLINE_S,
@@ -20,10 +24,6 @@ from infra.topology import (
     Topic,
     Topology,
 )
-from shared.localstack import LocalStack, StackError, free_port_settings
-from shared.localstack.envs import base_url, child_env
-from shared.localstack.preflight import functions_framework
-from shared.localstack.procs import POLL_INTERVAL_S, probe, spawn, stop_groups, tail
 
 SOURCE = "benchmarks/floor/main.py"
 READY_TIMEOUT_S = 60.0

@@ -20,10 +20,10 @@ from benchmarks.floor import main as floor
 from benchmarks.floorstack import FloorStack
 from benchmarks.scenarios import Probe, Target
 from benchmarks.stats import Figures
-from shared.chaos import ChaosRunner
-from shared.localstack import LocalStack, read_state
-from shared.localstack.components import EMULATORS, SIMULATOR
-from shared.localstack.ports import free_port_settings
+from infra.chaos import ChaosRunner
+from infra.localstack import LocalStack, read_state
+from infra.localstack.components import EMULATORS, SIMULATOR
+from infra.localstack.ports import free_port_settings
 from shared.settings import Settings
 
 # Variables that would change what is measured (a user's overrides, a running stack's

@@ -16,7 +16,7 @@ from typing import Any
 from benchmarks import cost, procstats
 from benchmarks.batch import BatchRun, Completions, Submit, run_batch
 from benchmarks.stats import Figures, in_flight, spread
-from shared.chaos import ChaosRunner
+from infra.chaos import ChaosRunner
 
 Counts = dict[str, Counter[str]]
 

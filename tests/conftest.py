@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from shared.localstack import LocalStack, StackError, free_port_settings
+from infra.localstack import LocalStack, StackError, free_port_settings
 from shared.settings import Settings, get_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

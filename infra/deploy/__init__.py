@@ -3,7 +3,7 @@
 `build_production(settings, Target(project, region))` derives, from the same settings as the
 local stack, the topology with production push authentication and retry, one service account
 per function, least-privilege IAM bindings, the functions' deploy parameters, Cloud Scheduler
-jobs and Firestore indexes. `shared/deploy` turns it into an ordered plan and applies it.
+jobs and Firestore indexes. `infra/deploy` turns it into an ordered plan and applies it.
 """
 
 from infra.deploy.definition import build_production, production_topology, scheduler_jobs

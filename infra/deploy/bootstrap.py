@@ -2,7 +2,7 @@
 
 A project owner applies it (`aiexec deploy --bootstrap-only`), once and again whenever the chain,
 the mounted secrets or these roles change; every deploy only *checks* it
-(`shared/deploy/preflight.py`) and refuses, naming that command, when something is missing.
+(`infra/deploy/preflight.py`) and refuses, naming that command, when something is missing.
 Everything that creates an identity or grants access to one or to a secret lives here, so the
 account that deploys never holds a role that could hand out more than the plan grants.
 
@@ -14,7 +14,7 @@ account that deploys never holds a role that could hand out more than the plan g
   `gcloud secrets create` command; the API-key pepper is generated when missing (32 random bytes
   from `secrets`) and never regenerated (every stored key hash depends on it).
 * **Runtime identities** (one per function and the push identity), who may act as them, and
-  which of them may read which secret: see `shared/deploy/plan/bootstrap.py`, `bootstrap_steps`.
+  which of them may read which secret: see `infra/deploy/plan/bootstrap.py`, `bootstrap_steps`.
 * **Build identities.** Since May-June 2024, Cloud Build in a new project no longer runs builds
   as the legacy Cloud Build service account with its broad default roles; it uses the Compute
   Engine default service account, which in many organisations has no roles at all ("Cloud Build

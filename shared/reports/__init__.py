@@ -1,5 +1,5 @@
 """The usage report: periods, aggregation of rollups, renderings, chart, delivery, service.
 
 Entry points: `service.handle_report_event` (the `report` function, triggered on
-`usage-report-requests`) and `shared/cli/report.py` (`aiexec report`).
+`usage-report-requests`) and `aiexec/cli/report.py` (`aiexec report`).
 """

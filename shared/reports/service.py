@@ -31,7 +31,7 @@ from shared.reports.delivery import (
     WebhookSender,
     with_retries,
 )
-from shared.reports.html import png_data_uri, to_html
+from shared.reports.html_report import png_data_uri, to_html
 from shared.reports.period import Period, PeriodError, ReportRequest, parse_request
 from shared.reports.render import chat_message, to_markdown, to_text
 from shared.reports.tables import headline, title

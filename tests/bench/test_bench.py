@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from aiexec.cli.main import EXIT_OK, main
 from benchmarks.report import render
-from shared.cli.main import EXIT_OK, main
 
 pytestmark = pytest.mark.stack
 

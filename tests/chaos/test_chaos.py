@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from shared.chaos import BatchResult, ChaosRunner
+from infra.chaos import BatchResult, ChaosRunner
 from shared.sweeper import Sweeper
 
 BATCH = 20

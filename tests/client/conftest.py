@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from shared.client import AIExecClient
+from aiexec.client import AIExecClient
+from infra.simulator.client import SimulatorClient
 from shared.settings import get_settings
-from shared.simulator.client import SimulatorClient
 from tests.client.helpers import Cli
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from shared.cli.main import main
+from aiexec.cli.main import main
 
 _ids = itertools.count(1)
 

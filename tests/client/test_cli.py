@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from shared.cli.main import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_UNREACHABLE, EXIT_USAGE
-from shared.simulator.client import SimulatorClient
+from aiexec.cli.main import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_UNREACHABLE, EXIT_USAGE
+from infra.simulator.client import SimulatorClient
 from tests.client.helpers import Cli, unique
 
 BATCH = 300

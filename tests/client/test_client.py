@@ -10,14 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.client import (
+from aiexec.client import (
     AIExecClient,
     RequestRefusedError,
     ServiceUnreachableError,
     TaskValidationError,
     write_results,
 )
-from shared.simulator.client import SimulatorClient
+from infra.simulator.client import SimulatorClient
 from tests.client.helpers import unique
 
 WAIT_S = 60.0
@@ -132,7 +132,7 @@ def all_providers_down(stack: Any) -> None:
 
 
 def test_iterating_pages_returns_every_task_once(client: AIExecClient) -> None:
-    from shared.client.queries import iter_documents
+    from aiexec.client.queries import iter_documents
 
     began = datetime.now(UTC) - timedelta(seconds=5)
     ids = {unique("client-page") for _ in range(7)}

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from infra.settings_reference import env_name, markdown_reference
 from shared.settings import Settings
-from shared.settings_reference import env_name, markdown_reference
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
@@ -26,7 +26,7 @@ _LINK = re.compile(r"\]\((?P<target>[^)#\s]+)(?:#[^)]*)?\)")
 
 def test_the_configuration_reference_is_generated_from_the_settings_object() -> None:
     assert (DOCS / "configuration.md").read_text() == markdown_reference(), (
-        "regenerate: .venv/bin/python -m shared.settings_reference --markdown "
+        "regenerate: .venv/bin/python -m infra.settings_reference --markdown "
         "> docs/configuration.md"
     )
 

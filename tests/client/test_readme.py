@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from shared.client import AIExecClient
+from aiexec.client import AIExecClient
 from tests.client.helpers import Cli
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from shared.cli.progress import Progress
-from shared.client import (
+from aiexec.cli.progress import Progress
+from aiexec.client import (
     AIExecClient,
     ServiceUnreachableError,
     Task,
@@ -21,7 +21,7 @@ from shared.client import (
     result_row,
     write_results,
 )
-from shared.client.models import BatchItem, BatchSummary
+from aiexec.client.models import BatchItem, BatchSummary
 from shared.schemas import FieldProblem
 from tests.client.schema_check import errors
 

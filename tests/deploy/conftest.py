@@ -17,10 +17,10 @@ import pytest
 
 from infra import bundles
 from infra.deploy import Production, Target, build_production
-from shared.deploy.apply import Applier
-from shared.deploy.plan.bootstrap import bootstrap_steps
-from shared.deploy.plan.deployment import build_plan
-from shared.deploy.plan.steps import Step
+from infra.deploy.apply import Applier
+from infra.deploy.plan.bootstrap import bootstrap_steps
+from infra.deploy.plan.deployment import build_plan
+from infra.deploy.plan.steps import Step
 from shared.settings import Settings
 
 PROJECT, REGION, NUMBER = "acme-ai-prod", "europe-west1", "123456789012"

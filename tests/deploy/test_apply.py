@@ -12,15 +12,15 @@ from google.cloud import scheduler_v1
 from google.iam.v1 import policy_pb2  # type: ignore[import-untyped]
 
 from infra import bundles
+from infra.deploy.apply import Applier, DeployError
+from infra.deploy.gcp.firestore import apply_field, apply_index
+from infra.deploy.gcp.outcomes import CREATED, UNCHANGED, UPDATED
+from infra.deploy.gcp.pubsub_iam import grant_pubsub_role
+from infra.deploy.gcp.scheduler import apply_job
 from infra.deploy.model import FirestoreIndex, SchedulerJob
-from shared.deploy.apply import Applier, DeployError
-from shared.deploy.gcp.firestore import apply_field, apply_index
-from shared.deploy.gcp.outcomes import CREATED, UNCHANGED, UPDATED
-from shared.deploy.gcp.pubsub_iam import grant_pubsub_role
-from shared.deploy.gcp.scheduler import apply_job
-from shared.deploy.plan.bootstrap import bootstrap_steps
-from shared.deploy.plan.deployment import build_plan
-from shared.deploy.plan.steps import Call, Command, Step
+from infra.deploy.plan.bootstrap import bootstrap_steps
+from infra.deploy.plan.deployment import build_plan
+from infra.deploy.plan.steps import Call, Command, Step
 from tests.deploy.conftest import FakeGcloud, plan
 
 pytestmark = pytest.mark.usefixtures("default_settings_env")
@@ -150,7 +150,7 @@ def applier(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Applier:
     def fake_build_bundle(bundle: Any, *args: Any) -> Path:
         return tmp_path
 
-    monkeypatch.setattr("shared.deploy.apply.apply_topology", fake_apply_topology)
+    monkeypatch.setattr("infra.deploy.apply.apply_topology", fake_apply_topology)
     monkeypatch.setattr(bundles, "build_bundle", fake_build_bundle)
     runner = Applier(prod, repo_root=tmp_path, run=FakeGcloud(), echo=lambda _: None)
     runner.__dict__.update(  # the cached client properties

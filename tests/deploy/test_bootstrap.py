@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from aiexec.cli.main import main
 from infra.deploy.bootstrap import (
     INVOKER_ADMIN,
     REVOKED_DEPLOYER_ROLES,
@@ -14,13 +15,12 @@ from infra.deploy.bootstrap import (
     RequiredSecret,
 )
 from infra.deploy.model import UNRESOLVED
+from infra.deploy.plan import full_plan
+from infra.deploy.plan.deployment import build_plan
+from infra.deploy.plan.functions import deploy_command
+from infra.deploy.plan.render import render
+from infra.deploy.plan.steps import Command
 from infra.topology import MAX_ACK_DEADLINE_S, PUSH_START_MARGIN_S
-from shared.cli.main import main
-from shared.deploy.plan import full_plan
-from shared.deploy.plan.deployment import build_plan
-from shared.deploy.plan.functions import deploy_command
-from shared.deploy.plan.render import render
-from shared.deploy.plan.steps import Command
 from tests.deploy.conftest import (
     OPENAI_SECRET,
     PEPPER,

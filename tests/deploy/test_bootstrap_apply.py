@@ -7,19 +7,19 @@ import re
 
 import pytest
 
+from infra.deploy.apply import Applier
 from infra.deploy.bootstrap import (
     INVOKER_ADMIN,
     REVOKED_DEPLOYER_ROLES,
     GeneratedSecret,
 )
+from infra.deploy.gcp.firestore import ensure_database
+from infra.deploy.gcp.gcloud import GcloudError
+from infra.deploy.gcp.project_iam import condition_flag, ensure_project_binding
+from infra.deploy.gcp.secret_manager import ensure_generated_secret
 from infra.deploy.model import Binding, Condition
-from shared.deploy.apply import Applier
-from shared.deploy.gcp.firestore import ensure_database
-from shared.deploy.gcp.gcloud import GcloudError
-from shared.deploy.gcp.project_iam import condition_flag, ensure_project_binding
-from shared.deploy.gcp.secret_manager import ensure_generated_secret
-from shared.deploy.plan.bootstrap import bootstrap_steps
-from shared.deploy.preflight import (
+from infra.deploy.plan.bootstrap import bootstrap_steps
+from infra.deploy.preflight import (
     PreflightContext,
     bootstrap_applied,
     refusals,

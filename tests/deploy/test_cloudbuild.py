@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from aiexec.cli.main import build_parser
 from infra import cloudbuild_source
-from shared.cli.main import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY_STEPS = ("verify", "install", "deploy", "smoke")
@@ -307,7 +307,7 @@ def test_docs_never_send_anyone_to_the_default_compute_account() -> None:
     """No instruction grants roles to the Compute Engine default service account (every
     workload without its own account runs as it), and no function runs as it."""
     from infra.deploy import Target, build_production
-    from shared.deploy.plan.functions import deploy_command
+    from infra.deploy.plan.functions import deploy_command
     from shared.settings import Settings
 
     for doc in (REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))):

@@ -7,16 +7,16 @@ import subprocess
 
 import pytest
 
-from shared.cli.main import main
-from shared.deploy.apply import Applier, DeployError
-from shared.deploy.gcp.gcloud import GcloudError
-from shared.deploy.gcp.secret_manager import resolve_secret_versions
-from shared.deploy.plan import full_plan
-from shared.deploy.plan.deployment import build_plan
-from shared.deploy.plan.functions import deploy_command
-from shared.deploy.plan.render import render
-from shared.deploy.plan.steps import Command
-from shared.deploy.preflight import (
+from aiexec.cli.main import main
+from infra.deploy.apply import Applier, DeployError
+from infra.deploy.gcp.gcloud import GcloudError
+from infra.deploy.gcp.secret_manager import resolve_secret_versions
+from infra.deploy.plan import full_plan
+from infra.deploy.plan.deployment import build_plan
+from infra.deploy.plan.functions import deploy_command
+from infra.deploy.plan.render import render
+from infra.deploy.plan.steps import Command
+from infra.deploy.preflight import (
     PreflightContext,
     missing_secrets,
     refusals,

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from infra.deploy.apply import Applier
 from infra.deploy.bootstrap import INVOKER_ADMIN, REVOKED_DEPLOYER_ROLES
-from shared.deploy.apply import Applier
-from shared.deploy.plan import full_plan
-from shared.deploy.plan.bootstrap import bootstrap_steps
-from shared.deploy.plan.steps import Call, Command
-from shared.deploy.preflight import PreflightContext, refusals
+from infra.deploy.plan import full_plan
+from infra.deploy.plan.bootstrap import bootstrap_steps
+from infra.deploy.plan.steps import Call, Command
+from infra.deploy.preflight import PreflightContext, refusals
 from tests.deploy.conftest import OPENAI_SECRET, FakeGcloud, plan, production
 
 pytestmark = pytest.mark.usefixtures("default_settings_env")

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from aiexec.cli.main import main
 from infra.deploy import Production
 from infra.deploy.definition import INDEXES_FILE
-from shared.cli.main import main
-from shared.deploy.plan.render import render
-from shared.deploy.plan.steps import Command, Step
+from infra.deploy.plan.render import render
+from infra.deploy.plan.steps import Command, Step
 from tests.deploy.conftest import NUMBER, PROJECT, REGION, plan, production
 
 pytestmark = pytest.mark.usefixtures("default_settings_env")
@@ -238,14 +238,14 @@ def test_indexes_cover_the_queries_in_the_code() -> None:
     """Each `store.query(status, FIELD, ...)` / `query_since(status, FIELD, ...)` call needs a
     (status, FIELD) composite index; the calls are read from the code, so a new one fails here."""
     calls = (REPO / "shared" / "sweeper.py").read_text() + (
-        REPO / "shared" / "cli" / "operations.py"
+        REPO / "aiexec" / "cli" / "operations.py"
     ).read_text()
     fields = set(re.findall(r"\.query(?:_since)?\([^,]+,\s*\"(\w+)\"", calls))
     assert fields >= {"deadline_at", "lease_until", "updated_at", "completed_at"}
     indexed = {ix.fields for ix in production().indexes if ix.collection == "tasks"}
     for field in fields:
         assert (("status", "ASCENDING"), (field, "ASCENDING")) in indexed, field
-    # `aiexec tasks` / `results` (shared/client): a status filter, newest first by creation
+    # `aiexec tasks` / `results` (aiexec/client): a status filter, newest first by creation
     # time, or oldest first by completion time
     for field, order in (("created_at", "DESCENDING"), ("completed_at", "ASCENDING")):
         assert (("status", "ASCENDING"), (field, order)) in indexed, field

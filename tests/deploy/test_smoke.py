@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shared.deploy import smoke
+from infra.deploy import smoke
 
 
 def test_smoke_succeeds_on_a_running_pipeline(

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from infra.deploy.plan.deployment import build_plan
+from infra.deploy.plan.steps import Command
+from infra.localstack.components import stack_components
+from infra.localstack.envs import child_env
 from infra.topology import FUNCTION_INGEST
-from shared.deploy.plan.deployment import build_plan
-from shared.deploy.plan.steps import Command
-from shared.localstack.components import stack_components
-from shared.localstack.envs import child_env
 from shared.settings import Settings
 from shared.waits import instance_cap
 from tests.deploy.conftest import production

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shared.simulator import SimulatorClient
+from infra.simulator import SimulatorClient
 from tests.e2e.conftest import Pipeline, unique
 
 

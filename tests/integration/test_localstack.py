@@ -17,7 +17,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from shared.localstack import (
+from infra.localstack import (
     ENV_FILE,
     PIDS_FILE,
     LocalStack,
@@ -28,8 +28,8 @@ from shared.localstack import (
     port_uses,
     settings_env,
 )
-from shared.localstack.preflight import java_major
-from shared.localstack.procs import group_alive, probe
+from infra.localstack.preflight import java_major
+from infra.localstack.procs import group_alive, probe
 from shared.settings import Settings, get_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -269,7 +269,7 @@ def aiexec(
     env: dict[str, str], *args: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli.main", *args],
+        [sys.executable, "-m", "aiexec.cli.main", *args],
         env=env,
         cwd=REPO_ROOT,
         capture_output=True,
@@ -308,7 +308,7 @@ def test_up_detach_status_and_down(cli_env: dict[str, str]) -> None:
 def test_up_in_the_foreground_stops_everything_on_sigint(cli_env: dict[str, str]) -> None:
     state = Path(cli_env["AIEXEC_STATE_DIR"])
     process = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli.main", "up"],
+        [sys.executable, "-m", "aiexec.cli.main", "up"],
         env=cli_env,
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,

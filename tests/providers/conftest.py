@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from infra.simulator import SimulatorClient, SimulatorServer, start_in_thread
 from shared.settings import Settings
-from shared.simulator import SimulatorClient, SimulatorServer, start_in_thread
 
 
 @pytest.fixture(scope="session")

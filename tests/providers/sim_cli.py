@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from shared.cli import sim as sim_cli
+from aiexec.cli import sim as sim_cli
 
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, url: str, *argv: str) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.simulator import SimulatorClient
 from shared.providers.base import (
     Completion,
     CompletionRequest,
@@ -31,7 +32,6 @@ from shared.providers.openai import OpenAIProvider, resolve_endpoint
 from shared.providers.registry import get_provider
 from shared.providers.vertex import VertexProvider
 from shared.settings import Settings
-from shared.simulator import SimulatorClient
 
 MakeSettings = Callable[..., Settings]
 PROVIDERS = ["openai", "vertex"]

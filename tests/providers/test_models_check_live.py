@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from shared.cli import models as models_cli
-from shared.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, main
+from aiexec.cli import models as models_cli
+from aiexec.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, main
+from infra.simulator import SimulatorClient
 from shared.settings import Settings
-from shared.simulator import SimulatorClient
 
 pytestmark = pytest.mark.usefixtures("default_settings_env")
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.simulator import SimulatorClient, SimulatorStartError, make_server
+from infra.simulator import SimulatorClient, SimulatorStartError, make_server
 from tests.providers.sim_cli import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -357,7 +357,7 @@ def test_port_in_use_is_a_clear_error(sim: SimulatorClient) -> None:
     with pytest.raises(SimulatorStartError, match="already in use"):
         make_server("127.0.0.1", port)
     result = subprocess.run(
-        [sys.executable, "-m", "shared.simulator", "--port", str(port)],
+        [sys.executable, "-m", "infra.simulator", "--port", str(port)],
         cwd=REPO,
         check=False,
         capture_output=True,
@@ -371,7 +371,7 @@ def test_port_in_use_is_a_clear_error(sim: SimulatorClient) -> None:
 
 def test_module_entry_point_serves_and_logs_json_lines() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "shared.simulator", "--port", "0"],
+        [sys.executable, "-m", "infra.simulator", "--port", "0"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,

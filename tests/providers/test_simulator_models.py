@@ -13,10 +13,10 @@ from google.genai import errors as genai_errors
 from google.genai import types
 from google.oauth2.credentials import Credentials
 
+from infra.simulator import SimulatorClient
+from infra.simulator.faults import FaultSpecError
+from infra.simulator.models import ModelRegistry, utc_today
 from shared.catalog import Lifecycle, catalog
-from shared.simulator import SimulatorClient
-from shared.simulator.faults import FaultSpecError
-from shared.simulator.models import ModelRegistry, utc_today
 from tests.providers.sim_cli import run_cli
 
 PROJECT, LOCATION = "demo", "us-central1"

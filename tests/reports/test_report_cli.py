@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.cli.main import EXIT_OK, EXIT_USAGE, main
+from aiexec.cli.main import EXIT_OK, EXIT_USAGE, main
 from shared.providers.base import Completion
 from shared.reports.period import date_range
 from shared.reports.service import ReportService

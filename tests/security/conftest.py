@@ -30,14 +30,14 @@ import pytest
 from google.cloud import firestore, pubsub_v1  # type: ignore[attr-defined, unused-ignore]
 from pydantic import SecretStr
 
+from infra.localstack.ports import port_free
+from infra.localstack.preflight import functions_framework
+from infra.localstack.procs import probe, spawn, stop_groups, tail
+from infra.simulator.client import SimulatorClient
 from infra.topology import topic_path
 from shared.auth import KeyStore
 from shared.budget import Budgets
-from shared.localstack.ports import port_free
-from shared.localstack.preflight import functions_framework
-from shared.localstack.procs import probe, spawn, stop_groups, tail
 from shared.settings import Settings
-from shared.simulator.client import SimulatorClient
 from shared.store import TaskStore
 from shared.task_ids import task_doc_id
 
@@ -265,4 +265,4 @@ def cli_env(security: Security) -> dict[str, str]:
     return env
 
 
-AIEXEC = [sys.executable, "-m", "shared.cli.main"]
+AIEXEC = [sys.executable, "-m", "aiexec.cli.main"]

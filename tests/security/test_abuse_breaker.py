@@ -15,10 +15,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from infra.simulator.client import SimulatorClient
 from shared import fallback
 from shared.bus import Bus
 from shared.schemas import TaskMessage
-from shared.simulator.client import SimulatorClient
 from tests.security.conftest import Security, post_task
 
 WAIT_S = 60.0

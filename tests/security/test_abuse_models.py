@@ -13,8 +13,8 @@ import time
 
 import httpx
 
+from infra.simulator.client import SimulatorClient
 from shared.error_summaries import SUMMARIES
-from shared.simulator.client import SimulatorClient
 from tests.security.conftest import Security, bearer, post_task
 
 NAMES = [

@@ -24,7 +24,7 @@ import httpx
 import pytest
 from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
 
-from shared.localstack.procs import stop_groups
+from infra.localstack.procs import stop_groups
 from tests.security.conftest import Security, Server, _start, _wait_ready, bearer
 
 THREADS = 8  # -> 6 waits per instance (shared/waits.py: instance_cap)

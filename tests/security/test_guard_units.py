@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from infra.simulator.textgen import PromptCache, generate
 from shared.auth import hash_key, presented_key
 from shared.budget_math import charges, reservation_nusd, take
 from shared.ratelimit import Limit, Plan, parse_rate
@@ -17,7 +18,6 @@ from shared.request_guard import (
 )
 from shared.schemas import TaskRequest
 from shared.settings import Settings
-from shared.simulator.textgen import PromptCache, generate
 
 
 @pytest.mark.parametrize(

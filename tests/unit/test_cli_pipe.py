@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_a_closed_pipe_ends_the_command_quietly() -> None:
     # `true` reads nothing and exits: every write of the command meets a closed pipe.
-    command = f"{sys.executable} -m shared.cli.main models check --offline | true"
+    command = f"{sys.executable} -m aiexec.cli.main models check --offline | true"
     done = subprocess.run(
         ["bash", "-o", "pipefail", "-c", command],
         check=False,

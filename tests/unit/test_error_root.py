@@ -1,4 +1,4 @@
-"""Every exception class defined under `shared/` and `infra/` derives from the one root,
+"""Every exception class defined under `shared/`, `infra/` and `aiexec/` derives from the one root,
 `shared.errors.AIExecError` (issue 14: one exception root)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from types import ModuleType
 
 import pytest
 
+import aiexec
 import infra
 import shared
 from shared.errors import AIExecError
@@ -24,7 +25,7 @@ STANDALONE = {
 
 def _modules() -> list[ModuleType]:
     found = []
-    for package in (shared, infra):
+    for package in (shared, infra, aiexec):
         found.append(package)
         for info in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}."):
             found.append(importlib.import_module(info.name))

@@ -7,9 +7,9 @@ from datetime import date
 
 import pytest
 
+from aiexec.cli import models as models_cli
+from aiexec.cli.provider_models import ProviderView
 from shared.catalog import catalog
-from shared.cli import models as models_cli
-from shared.cli.provider_models import ProviderView
 from shared.model_lifecycle import ConfiguredModel, configured_models, warnings
 from shared.settings import Settings
 

@@ -5,15 +5,15 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from infra.settings_reference import env_example
 from shared.settings import Settings
-from shared.settings_reference import env_example
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_env_example_is_generated_from_the_settings_object() -> None:
     assert (REPO / ".env.example").read_text() == env_example(), (
-        "regenerate with: .venv/bin/python -m shared.settings_reference > .env.example"
+        "regenerate with: .venv/bin/python -m infra.settings_reference > .env.example"
     )
 
 

@@ -142,7 +142,7 @@ def test_client_topics_get_a_push_subscription_naming_the_topic() -> None:
 def test_the_python_client_resolves_ids_in_its_clients_namespace(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from shared.client import CLIENT_ENV, AIExecClient
+    from aiexec.client import CLIENT_ENV, AIExecClient
 
     keyed = _settings(api_keys_required=True)
     monkeypatch.setenv(CLIENT_ENV, "acme")

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from aiexec.cli.tasks_render import print_json, task_row, task_summary
+from aiexec.client import Task
 from shared.catalog import catalog
-from shared.cli.tasks_render import print_json, task_row, task_summary
-from shared.client import Task
 from shared.reports.aggregate import Cell, Counters, Rollup, build_report
-from shared.reports.html import to_html
+from shared.reports.html_report import to_html
 from shared.reports.period import iso_week
 from shared.reports.render import chat_message, to_markdown, to_text
 from shared.settings import Settings
