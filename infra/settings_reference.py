@@ -70,7 +70,11 @@ _FIELD = re.compile(r"^    (?P<name>[a-z_][a-z0-9_]*)\s*:")
 def sections() -> dict[str, str]:
     """Field name -> the `# --- section ---` comment above it in the class body."""
     found: dict[str, str] = {}
-    parts = [c for c in Settings.__mro__ if c.__module__.startswith("shared.settings")]
+    parts = [
+        c
+        for c in Settings.__mro__
+        if c.__module__.startswith("shared.") and "settings" in c.__module__
+    ]
     for part in parts:  # the object and the sections mixed into it from modules of their own
         title = "General"
         for line in inspect.getsource(part).splitlines():

@@ -47,8 +47,8 @@ def model_for(
     by_type = settings.models_by_type(provider)
     if task_type and task_type in by_type:
         return by_type[task_type]
-    default = getattr(settings, f"{provider}_model", None)
-    if not isinstance(default, str):
+    default = settings.default_model(provider)
+    if default is None:
         raise ValueError(f"no default model configured for provider {provider!r}")
     return default
 

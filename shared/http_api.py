@@ -27,6 +27,7 @@ from shared.model_lifecycle import warnings as model_warnings
 from shared.openapi import render_openapi
 from shared.providers.registry import known_providers
 from shared.request_guard import read_body
+from shared.schemas import TERMINAL_STATUSES as _TERMINAL
 from shared.schemas import FieldProblem, TaskStatus, check_task_id
 from shared.settings import Settings
 from shared.task_ids import doc_id_of
@@ -245,7 +246,7 @@ class HttpApi:
             {
                 "name": name,
                 "topic": self.settings.provider_topic(name),
-                "model": getattr(self.settings, f"{name}_model", None),
+                "model": self.settings.default_model(name),
                 "configured": name in known_providers() and self.settings.provider_configured(name),
                 "circuit": circuits.get(name, {}).get("state", "unknown"),
             }
@@ -303,9 +304,6 @@ class HttpApi:
             },
             202,
         )
-
-
-_TERMINAL = {s for s in TaskStatus if s.terminal}
 
 
 def _options(error: MethodNotAllowed) -> Any:

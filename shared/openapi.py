@@ -58,8 +58,8 @@ def render_openapi(settings: Settings, today: date | None = None) -> dict[str, A
     # The full example names this deployment's providers and first provider's default model.
     example = submit["requestBody"]["content"]["application/json"]["examples"]["full"]["value"]
     example["providers"] = providers
-    model = getattr(settings, f"{providers[0]}_model", None)
-    if isinstance(model, str):
+    model = settings.default_model(providers[0])
+    if model is not None:
         example["model"] = {providers[0]: model}
     else:
         example.pop("model", None)

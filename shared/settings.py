@@ -16,8 +16,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from shared.providers.openai.settings import OpenAISettings
+from shared.providers.vertex.settings import VertexSettings
 from shared.settings_deploy import DeploySettings
-from shared.settings_models import ModelSettings, parse_model_map
+from shared.settings_models import ModelSettings
+from shared.settings_providers import ProviderSections, parse_model_map
 from shared.settings_security import SecuritySettings
 
 
@@ -25,7 +28,14 @@ def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
 
-class Settings(ModelSettings, DeploySettings, SecuritySettings):
+class Settings(
+    ProviderSections,
+    OpenAISettings,
+    VertexSettings,
+    ModelSettings,
+    DeploySettings,
+    SecuritySettings,
+):
     model_config = SettingsConfigDict(
         env_prefix="AIEXEC_", extra="ignore", populate_by_name=True, frozen=True
     )
@@ -107,29 +117,6 @@ class Settings(ModelSettings, DeploySettings, SecuritySettings):
     requeue_after_s: float = Field(
         120.0, gt=0, description="The sweeper re-publishes a queued task untouched this long."
     )
-    simulator_url: str | None = Field(
-        None,
-        description="Base URL of the provider simulator; providers without an explicit "
-        "endpoint or key call it instead (local stack only).",
-    )
-
-    openai_api_key: SecretStr | None = Field(
-        None, validation_alias=_env("OPENAI_API_KEY"), description="OpenAI API key."
-    )
-    openai_base_url: str | None = Field(
-        None,
-        validation_alias=_env("OPENAI_BASE_URL"),
-        description="OpenAI-compatible endpoint (…/v1); default: api.openai.com.",
-    )
-    openai_timeout_s: float = Field(30.0, gt=0, description="OpenAI call timeout.")
-    vertex_location: str = Field("us-central1", description="Vertex AI region.")
-    vertex_project: str | None = Field(
-        None, description="Project for Vertex AI calls; default: project_id."
-    )
-    vertex_base_url: str | None = Field(
-        None, description="Override of the Vertex AI endpoint (the simulator locally)."
-    )
-    vertex_timeout_s: float = Field(30.0, gt=0, description="Vertex AI call timeout.")
     # --- usage rollups and the weekly report --------------------------------------------
     collection_rollups: str = Field(
         "rollups", description="Firestore collection of the daily usage rollups (sharded)."
@@ -271,17 +258,6 @@ class Settings(ModelSettings, DeploySettings, SecuritySettings):
 
     def provider_topic(self, provider: str) -> str:
         return f"{self.topic_prefix}{provider}"
-
-    def provider_configured(self, provider: str) -> bool:
-        """Whether a provider has somewhere to send calls (never says what, for /health)."""
-        if provider == "openai":
-            return bool(self.openai_api_key or self.openai_base_url or self.simulator_url)
-        # Vertex AI uses Application Default Credentials, resolved at call time.
-        return provider == "vertex"
-
-    def timeout_for(self, provider: str) -> float:
-        value = getattr(self, f"{provider}_timeout_s", None)
-        return float(value) if value is not None else 30.0
 
     def lease_seconds(self, provider: str) -> float:
         return self.timeout_for(provider) * self.provider_attempts + self.lease_margin_s

@@ -88,7 +88,7 @@ def providers_view(
         view.append(
             {
                 "name": name,
-                "model": seen.get("model", getattr(settings, f"{name}_model", None)),
+                "model": seen.get("model", settings.default_model(name)),
                 "configured": seen.get("configured", settings.provider_configured(name)),
                 "circuit": circuit.get("state", seen.get("circuit", "unknown")),
                 "failures": circuit.get("failures"),
