@@ -42,7 +42,7 @@ def openai_lookup(settings: Settings) -> Callable[[str], ProviderView]:
     """Reads the model list once; each lookup is then local."""
     import openai
 
-    from shared.providers.openai import resolve_endpoint
+    from shared.providers.openai.adapter import resolve_endpoint
 
     endpoint = resolve_endpoint(settings)
     if endpoint is None:
@@ -70,7 +70,7 @@ def vertex_lookup(settings: Settings) -> Callable[[str], ProviderView]:
     from google.auth import exceptions as auth_errors
     from google.genai import errors as genai_errors
 
-    from shared.providers.vertex import build_client
+    from shared.providers.vertex.adapter import build_client
 
     try:
         client = build_client(settings)

@@ -1,6 +1,7 @@
-"""Local provider simulator: OpenAI Chat Completions and Vertex AI Gemini on the wire.
+"""Local provider simulator: each registered provider's wire protocol (OpenAI Chat Completions,
+Vertex AI Gemini, Anthropic Messages; one dialect module each, named by the provider's spec).
 
-The real `openai` and `google-genai` SDKs talk to it unmodified; faults are injected per provider
+The real SDKs talk to it unmodified; faults are injected per provider
 at run time through `/_sim/...` (see `aiexec sim`).
 """
 

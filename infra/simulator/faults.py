@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from shared.errors import AIExecError
+from shared.providers.registry import known_providers
 
-PROVIDERS = ("openai", "vertex")
+PROVIDERS = tuple(known_providers())  # every registered provider (shared/providers/registry.py)
 MODES = ("ok", "down", "rate-limit", "slow", "flaky", "auth", "quota", "reset")
 
 

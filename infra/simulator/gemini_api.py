@@ -9,6 +9,8 @@ Errors use Google's JSON shape (`{"error": {"code", "message", "status", "detail
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -214,3 +216,33 @@ def _response_body(model: str, system: str, prompt: str, gen: Generation) -> dic
         "createTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "responseId": request_id(model, system, prompt),
     }
+
+
+# --- the dialect interface (infra/simulator/dialects.py) ------------------------------------
+CALL_PATH = re.compile(
+    r"^/(?:v1|v1beta1)/(?P<resource>projects/[^/]+/locations/[^/]+/publishers/google/models/"
+    r"(?P<model>[^/:]+)):generateContent$"
+)
+MODELS_PATH = re.compile(r"^/(?:v1|v1beta1)/publishers/google/models(?:/(?P<model>[^/:]+))?$")
+
+
+def called_model(body: Any, match: re.Match[str]) -> str:
+    return match["model"]
+
+
+def answer(
+    body: Any,
+    match: re.Match[str],
+    headers: Mapping[str, str],
+    cache: PromptCache,
+    models: ModelRegistry,
+) -> Reply:
+    return complete(body, match["model"], match["resource"], cache, models)
+
+
+def fault(outcome: Outcome, match: re.Match[str], model: str) -> Reply:
+    return fault_reply(outcome, match["resource"])
+
+
+def lookup(models: ModelRegistry, model: str) -> Reply:
+    return get_model(models, model) if model else list_models(models)

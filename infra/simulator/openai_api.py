@@ -6,7 +6,9 @@ parse them and raise its own exception classes (which key off status and `error.
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from infra.simulator.faults import Outcome
@@ -227,3 +229,30 @@ def _completion_body(model: str, system: str, prompt: str, gen: Generation) -> d
             },
         },
     }
+
+
+# --- the dialect interface (infra/simulator/dialects.py) ------------------------------------
+CALL_PATH = re.compile(r"^/v1/chat/completions$")
+MODELS_PATH = re.compile(r"^/v1/models(?:/(?P<model>[^/]+))?$")
+
+
+def called_model(body: Any, match: re.Match[str]) -> str:
+    return model_of(body)
+
+
+def answer(
+    body: Any,
+    match: re.Match[str],
+    headers: Mapping[str, str],
+    cache: PromptCache,
+    models: ModelRegistry,
+) -> Reply:
+    return complete(body, cache, models)
+
+
+def fault(outcome: Outcome, match: re.Match[str], model: str) -> Reply:
+    return fault_reply(outcome, model)
+
+
+def lookup(models: ModelRegistry, model: str) -> Reply:
+    return retrieve_model(models, model) if model else list_models(models)

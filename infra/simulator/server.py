@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from infra.simulator import gemini_api, openai_api
+from infra.simulator.dialects import Dialect, dialects
 from infra.simulator.faults import PROVIDERS, FaultSpecError, Outcome, SimState, parse_fault
 from infra.simulator.models import ModelRegistry
 from infra.simulator.textgen import PromptCache
@@ -27,16 +27,8 @@ from shared.errors import AIExecError
 logger = logging.getLogger("aiexec.simulator")
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
-_OPENAI_PATHS = ("/v1/chat/completions",)
-_GEMINI_PATH = re.compile(
-    r"^/(?:v1|v1beta1)/(?P<resource>projects/[^/]+/locations/[^/]+/publishers/google/models/"
-    r"(?P<model>[^/:]+)):generateContent$"
-)
 _FAULT_PATH = re.compile(r"^/_sim/faults/(?P<provider>[^/]+)$")
 _MODEL_PATH = re.compile(r"^/_sim/models/(?P<provider>[^/]+)/(?P<model>[^/]+)$")
-# Model lookups (not model calls: no faults, not counted in the call statistics).
-_OPENAI_MODELS = re.compile(r"^/v1/models(?:/(?P<model>[^/]+))?$")
-_GEMINI_MODELS = re.compile(r"^/(?:v1|v1beta1)/publishers/google/models(?:/(?P<model>[^/:]+))?$")
 
 
 class SimulatorStartError(AIExecError):
@@ -116,51 +108,49 @@ class _Handler(BaseHTTPRequestHandler):
             return raw
         if path.startswith("/_sim/"):
             return self._control(path, raw)
-        lookup = self._model_lookup(path, fields)
-        if lookup is not None:
-            return lookup
-        match = _GEMINI_PATH.match(path)
-        if path not in _OPENAI_PATHS and not match:
-            return _plain_error(404, f"no such endpoint: {self.command} {path}")
-        if self.command != "POST":
-            return _plain_error(405, f"{self.command} is not allowed on {path}")
-        return self._generate(fields, match, _parse_json(raw))
+        for dialect in dialects():
+            lookup = dialect.MODELS_PATH.match(path)
+            if lookup is not None:
+                return self._model_lookup(dialect, lookup, fields)
+            call = dialect.CALL_PATH.match(path)
+            if call is not None:
+                if self.command != "POST":
+                    return _plain_error(405, f"{self.command} is not allowed on {path}")
+                return self._generate(dialect, call, fields, _parse_json(raw))
+        return _plain_error(404, f"no such endpoint: {self.command} {path}")
 
     def _generate(
-        self, fields: dict[str, Any], gemini: re.Match[str] | None, body: Any
+        self, dialect: Dialect, call: re.Match[str], fields: dict[str, Any], body: Any
     ) -> Reply | None:
-        """One model call in either dialect (`gemini`: the matched Vertex AI path, else OpenAI)."""
+        """One model call in `dialect`, subject to that provider's fault."""
+        model = dialect.called_model(body, call)
+        fields.update(provider=dialect.PROVIDER, model=model)
         cache, models = self.server.cache, self.server.models
-        if gemini:
-            model, resource = gemini["model"], gemini["resource"]
-            fields.update(provider=gemini_api.PROVIDER, model=model)
-            return self._model_call(
-                fields, lambda: gemini_api.complete(body, model, resource, cache, models)
-            )
-        fields.update(provider=openai_api.PROVIDER, model=openai_api.model_of(body))
-        return self._model_call(fields, lambda: openai_api.complete(body, cache, models))
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        return self._model_call(
+            fields,
+            lambda: dialect.answer(body, call, headers, cache, models),
+            lambda outcome: dialect.fault(outcome, call, model),
+        )
 
-    def _model_lookup(self, path: str, fields: dict[str, Any]) -> Reply | None:
-        """OpenAI's model list/retrieve and Vertex AI's publisher-model list/get; None: not one."""
-        openai_match, gemini_match = _OPENAI_MODELS.match(path), _GEMINI_MODELS.match(path)
-        match = openai_match or gemini_match
-        if match is None:
-            return None
+    def _model_lookup(
+        self, dialect: Dialect, match: re.Match[str], fields: dict[str, Any]
+    ) -> Reply:
+        """A model list or one model's entry: not a model call (no faults, not counted)."""
         if self.command != "GET":
-            return _plain_error(405, f"{self.command} is not allowed on {path}")
-        models, model = self.server.models, unquote(match["model"] or "")
-        fields.update(provider=openai_api.PROVIDER if openai_match else gemini_api.PROVIDER)
+            return _plain_error(405, f"{self.command} is not allowed on {fields['path']}")
+        model = unquote(match.groupdict().get("model") or "")
+        fields.update(provider=dialect.PROVIDER)
         if model:
             fields["model"] = model
-        if openai_match:
-            return (
-                openai_api.retrieve_model(models, model)
-                if model
-                else openai_api.list_models(models)
-            )
-        return gemini_api.get_model(models, model) if model else gemini_api.list_models(models)
+        return dialect.lookup(self.server.models, model)
 
-    def _model_call(self, fields: dict[str, Any], answer: Callable[[], Reply]) -> Reply | None:
+    def _model_call(
+        self,
+        fields: dict[str, Any],
+        answer: Callable[[], Reply],
+        fault: Callable[[Outcome], Reply],
+    ) -> Reply | None:
         provider: str = fields["provider"]
         state = self.server.state
         outcome = state.begin_call(provider)
@@ -170,7 +160,7 @@ class _Handler(BaseHTTPRequestHandler):
             state.sleep(outcome)
             if outcome.mode == "reset":
                 return None
-            reply = answer() if outcome.mode == "ok" else _fault_reply(provider, outcome, fields)
+            reply = answer() if outcome.mode == "ok" else fault(outcome)
             status = reply.status
             return reply
         finally:
@@ -257,14 +247,6 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             # The client gave up (typically its timeout during a "slow" fault).
             self.close_connection = True
-
-
-def _fault_reply(provider: str, outcome: Outcome, fields: dict[str, Any]) -> Reply:
-    if provider == openai_api.PROVIDER:
-        return openai_api.fault_reply(outcome, fields.get("model") or "")
-    path: str = fields["path"]
-    match = _GEMINI_PATH.match(path)
-    return gemini_api.fault_reply(outcome, match["resource"] if match else path)
 
 
 def _parse_json(raw: bytes) -> Any:

@@ -1,45 +1,40 @@
-"""Provider lookup by name. Adding a provider = one adapter module + one entry here."""
+"""The providers this code base can call: one line each (`shared/providers/<name>/spec.py`).
+
+Adding a provider = its folder + one line in `SPECS` (docs/adding-a-provider.md). Specs load no
+SDK; `get_provider` imports an adapter, and so its SDK, only when a worker first asks for it.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 from shared.providers.base import Provider
+from shared.providers.openai.spec import SPEC as OPENAI
+from shared.providers.spec import ProviderSpec
+from shared.providers.vertex.spec import SPEC as VERTEX
 from shared.settings import Settings
 
-Factory = Callable[[Settings], Provider]
+SPECS: dict[str, ProviderSpec] = {s.name: s for s in (OPENAI, VERTEX)}
 
 _lock = threading.Lock()
 _instances: dict[tuple[str, int], Provider] = {}
 
 
-def _factories() -> dict[str, Factory]:
-    # Imported lazily so that a function only loads the SDK of the provider it serves.
-    def openai_factory(settings: Settings) -> Provider:
-        from shared.providers.openai import OpenAIProvider
-
-        return OpenAIProvider(settings)
-
-    def vertex_factory(settings: Settings) -> Provider:
-        from shared.providers.vertex import VertexProvider
-
-        return VertexProvider(settings)
-
-    return {"openai": openai_factory, "vertex": vertex_factory}
-
-
 def known_providers() -> list[str]:
-    return sorted(_factories())
+    return sorted(SPECS)
+
+
+def spec_for(name: str) -> ProviderSpec:
+    if name not in SPECS:
+        raise KeyError(f"unknown provider {name!r}; known: {', '.join(known_providers())}")
+    return SPECS[name]
 
 
 def get_provider(name: str, settings: Settings) -> Provider:
     """The (cached) adapter for `name`; SDK clients are reused across calls."""
-    factories = _factories()
-    if name not in factories:
-        raise KeyError(f"unknown provider {name!r}; known: {', '.join(sorted(factories))}")
+    spec = spec_for(name)
     key = (name, id(settings))
     with _lock:
         if key not in _instances:
-            _instances[key] = factories[name](settings)
+            _instances[key] = spec.create(settings)
         return _instances[key]

@@ -28,9 +28,9 @@ from shared.providers.base import (
     TransientError,
 )
 from shared.providers.errors import error_for_status, parse_retry_after, retry_after_from_headers
-from shared.providers.openai import OpenAIProvider, resolve_endpoint
+from shared.providers.openai.adapter import OpenAIProvider, resolve_endpoint
 from shared.providers.registry import get_provider
-from shared.providers.vertex import VertexProvider
+from shared.providers.vertex.adapter import VertexProvider
 from shared.settings import Settings
 
 MakeSettings = Callable[..., Settings]

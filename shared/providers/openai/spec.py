@@ -1,0 +1,33 @@
+"""OpenAI as the rest of the system sees it; importing this loads no SDK."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shared.providers.spec import KeySpec, ProviderSpec, SimulatorSpec
+
+if TYPE_CHECKING:
+    from shared.providers.base import Provider
+    from shared.settings import Settings
+
+
+def _create(settings: Settings) -> Provider:
+    from shared.providers.openai.adapter import OpenAIProvider
+
+    return OpenAIProvider(settings)
+
+
+SPEC = ProviderSpec(
+    name="openai",
+    title="OpenAI",
+    create=_create,
+    requirements=("openai", "httpx"),
+    key=KeySpec(env="OPENAI_API_KEY", secret="aiexec-openai-api-key"),  # noqa: S106 - its name
+    simulator=SimulatorSpec(
+        module="infra.simulator.openai_api",
+        route="/v1/chat/completions",
+        base_path="/v1",
+        endpoint_env=("OPENAI_API_KEY", "OPENAI_BASE_URL"),
+    ),
+    settings_env=("OPENAI_API_KEY", "OPENAI_BASE_URL"),
+)

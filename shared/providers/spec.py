@@ -1,0 +1,54 @@
+"""What a provider declares about itself, so that nothing outside its folder names it.
+
+Every provider is a folder `shared/providers/<name>/` holding its adapter (`adapter.py`, which
+imports the SDK) and its spec (`spec.py`, which must not: ingest, the deploy planner, the local
+stack and the tests read specs without loading any SDK). `shared/providers/registry.py` lists
+the specs, one line per provider. The bundles (SDK requirements), the IAM plan (roles, the key's
+secret), the local stack and the test stack (which settings would reach a real provider), the
+simulator (its dialect module) and the settings reference all read them from there. Its
+settings section (`settings.py`: fields, defaults per task type) is mixed into the one settings
+object and read through `Settings.provider_section(name)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.providers.base import Provider
+    from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """An API key: the variable the worker reads it from and its Secret Manager secret."""
+
+    env: str  # e.g. OPENAI_API_KEY: the name the provider's own SDK documents
+    secret: str  # the default secret deploy mounts into this provider's worker as `env`
+
+
+@dataclass(frozen=True)
+class SimulatorSpec:
+    """How the local simulator (`infra/simulator/`) stands in for this provider."""
+
+    module: str  # the simulator's dialect module (a name, not an import: shared never imports it)
+    route: str  # the model-call path on the simulator (what the SDK sends to)
+    base_path: str = ""  # the prefix of the SDK's base URL on the simulator ("" = its root)
+    # Settings that point the SDK elsewhere than the simulator (a real key, an explicit endpoint):
+    # hidden from the test stack so that tests never call a real provider.
+    endpoint_env: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    name: str  # the chain's name: topic `tasks-<name>`, function `worker-<name>`, PROVIDER=<name>
+    title: str  # for people: "OpenAI"
+    create: Callable[[Settings], Provider]  # imports the adapter (and its SDK) only when called
+    requirements: tuple[str, ...]  # distributions (uv.lock names) a worker of it installs
+    simulator: SimulatorSpec
+    key: KeySpec | None = None  # None: no key (Vertex AI uses the worker's own identity)
+    iam_roles: tuple[str, ...] = ()  # project roles its worker's service account needs
+    # Variables without the AIEXEC_ prefix that its settings read (key, SDK-standard endpoint).
+    settings_env: tuple[str, ...] = field(default=())

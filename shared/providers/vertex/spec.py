@@ -1,0 +1,33 @@
+"""Vertex AI as the rest of the system sees it; importing this loads no SDK."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shared.providers.spec import ProviderSpec, SimulatorSpec
+
+if TYPE_CHECKING:
+    from shared.providers.base import Provider
+    from shared.settings import Settings
+
+
+def _create(settings: Settings) -> Provider:
+    from shared.providers.vertex.adapter import VertexProvider
+
+    return VertexProvider(settings)
+
+
+SPEC = ProviderSpec(
+    name="vertex",
+    title="Vertex AI",
+    create=_create,
+    requirements=("google-genai", "httpx"),
+    key=None,  # no key: the worker's service account calls Vertex AI with its own identity
+    iam_roles=("roles/aiplatform.user",),
+    simulator=SimulatorSpec(
+        module="infra.simulator.gemini_api",
+        route="/v1beta1/projects/{project}/locations/{location}/publishers/google/models/"
+        "{model}:generateContent",
+        endpoint_env=("AIEXEC_VERTEX_BASE_URL",),
+    ),
+)
