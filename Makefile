@@ -14,7 +14,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 help:
 	@echo "make run    - start the local stack, run the demo (incl. an OpenAI outage), stop"
 	@echo "make test   - lint, type-check and run every test (starts its own emulators)"
-	@echo "make test-fast - the quick loop: lint and the tests that need no emulator (~1 min)"
+	@echo "make test-fast - the quick loop: lint and the tests that need no emulator (< 1 min)"
 	@echo "make up / make down - start / stop the local stack in the background"
 	@echo "make lint | typecheck | format | clean"
 
@@ -60,9 +60,10 @@ typecheck: install
 test: install prereqs lint typecheck
 	$(BIN)/pytest
 
-# The quick loop: the tests that need no local stack (no emulator, no function server).
+# The quick loop: the tests that need no local stack (no emulator, no function server) and
+# no slow subprocesses (gcloud --help, pip installs: marked `slow`). `make test` runs them all.
 test-fast: install lint
-	$(BIN)/pytest -m "not stack" -q
+	$(BIN)/pytest -m "not stack and not slow" -q
 
 format: install
 	$(BIN)/ruff format .

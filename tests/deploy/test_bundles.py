@@ -1,9 +1,12 @@
-"""Each function bundle, installed into an empty virtual environment from its own
-requirements.txt only, imports and serves its entry point through functions-framework, against
-the session's emulators and simulator (in a project of its own), and really does its job."""
+"""Each function bundle holds only its function and the runtime (no client, CLI, simulator,
+local stack, deploy planner or benchmarks), pins its requirements with the lock's hashes, and,
+installed into an empty virtual environment from its own requirements.txt only, imports and
+serves its entry point through functions-framework, against the session's emulators and
+simulator (in a project of its own), and really does its job."""
 
 from __future__ import annotations
 
+import ast
 import base64
 import contextlib
 import json
@@ -106,11 +109,58 @@ def submit(settings: Settings, **request: Any) -> str:
     return str(ingest.submit(ingest.parse(body), "bundle-test").task["task_id"])
 
 
-def test_requirements_are_exactly_each_functions_own(
-    installed_bundles: dict[str, InstalledBundle],
-) -> None:
+# What a bundle may hold at its root; everything else is tooling that must not be uploaded.
+BUNDLE_ROOT = {"main.py", "shared", "requirements.txt", ".gcloudignore"}
+# Our top-level packages: only `shared` (the runtime) may be in a bundle or imported by one.
+OUR_PACKAGES = {"shared", "aiexec", "infra", "benchmarks", "functions", "tests"}
+# Folders the tooling lived in before it left shared/ (issue 14): none may come back.
+TOOLING_FOLDERS = {"cli", "client", "simulator", "localstack", "deploy", "benchmarks"}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every bundle of the default chain, built once for the module's tests."""
+    return bundles.build_all(
+        Settings(providers=["openai", "vertex"]), tmp_path_factory.mktemp("built")
+    )
+
+
+def _imported_roots(path: Path) -> set[str]:
+    """The top-level package of every absolute import in `path` (relative ones stay inside)."""
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_a_bundle_holds_only_its_function_and_the_runtime(built: dict[str, Path]) -> None:
+    for name, directory in built.items():
+        files = [p for p in directory.rglob("*") if p.is_file()]
+        assert {p.name for p in directory.iterdir()} <= BUNDLE_ROOT, name
+        folders = {part for p in files for part in p.relative_to(directory).parts[:-1]}
+        assert not folders & (OUR_PACKAGES - {"shared"}), (name, folders & OUR_PACKAGES)
+        assert not folders & TOOLING_FOLDERS, (name, folders & TOOLING_FOLDERS)
+        for module in (p for p in files if p.suffix == ".py"):
+            ours = _imported_roots(module) & OUR_PACKAGES
+            assert ours <= {"shared"}, f"{name}/{module.relative_to(directory)} imports {ours}"
+
+
+def test_bundle_sizes_are_printed(built: dict[str, Path]) -> None:
+    """Files and bytes each function uploads (`pytest -s` shows them)."""
+    print(f"\n{'bundle':<16} {'files':>6} {'bytes':>10}")
+    for name, directory in built.items():
+        files = [p for p in directory.rglob("*") if p.is_file()]
+        size = sum(p.stat().st_size for p in files)
+        assert files and size > 0, name
+        print(f"{name:<16} {len(files):>6} {size:>10}")
+
+
+def test_requirements_are_exactly_each_functions_own(built: dict[str, Path]) -> None:
     def names(bundle: str) -> set[str]:
-        text = (installed_bundles[bundle].source / "requirements.txt").read_text()
+        text = (built[bundle] / "requirements.txt").read_text()
         return {bundles.normalize(entry[0].split("==")[0])
                 for entry in bundles.requirement_entries(text)}  # fmt: skip
 
@@ -118,10 +168,10 @@ def test_requirements_are_exactly_each_functions_own(
     assert "openai" in names("worker-openai") and "google-genai" not in names("worker-openai")
     assert "google-genai" in names("worker-vertex") and "openai" not in names("worker-vertex")
     assert "matplotlib" in names("report") and "openai" not in names("report")
-    assert "google-cloud-aiplatform" not in set().union(*(names(b) for b in installed_bundles))
-    for bundle in installed_bundles.values():
-        assert (bundle.source / "main.py").is_file()
-        assert (bundle.source / "shared" / "data" / "models.json").is_file()
+    assert "google-cloud-aiplatform" not in set().union(*(names(b) for b in built))
+    for directory in built.values():
+        assert (directory / "main.py").is_file()
+        assert (directory / "shared" / "data" / "models.json").is_file()
 
 
 _PINNED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^ ;\\]+)")
@@ -139,13 +189,12 @@ def _lock_hashes() -> dict[tuple[str, str], set[str]]:
     return hashes
 
 
-def test_every_requirement_is_pinned_with_the_hashes_of_the_lock(tmp_path: Path) -> None:
+def test_every_requirement_is_pinned_with_the_hashes_of_the_lock(built: dict[str, Path]) -> None:
     """Each bundle's requirements.txt pins every distribution and lists its hashes from
     uv.lock, so the function build's pip installs in hash-checking mode; a requirement the
     export gives without a hash is an error, not a silent unhashed line."""
     lock = bundles.load_lock()
     known = _lock_hashes()
-    built = bundles.build_all(Settings(providers=["openai", "vertex"]), tmp_path)
     for name, directory in built.items():
         entries = bundles.requirement_entries((directory / "requirements.txt").read_text())
         assert entries, name
@@ -162,6 +211,7 @@ def test_every_requirement_is_pinned_with_the_hashes_of_the_lock(tmp_path: Path)
         bundles.requirements_text(ingest, lock, "annotated-types==0.8.0\n")
 
 
+@pytest.mark.slow  # a venv and two pip installs
 def test_pip_refuses_a_distribution_whose_hash_differs(tmp_path: Path) -> None:
     """What the function build's pip does with the bundle's hashes: the requirement as
     exported installs; the same one with a hash that is not the download's is refused."""

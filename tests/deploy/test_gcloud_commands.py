@@ -21,7 +21,8 @@ from infra.deploy.plan.steps import Call, Command
 from infra.deploy.preflight import PreflightContext, refusals
 from tests.deploy.conftest import OPENAI_SECRET, FakeGcloud, plan, production
 
-pytestmark = pytest.mark.usefixtures("default_settings_env")
+# Each test asks the installed gcloud for the --help of every command (~1.5 s each).
+pytestmark = [pytest.mark.usefixtures("default_settings_env"), pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -188,6 +188,7 @@ def test_java_versions_are_parsed() -> None:
     assert java_major("no java here") is None
 
 
+@pytest.mark.stack  # starts emulators of its own: not in make test-fast
 @pytest.mark.usefixtures("default_settings_env")
 def test_a_process_that_dies_at_startup_shows_its_log(tmp_path: Path) -> None:
     """A broken function: start() fails fast, names it, shows its log, stops the rest."""
@@ -279,6 +280,7 @@ def aiexec(
     )
 
 
+@pytest.mark.stack  # starts emulators of its own: not in make test-fast
 def test_up_detach_status_and_down(cli_env: dict[str, str]) -> None:
     state = Path(cli_env["AIEXEC_STATE_DIR"])
     up = aiexec(cli_env, "up", "--detach")
@@ -305,6 +307,7 @@ def test_up_detach_status_and_down(cli_env: dict[str, str]) -> None:
     assert nothing.returncode == 0 and "no local stack is running" in nothing.stdout
 
 
+@pytest.mark.stack  # starts emulators of its own: not in make test-fast
 def test_up_in_the_foreground_stops_everything_on_sigint(cli_env: dict[str, str]) -> None:
     state = Path(cli_env["AIEXEC_STATE_DIR"])
     process = subprocess.Popen(
