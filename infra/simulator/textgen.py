@@ -1,4 +1,4 @@
-"""Deterministic fake model output and token accounting, shared by both wire dialects.
+"""Deterministic fake model output and token accounting, shared by every wire dialect.
 
 Same input, same output, same token counts: tests and demos can assert on them. The numbers
 follow the real providers' rules closely enough for accounting code to be exercised: output
@@ -55,8 +55,18 @@ def prompt_token_count(system: str, prompt: str) -> int:
 
 
 # Models that report reasoning (thinking) tokens: OpenAI's o-series, gpt-5 and the gpt-6 "sol"
-# tier; Gemini 2.5 and the gemini-4 tier. The everyday defaults answer without reasoning tokens.
-_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5", "gemini-2.5", "gemini-4")
+# tier; Gemini 2.5 and the gemini-4 tier; Claude Opus 5.x and Fable (thinking always on). The
+# everyday defaults answer without reasoning tokens.
+_REASONING_PREFIXES = (
+    "o1",
+    "o3",
+    "o4",
+    "gpt-5",
+    "gemini-2.5",
+    "gemini-4",
+    "claude-opus-5",
+    "claude-fable",
+)
 
 
 def is_reasoning_model(model: str) -> bool:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import threading
 
+from shared.providers.anthropic.spec import SPEC as ANTHROPIC
 from shared.providers.base import Provider
 from shared.providers.openai.spec import SPEC as OPENAI
 from shared.providers.spec import ProviderSpec
 from shared.providers.vertex.spec import SPEC as VERTEX
 from shared.settings import Settings
 
-SPECS: dict[str, ProviderSpec] = {s.name: s for s in (OPENAI, VERTEX)}
+SPECS: dict[str, ProviderSpec] = {s.name: s for s in (OPENAI, VERTEX, ANTHROPIC)}
 
 _lock = threading.Lock()
 _instances: dict[tuple[str, int], Provider] = {}

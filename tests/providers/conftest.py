@@ -7,8 +7,18 @@ from typing import Any
 
 import pytest
 
+from infra.localstack.envs import env_name
 from infra.simulator import SimulatorClient, SimulatorServer, start_in_thread
+from shared.providers.registry import SPECS
 from shared.settings import Settings
+
+# Every setting that would send a provider's calls past the simulator (a key, an endpoint), as
+# the providers' specs declare them: None in the tests' settings, whatever the environment holds.
+_ENDPOINT_FIELDS = {
+    field
+    for field in Settings.model_fields
+    if any(env_name(field) in spec.simulator.endpoint_env for spec in SPECS.values())
+}
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +36,11 @@ def sim(_simulator_server: SimulatorServer) -> SimulatorClient:
     return client
 
 
+def timeouts(seconds: float) -> dict[str, float]:
+    """Every provider's call timeout (`<provider>_timeout_s`: each section's field name)."""
+    return {f"{name}_timeout_s": seconds for name in SPECS}
+
+
 @pytest.fixture
 def make_settings() -> Callable[..., Settings]:
     """Settings that reach only what the test names, whatever the developer's environment holds."""
@@ -33,14 +48,11 @@ def make_settings() -> Callable[..., Settings]:
     def build(sim_url: str | None, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "simulator_url": sim_url,
-            "openai_api_key": None,
-            "openai_base_url": None,
-            "vertex_base_url": None,
             "vertex_project": None,
             "project_id": "demo-aiexec",
             "vertex_location": "us-central1",
-            "openai_timeout_s": 2.0,
-            "vertex_timeout_s": 2.0,
+            **dict.fromkeys(_ENDPOINT_FIELDS),
+            **timeouts(2.0),
         }
         return Settings(**(values | overrides))
 

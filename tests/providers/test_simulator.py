@@ -295,6 +295,7 @@ def test_stats_count_model_calls_only_and_reset_zeroes_everything(sim: Simulator
     assert sim.stats() == {
         "openai": {"calls": 2, "ok": 1, "errors": 1},
         "vertex": {"calls": 1, "ok": 0, "errors": 1},
+        "anthropic": {"calls": 0, "ok": 0, "errors": 0},
     }
     reset = httpx.post(f"{sim.url}/_sim/reset")
     assert reset.status_code == 200
@@ -317,7 +318,7 @@ def test_fault_state_is_reported_and_validated(sim: SimulatorClient) -> None:
     for body in bad:
         response = httpx.post(f"{sim.url}/_sim/faults/openai", json=body)
         assert response.status_code == 400, body
-    assert httpx.post(f"{sim.url}/_sim/faults/anthropic", json={"mode": "ok"}).status_code == 400
+    assert httpx.post(f"{sim.url}/_sim/faults/mistral", json={"mode": "ok"}).status_code == 400
     assert httpx.get(f"{sim.url}/nowhere").status_code == 404
 
 
