@@ -13,12 +13,12 @@ from pydantic import ValidationError
 
 from shared.bus import Bus
 from shared.events import PubSubMessage, topic_of_subscription
-from shared.ingest import pubsub_client
+from shared.pubsub_clients import pubsub_client
+from shared.results import publish_result
 from shared.schemas import FieldProblem, TaskMessage, readable_task_id
 from shared.settings import Settings
 from shared.store import TaskStore
 from shared.structured_logs import log, task_context
-from shared.worker import publish_result
 
 logger = logging.getLogger(__name__)
 

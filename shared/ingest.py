@@ -5,20 +5,13 @@ Shared by both doors — HTTP and the `tasks` topic — so that a task is the sa
 way it came in. The document id is the task id, or `{client_id}~{task_id}` when API keys are
 required (shared/task_ids.py): each client's ids are its own.
 
-Who a `tasks` message comes from (`pubsub_client`): Pub/Sub authenticates publishers, not the
-`client_id` attribute, so whoever may publish to the shared `tasks` topic may name any client.
-The attribute is checked like a client name from API keys (`invalid_client_id` otherwise); a
-deployment that must tell publishers apart gives a client its own topic
-(`AIEXEC_PUBSUB_CLIENT_TOPICS`, publisher role on it for that client only), whose messages are
-that client's whatever they say, and can stop the shared topic from naming clients at all
-(`AIEXEC_PUBSUB_CLIENT_ATTRIBUTE=false`).
+Who a `tasks` message comes from: shared/pubsub_clients.py (the finalizer asks too).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +22,7 @@ from shared.budget import Budgets
 from shared.budget_math import reservation_nusd
 from shared.bus import Bus
 from shared.model_policy import check_models
+from shared.pubsub_clients import pubsub_client
 from shared.request_guard import RequestProblemError, check_json
 from shared.routing import EntryRouter
 from shared.schemas import (
@@ -42,11 +36,11 @@ from shared.schemas import (
 from shared.settings import Settings
 from shared.store import TaskStore
 from shared.structured_logs import log, task_context
-from shared.task_ids import CLIENT_RULE, PUBSUB_CLIENT, doc_id_of, valid_client_name
+from shared.task_ids import doc_id_of
 
-__all__ = ["Ingest", "RequestProblemError", "Submission", "pubsub_client"]  # (request_guard's)
+# RequestProblemError is request_guard's, pubsub_client pubsub_clients': re-exported for callers.
+__all__ = ["Ingest", "RequestProblemError", "Submission", "pubsub_client"]
 logger = logging.getLogger(__name__)
-CLIENT_ATTRIBUTE = "client_id"
 
 
 @dataclass(frozen=True)
@@ -189,41 +183,6 @@ class Ingest:
         message = TaskMessage(task_id=task["task_id"], doc_id=doc_id_of(task), chain=chain, hop=hop)
         topic = fallback.topic_for_hop(self.settings, chain, hop)
         self.bus.publish(topic, message.model_dump_json().encode())
-
-
-def pubsub_client(
-    settings: Settings, attributes: Mapping[str, str], topic: str | None
-) -> tuple[str, FieldProblem | None]:
-    """Who a message on `topic` is from: (client, None), or (the client its rejection is
-    recorded under, the problem) when its `client_id` attribute cannot be accepted.
-
-    A client's own topic (`AIEXEC_PUBSUB_CLIENT_TOPICS`) carries that client's tasks only; on
-    the shared `tasks` topic the attribute names the client (default `pubsub`), and must be a
-    client name as API keys have them (the same rule, so it is a safe part of a document id).
-    """
-    named = attributes.get(CLIENT_ATTRIBUTE)
-    owner = next((c for c, t in settings.pubsub_client_topics.items() if t == topic), None)
-    if owner is not None:
-        if named is not None and named != owner:
-            return owner, _client_problem(
-                f"client_id: this topic carries client {owner}'s tasks only"
-            )
-        return owner, None
-    if named is None:
-        return PUBSUB_CLIENT, None
-    if not valid_client_name(named):
-        return PUBSUB_CLIENT, _client_problem(f"client_id: use {CLIENT_RULE}")
-    if not settings.pubsub_client_attribute and named != PUBSUB_CLIENT:
-        return PUBSUB_CLIENT, _client_problem(
-            f"client_id: the {settings.topic_tasks} topic does not name clients here; publish "
-            "to your client's own topic"
-        )
-    return named, None
-
-
-def _client_problem(message: str) -> FieldProblem:
-    # The value itself is never echoed: it may be long, or hold newlines.
-    return FieldProblem(code="invalid_client_id", message=message, field=CLIENT_ATTRIBUTE)
 
 
 def _unrecorded_reason(task_id: str | None) -> str:

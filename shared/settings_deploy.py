@@ -1,20 +1,18 @@
-"""Settings of the production deployment (`aiexec deploy`), part of the one settings object."""
+"""The deploy section: what `aiexec deploy` sets up (schedules, secrets, instance caps and
+concurrency). Tooling only: no deployed function's settings include it."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode
+
+from shared.settings_providers import parse_model_map
 
 
 class DeploySettings(BaseSettings):
     # --- deployment (`aiexec deploy`) ---------------------------------------------------
-    api_keys_required: bool = Field(
-        False,
-        description="Ingest requires an API key; only then is the deployed ingest function "
-        "public. Without it ingest stays IAM-only (callers need roles/run.invoker).",
-    )
     sweep_schedule: str = Field(
         "*/5 * * * *", description="Cron of the sweeper trigger (Cloud Scheduler)."
     )
@@ -49,9 +47,21 @@ class DeploySettings(BaseSettings):
         description="Secret Manager secret the deployed report function reads "
         "AIEXEC_SMTP_PASSWORD from.",
     )
-    usage_ttl_days: int = Field(
-        0,
-        ge=0,
-        description="Days raw `usage` documents are kept (Firestore TTL on `expire_at`; the "
-        "report reads the rollups). 0 keeps them forever.",
+    report_schedule: str = Field(
+        "0 8 * * 1", description="Cron of the weekly report trigger (Cloud Scheduler)."
     )
+    ingest_concurrency: int = Field(
+        40,
+        ge=1,
+        le=1000,
+        description="Requests one ingest (HTTP) instance serves at once: deploy sets the "
+        "function's concurrency and its THREADS to this, the local stack starts ingest with "
+        "THREADS=this.",
+    )
+
+    @field_validator(
+        "provider_key_secrets", "worker_max_instances", "worker_concurrency", mode="before"
+    )
+    @classmethod
+    def _parse_maps(cls, value: object) -> object:
+        return parse_model_map(value)

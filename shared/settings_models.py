@@ -15,6 +15,7 @@ from shared.settings_providers import ALLOWED_MODEL_PATTERN, PROVIDER_NAME_PATTE
 
 
 class ModelSettings(BaseSettings):
+    # --- models ---------------------------------------------------------------------------
     model_shutdown_warn_days: int = Field(
         60,
         ge=0,

@@ -1,22 +1,25 @@
-"""Settings of ingest's defences, part of the one settings object (`shared/settings.py`)."""
+"""The ingest section: API keys, rate limits, budgets, hostile input and waiting requests;
+read by the ingest function only (`shared/settings.py` composes it into `IngestSettings`)."""
 
 from __future__ import annotations
 
-import json
-import re
-from typing import Annotated, Any
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode
+# The client-name rule, kept next to the ingest settings it guards (tests compare it with
+# shared/task_ids.py); the Pub/Sub clients that use it are core settings now.
+from shared.settings_core import _CLIENT_RE
 
-# Pub/Sub topic ids: 3-255 characters, a letter first, no `goog` prefix (Pub/Sub's resource names).
-_TOPIC_RE = re.compile(r"^(?!goog)[A-Za-z][A-Za-z0-9._~+%-]{2,254}$")
-# Client names (shared/task_ids.py; repeated here because settings load before everything).
-_CLIENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+__all__ = ["_CLIENT_RE", "SecuritySettings"]
 
 
 class SecuritySettings(BaseSettings):
     # --- ingest security: API keys, rate limits, budgets, hostile input ------------------
+    api_keys_required: bool = Field(
+        False,
+        description="Ingest requires an API key; only then is the deployed ingest function "
+        "public. Without it ingest stays IAM-only (callers need roles/run.invoker).",
+    )
     api_key_pepper: SecretStr | None = Field(
         None,
         description="Secret mixed into the HMAC-SHA256 that `api_keys/{hash}` stores instead "
@@ -81,43 +84,15 @@ class SecuritySettings(BaseSettings):
         ge=16,
         description="Most JSON object fields plus list items accepted in a task request.",
     )
-    pubsub_client_topics: Annotated[dict[str, str], NoDecode] = Field(
-        default_factory=dict,
-        description="Clients with a `tasks` topic of their own (`client=topic,...`): deploy "
-        "creates each topic with a push subscription to ingest-events, and every message on it "
-        "is that client's task whatever its `client_id` attribute says (another name is "
-        "refused). Grant roles/pubsub.publisher on the topic to that client only: this, not "
-        "the attribute, is what tells publishers apart.",
-    )
-    pubsub_client_attribute: bool = Field(
-        True,
-        description="Whether messages on the shared `tasks` topic may name their client with "
-        "the `client_id` attribute (checked like a client name). false: every message there is "
-        "client `pubsub` and another name is refused; clients publish to their own topics.",
-    )
 
-    @field_validator("pubsub_client_topics", mode="before")
-    @classmethod
-    def _parse_client_topics(cls, value: object) -> object:
-        if not isinstance(value, str):
-            return value
-        text = value.strip()
-        if text.startswith("{"):
-            parsed: Any = json.loads(text)
-            return parsed
-        pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
-        if any(len(pair) != 2 for pair in pairs):
-            raise ValueError("expected client=topic pairs separated by commas")
-        return {client.strip(): topic.strip() for client, topic in pairs}
-
-    @field_validator("pubsub_client_topics")
-    @classmethod
-    def _check_client_topics(cls, value: dict[str, str]) -> dict[str, str]:
-        for client, topic in value.items():
-            if not _CLIENT_RE.fullmatch(client) or ".." in client:
-                raise ValueError(f"{client[:80]!r} is not a client name")
-            if not _TOPIC_RE.fullmatch(topic):
-                raise ValueError(f"{topic[:80]!r} is not a Pub/Sub topic name")
-        if len(set(value.values())) != len(value):
-            raise ValueError("two clients share a topic")
-        return value
+    # --- ingest: waiting requests -------------------------------------------------------
+    wait_max_s: float = Field(60.0, ge=0, description="Upper bound of `?wait=N` on POST /tasks.")
+    sync_wait_s: float = Field(120.0, ge=0, description="How long the V2 `POST /` waits.")
+    max_waits_per_client: int = Field(
+        4,
+        ge=1,
+        le=1000,
+        description="Requests one client may hold waiting (`?wait=N`, V2 `POST /`) at once on "
+        "one ingest instance; one more gets 429 `too_many_waits` with Retry-After. The "
+        "instance's own cap is derived from its THREADS (docs/contract.md).",
+    )

@@ -18,12 +18,12 @@ from typing import Any
 from shared import fallback
 from shared.bus import Bus
 from shared.clock import utcnow
+from shared.results import publish_result
 from shared.schemas import TaskMessage, TaskStatus
 from shared.settings import Settings
 from shared.store import TaskStore
 from shared.structured_logs import log, task_context
 from shared.task_ids import doc_id_of
-from shared.worker import publish_result
 
 logger = logging.getLogger(__name__)
 BATCH = 500

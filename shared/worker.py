@@ -38,7 +38,8 @@ from shared.providers.base import (
     TransientError,
 )
 from shared.providers.errors import MODEL_UNAVAILABLE
-from shared.schemas import ResultEvent, TaskMessage, TaskStatus
+from shared.results import publish_result
+from shared.schemas import TaskMessage, TaskStatus
 from shared.settings import Settings
 from shared.store import TaskStore
 from shared.structured_logs import log
@@ -303,21 +304,3 @@ def _model_gone(call: CallRecord) -> bool:
 def _error(code: str, error: ProviderError) -> dict[str, str]:
     # A fixed sentence for clients; the provider's own text is logged (CallRecord.failure).
     return {"code": code, "message": f"{error.code}: {summary(error.code)}"}
-
-
-def publish_result(bus: Bus, settings: Settings, task: dict[str, Any]) -> None:
-    """Completion event on `task-results`; best effort — the document is the source of truth."""
-    result = task.get("result") or {}
-    event = ResultEvent(
-        task_id=task["task_id"],
-        doc_id=str(task.get("doc_id") or task["task_id"]),
-        client_id=str(task.get("client_id", "")),
-        status=TaskStatus(task["status"]),
-        provider=result.get("provider"),
-        model=result.get("model"),
-        error_code=(task.get("error") or {}).get("code"),
-    )
-    try:
-        bus.publish(settings.topic_results, event.model_dump_json().encode())
-    except Exception:  # the task is already terminal; a lost event is only logged
-        logger.exception("could not publish the completion event")

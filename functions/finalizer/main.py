@@ -5,7 +5,7 @@ from typing import Any
 
 import functions_framework
 
-from shared.entrypoints import handle_finalizer_event
+from shared.compose.finalizer import handle_finalizer_event
 
 
 @functions_framework.cloud_event

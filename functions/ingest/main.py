@@ -5,7 +5,7 @@ from typing import Any
 
 import functions_framework
 
-from shared.entrypoints import handle_ingest_event, handle_ingest_http
+from shared.compose.ingest import handle_ingest_event, handle_ingest_http
 from shared.http_api import register_json_errors
 
 # functions-framework loads this module inside its Flask app and exposes that app's

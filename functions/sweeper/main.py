@@ -5,7 +5,7 @@ from typing import Any
 
 import functions_framework
 
-from shared.entrypoints import handle_sweeper_event
+from shared.compose.sweeper import handle_sweeper_event
 
 
 @functions_framework.cloud_event

@@ -5,7 +5,7 @@ from typing import Any
 
 import functions_framework
 
-from shared.entrypoints import handle_worker_event
+from shared.compose.worker import handle_worker_event
 
 
 @functions_framework.cloud_event

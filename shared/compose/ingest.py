@@ -1,0 +1,58 @@
+"""The ingest function's wiring: the HTTP door (keys, rate limits, budgets, routes) and the
+`tasks` topic door, both in front of one `Ingest`."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+from shared.auth import PepperMissingError
+from shared.bus import Bus
+from shared.compose.pubsub import delivered_message
+from shared.events import source_topic
+from shared.http_api import HttpApi, problem
+from shared.ingest import Ingest, RequestProblemError
+from shared.pubsub_clients import pubsub_client
+from shared.settings import get_settings
+from shared.store import TaskStore
+from shared.structured_logs import configure, log
+
+logger = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def ingest_service() -> Ingest:
+    configure("ingest")
+    settings = get_settings()
+    return Ingest(settings, TaskStore(settings), Bus(settings))
+
+
+@lru_cache(maxsize=1)
+def http_api() -> HttpApi:
+    return HttpApi(get_settings(), ingest_service())
+
+
+def handle_ingest_http(request: Any) -> Any:
+    try:
+        api = http_api()
+    except PepperMissingError as error:  # keys required but no pepper: refuse, never guess
+        log(logger, logging.CRITICAL, "ingest is misconfigured", reason=str(error))
+        return problem(503, "misconfigured", "the service is misconfigured; see its logs")
+    return api.handle(request)
+
+
+def handle_ingest_event(event: Any) -> None:
+    service = ingest_service()
+    message = delivered_message(event)
+    if message is None:
+        return
+    # Who it is from: the client's own topic, or the checked `client_id` attribute.
+    client_id, refused = pubsub_client(service.settings, message.attributes, source_topic(event))
+    try:
+        if refused is not None:
+            raise RequestProblemError(refused)
+        request = service.parse(message.data)
+        service.submit(request, client_id)
+    except RequestProblemError as error:
+        service.reject_message(message.data, error.problem, client_id)

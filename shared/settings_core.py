@@ -1,0 +1,222 @@
+"""The core section: what every deployed function reads (identity, the names of topics and
+collections, the provider chain, retries, circuits, deadlines, task limits, usage rollups).
+
+Names follow the contract where Google's libraries already define one (`GOOGLE_CLOUD_PROJECT`,
+`PUBSUB_EMULATOR_HOST`, ...); everything else is `AIEXEC_<FIELD>` (`SETTINGS_CONFIG`). The other
+sections are mixed in per service by `shared/settings.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Every composed settings class reads the environment the same way.
+SETTINGS_CONFIG = SettingsConfigDict(
+    env_prefix="AIEXEC_", extra="ignore", populate_by_name=True, frozen=True
+)
+# Pub/Sub topic ids: 3-255 characters, a letter first, no `goog` prefix (Pub/Sub's resource names).
+_TOPIC_RE = re.compile(r"^(?!goog)[A-Za-z][A-Za-z0-9._~+%-]{2,254}$")
+# Client names (shared/task_ids.py; repeated here because settings load before everything).
+_CLIENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class CoreSettings(BaseSettings):
+    model_config = SETTINGS_CONFIG
+
+    # --- identity and environment -------------------------------------------------------
+    project_id: str = Field(
+        "demo-aiexec",
+        validation_alias=_env("GOOGLE_CLOUD_PROJECT", "AIEXEC_PROJECT_ID"),
+        description="Google Cloud project id (the emulators accept any `demo-` id).",
+    )
+    pubsub_emulator_host: str | None = Field(
+        None,
+        validation_alias=_env("PUBSUB_EMULATOR_HOST"),
+        description="host:port of the Pub/Sub emulator; unset in production.",
+    )
+    firestore_emulator_host: str | None = Field(
+        None,
+        validation_alias=_env("FIRESTORE_EMULATOR_HOST"),
+        description="host:port of the Firestore emulator; unset in production.",
+    )
+    version: str = Field("0.1.0", description="Version reported by `GET /health`.")
+
+    # --- names of the public contract ---------------------------------------------------
+    topic_tasks: str = Field("tasks", description="Entry topic clients publish tasks to.")
+    topic_prefix: str = Field("tasks-", description="Provider queue topic = prefix + provider.")
+    topic_dead: str = Field("tasks-dead", description="Final dead-letter topic.")
+    topic_results: str = Field("task-results", description="Completion events.")
+    topic_report_requests: str = Field(
+        "usage-report-requests", description="Topic that triggers the usage report."
+    )
+    topic_sweep_requests: str = Field(
+        "sweep-requests", description="Topic that triggers the sweeper (Cloud Scheduler)."
+    )
+    collection_tasks: str = Field("tasks", description="Firestore collection of tasks.")
+    collection_usage: str = Field("usage", description="Firestore collection of provider calls.")
+    collection_reports: str = Field("reports", description="Firestore collection of reports.")
+    collection_circuits: str = Field(
+        "circuits", description="Firestore collection of circuit-breaker states."
+    )
+
+    # --- provider chain, retries, circuits and deadlines ----------------------------------
+    providers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["openai", "vertex"],
+        description="Provider chain, comma-separated, in fallback order.",
+    )
+    provider: str | None = Field(
+        None,
+        validation_alias=_env("AIEXEC_PROVIDER", "PROVIDER"),
+        description="The provider a worker deployment serves (worker only).",
+    )
+    provider_attempts: int = Field(
+        3, ge=1, le=10, description="Calls per provider per task before handing over."
+    )
+    retry_backoff_s: float = Field(
+        0.2, ge=0, description="First back-off between transient retries (doubles)."
+    )
+    max_retry_after_s: float = Field(
+        5.0, ge=0, description="Longest `Retry-After` a worker honours in process."
+    )
+    circuit_failures: int = Field(
+        5, ge=1, description="Failures within the window that open a provider's circuit."
+    )
+    circuit_min_calls: int = Field(
+        10, ge=1, description="Calls within the window before the failure ratio can open it."
+    )
+    circuit_failure_ratio: float = Field(
+        0.5, gt=0, le=1, description="Failure ratio (of >= min calls) that opens the circuit."
+    )
+    circuit_window_s: float = Field(60.0, gt=0, description="Rolling window of the counts.")
+    circuit_cooldown_s: float = Field(
+        30.0, ge=0, description="How long an open circuit skips its provider before a probe."
+    )
+    circuit_cache_s: float = Field(
+        2.0, ge=0, description="How long a worker trusts its cached view of a circuit."
+    )
+    task_deadline_s: float = Field(
+        900.0, gt=0, description="A task not finished this long after creation fails (expired)."
+    )
+    requeue_after_s: float = Field(
+        120.0, gt=0, description="The sweeper re-publishes a queued task untouched this long."
+    )
+    # --- usage rollups ------------------------------------------------------------------
+    collection_rollups: str = Field(
+        "rollups", description="Firestore collection of the daily usage rollups (sharded)."
+    )
+    rollup_shards: int = Field(
+        16,
+        ge=1,
+        le=100,
+        description="Rollup documents per day; about the peak of finished tasks per second "
+        "(each document takes ~1 write/s). A report reads at most 2 x days x shards documents.",
+    )
+    report_timezone: str = Field(
+        "UTC",
+        description="Time zone of report days and ISO weeks (and of the weekly schedule). "
+        "Rollups are bucketed by day in this zone when written, so change it between weeks.",
+    )
+    # --- task limits --------------------------------------------------------------------
+    max_prompt_chars: int = Field(
+        100_000, gt=0, description="Longest accepted `task_description`/`system`."
+    )
+    max_output_tokens_limit: int = Field(
+        8192, gt=0, description="Upper bound of `max_output_tokens`."
+    )
+    max_body_bytes: int = Field(262_144, gt=0, description="Largest accepted HTTP body / message.")
+    lease_margin_s: float = Field(
+        30.0, ge=0, description="Lease = provider timeout x attempts + this margin."
+    )
+    log_prompts: bool = Field(False, description="Log prompts (debugging only).")
+    count_operations_dir: str | None = Field(
+        None,
+        description="When set, every process counts its Firestore reads/writes, Pub/Sub "
+        "messages and invocations into <dir>/<pid>.json (for `aiexec bench`); unset: no "
+        "counting and no cost.",
+    )
+    usage_ttl_days: int = Field(
+        0,
+        ge=0,
+        description="Days raw `usage` documents are kept (Firestore TTL on `expire_at`; the "
+        "report reads the rollups). 0 keeps them forever.",
+    )
+
+    # --- Pub/Sub clients ----------------------------------------------------------------
+    pubsub_client_topics: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Clients with a `tasks` topic of their own (`client=topic,...`): deploy "
+        "creates each topic with a push subscription to ingest-events, and every message on it "
+        "is that client's task whatever its `client_id` attribute says (another name is "
+        "refused). Grant roles/pubsub.publisher on the topic to that client only: this, not "
+        "the attribute, is what tells publishers apart.",
+    )
+    pubsub_client_attribute: bool = Field(
+        True,
+        description="Whether messages on the shared `tasks` topic may name their client with "
+        "the `client_id` attribute (checked like a client name). false: every message there is "
+        "client `pubsub` and another name is refused; clients publish to their own topics.",
+    )
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _split_chain(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("report_timezone")
+    @classmethod
+    def _check_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
+        return value
+
+    @field_validator("providers")
+    @classmethod
+    def _check_chain(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("the provider chain is empty")
+        if len(set(value)) != len(value):
+            raise ValueError(f"a provider appears twice in the chain {value}")
+        return value
+
+    @field_validator("pubsub_client_topics", mode="before")
+    @classmethod
+    def _parse_client_topics(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("{"):
+            parsed: Any = json.loads(text)
+            return parsed
+        pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError("expected client=topic pairs separated by commas")
+        return {client.strip(): topic.strip() for client, topic in pairs}
+
+    @field_validator("pubsub_client_topics")
+    @classmethod
+    def _check_client_topics(cls, value: dict[str, str]) -> dict[str, str]:
+        for client, topic in value.items():
+            if not _CLIENT_RE.fullmatch(client) or ".." in client:
+                raise ValueError(f"{client[:80]!r} is not a client name")
+            if not _TOPIC_RE.fullmatch(topic):
+                raise ValueError(f"{topic[:80]!r} is not a Pub/Sub topic name")
+        if len(set(value.values())) != len(value):
+            raise ValueError("two clients share a topic")
+        return value
+
+    def provider_topic(self, provider: str) -> str:
+        return f"{self.topic_prefix}{provider}"

@@ -1,0 +1,34 @@
+"""The local stack and benchmark section: ports, state and threads of `aiexec up` and
+`aiexec bench`. Tooling only: no deployed function's settings include it."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+
+class LocalStackSettings(BaseSettings):
+    # --- local stack --------------------------------------------------------------------
+    ingest_url: str = Field(
+        "http://127.0.0.1:8080", description="Where the CLI finds the ingest function."
+    )
+    state_dir: str = Field(".aiexec", description="Local stack state (pids, logs, local.env).")
+    host: str = Field("127.0.0.1", description="Address the local stack binds to.")
+    pubsub_port: int = Field(8085, description="Local Pub/Sub emulator port.")
+    firestore_port: int = Field(8086, description="Local Firestore emulator port.")
+    ingest_port: int = Field(8080, description="Local ingest (HTTP) function port.")
+    ingest_events_port: int = Field(8081, description="Local ingest (`tasks` topic) port.")
+    finalizer_port: int = Field(8082, description="Local finalizer function port.")
+    sweeper_port: int = Field(8083, description="Local sweeper function port.")
+    report_port: int = Field(8084, description="Local report function port.")
+    worker_base_port: int = Field(8091, description="First local worker port (one per provider).")
+    simulator_port: int = Field(8090, description="Local provider simulator port.")
+
+    # --- benchmarking (`aiexec bench`) ---------------------------------------------------
+    worker_threads: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="Request threads of each local worker process (functions-framework "
+        "THREADS: concurrent provider calls per worker); unset: its default, 4 x CPUs.",
+    )
