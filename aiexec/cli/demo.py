@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from aiexec.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
+from aiexec.cli.tables import print_table
 from aiexec.cli.tasks import submit_http, submit_pubsub
 from shared.settings import get_settings
 from shared.store import TaskStore
@@ -70,30 +71,32 @@ def _run_batch(
     ids = [(via, _submit(via, task_type, prompt)) for via, task_type, prompt in batch]
     with ThreadPoolExecutor(max_workers=len(ids)) as pool:
         tasks = list(pool.map(lambda item: store.wait_for_terminal(item[1], timeout_s), ids))
-    for (via, task_id), task in zip(ids, tasks, strict=True):
-        _print_task(via, task_id, task)
+    rows = [
+        _task_cells(via, task_id, task) for (via, task_id), task in zip(ids, tasks, strict=True)
+    ]
+    print_table(("task", "via", "status", "answered by", "attempts"), rows, indent=2)
+    for (_via, task_id), task in zip(ids, tasks, strict=True):
+        print(f"  {task_id[:12]}  {printable(_answer(task)[:100])}")
     return [t or {} for t in tasks]
 
 
-def _print_task(via: str, task_id: str, task: dict[str, Any] | None) -> None:
+def _task_cells(via: str, task_id: str, task: dict[str, Any] | None) -> tuple[str, ...]:
     if task is None:
-        print(f"  {task_id[:12]}  via {via:<6}  MISSING")
-        return
+        return (task_id[:12], via, "MISSING", "-", "-")
     result = task.get("result") or {}
     path = " -> ".join(
         f"{a['provider']}:{'ok' if a['outcome'] == 'ok' else (a.get('error') or {}).get('code')}"
         for a in task.get("attempts", [])
     )
-    answer = (result.get("text") or (task.get("error") or {}).get("message") or "").replace(
-        "\n", " "
-    )
-    print(
-        printable(
-            f"  {task_id[:12]}  via {via:<6}  {task['status']:<9}  "
-            f"{result.get('provider', '-'):<6}  {result.get('model', '-'):<16}  attempts: {path}"
-        )
-    )
-    print(f"      {printable(answer[:100])}")
+    who = f"{result['provider']} / {result.get('model', '-')}" if result.get("provider") else "-"
+    return (task_id[:12], via, str(task["status"]), who, path)
+
+
+def _answer(task: dict[str, Any] | None) -> str:
+    """The answer (or the error) on one line."""
+    task = task or {}
+    text = (task.get("result") or {}).get("text") or (task.get("error") or {}).get("message")
+    return " ".join(str(text or "").split())
 
 
 def _weekly_report() -> None:

@@ -17,6 +17,7 @@ import httpx
 from google.cloud import firestore
 
 from aiexec.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from aiexec.cli.tables import print_table
 from aiexec.client import ServiceUnreachableError
 from aiexec.client.queries import firestore_errors
 from shared.auth import KeyStore, PepperMissingError
@@ -26,6 +27,7 @@ from shared.ratelimit import Limit
 from shared.settings import Settings, get_settings
 
 _COLUMNS = ("key_id", "client_id", "status", "rate", "burst", "budget_usd", "month_usd", "hint")
+_NUMBERS = ("burst", "budget_usd", "month_usd")
 
 
 def register(subparsers: Any) -> None:
@@ -127,10 +129,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(rows))
             return EXIT_OK
-        widths = {c: max([len(c), *(len(str(r[c])) for r in rows)]) for c in _COLUMNS}
-        print("  ".join(c.ljust(widths[c]) for c in _COLUMNS))
-        for row in rows:
-            print("  ".join(str(row[c]).ljust(widths[c]) for c in _COLUMNS))
+        print_table(_COLUMNS, [[row[c] for c in _COLUMNS] for row in rows], right=_NUMBERS)
         return EXIT_OK
 
     return _run(action)

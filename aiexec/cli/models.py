@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TextIO
 
 from aiexec.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
 from aiexec.cli.provider_models import LOOKUPS, ProviderUnreachableError, ProviderView
+from aiexec.cli.tables import render, table
 from shared.model_lifecycle import ConfiguredModel, configured_models, today_utc
 from shared.settings import Settings, get_settings
+from shared.terminal import printable
 
 
 def register(subparsers: Any) -> None:
@@ -82,9 +85,9 @@ def check(settings: Settings, offline: bool, today: date | None = None) -> list[
     return checked
 
 
-def _text(rows: list[dict[str, Any]]) -> str:
+def _text(rows: list[dict[str, Any]], stream: TextIO) -> str:
     headers = ("provider", "model", "where", "catalog", "shutdown", "replacement", "listed", "")
-    table = [
+    cells = [
         (
             r["provider"],
             r["model"],
@@ -97,11 +100,8 @@ def _text(rows: list[dict[str, Any]]) -> str:
         )
         for r in rows
     ]
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *table, strict=True)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
-             for line in (headers, *table)]  # fmt: skip
-    lines += [f"- {r['provider']} {r['model']}: {p}" for r in rows for p in r["problems"]]
-    return "\n".join(lines)
+    problems = [f"- {r['provider']} {r['model']}: {p}" for r in rows for p in r["problems"]]
+    return render(table(headers, cells), stream) + "".join(printable(p) + "\n" for p in problems)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -118,7 +118,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         document = {"checked_on": today_utc().isoformat(), "warn_days": warn_days, "ok": ok}
         print(json.dumps(document | {"models": rows}, indent=2))
     else:
-        print(_text(rows))
+        sys.stdout.write(_text(rows, sys.stdout))
         summary = "every configured model is current" if ok else "some models need attention"
         print(f"\n{summary} (shutdown warning window: {warn_days} days)")
     return EXIT_OK if ok else EXIT_FAILED

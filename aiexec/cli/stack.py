@@ -19,6 +19,7 @@ from typing import Any
 
 import shared
 from aiexec.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
+from aiexec.cli.tables import print_table
 from infra.localstack import LocalStack, StackError, read_state, stop_recorded
 from infra.localstack.components import stack_components
 from infra.localstack.procs import POLL_INTERVAL_S, probe, same_process, start_ticks
@@ -71,8 +72,8 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def _show(local: LocalStack, seconds: float) -> None:
     print(f"local stack up in {seconds:.1f} s (project {local.settings.project_id})")
-    for name, component in local.components.items():
-        print(f"  {name:<16} {component.url:<28} log {local.function_log(name)}")
+    rows = [(name, c.url, local.function_log(name)) for name, c in local.components.items()]
+    print_table(("part", "url", "log"), rows, indent=2)
     if local.apply_report is not None:
         print(f"Pub/Sub topology: {local.apply_report.summary()}")
     print(f"connection settings (`source {local.env_file}`):")
@@ -197,9 +198,7 @@ def cmd_stack(args: argparse.Namespace) -> int:
         for p in recorded.processes:
             pid = str(p.pid) if p.alive() else f"{p.pid} (exited)"
             rows.append((p.name, pid, p.url, _yes(p.answers())))
-    print(f"  {'part':<16} {'pid':<16} {'url':<28} answers")
-    for name, pid, url, answers in rows:
-        print(f"  {name:<16} {pid:<16} {url:<28} {answers}")
+    print_table(("part", "pid", "url", "answers"), rows, indent=2)
     all_answer = bool(rows) and all(r[3] == "yes" for r in rows)
     return EXIT_OK if all_answer else EXIT_UNREACHABLE
 

@@ -100,12 +100,11 @@ def cmd_submit_file(args: argparse.Namespace) -> int:
         if invalid and not args.skip_invalid:
             _print_problems(BatchSummary(items=invalid), args.json, sent=False)
             return EXIT_USAGE
-        progress = Progress(len(requests), "submitting", enabled=not args.quiet)
-        summary = submit_batch(
-            client, requests, via=args.via, concurrency=concurrency,
-            on_item=lambda _item: progress.advance(),
-        )  # fmt: skip
-        progress.close()
+        with Progress(len(requests), "submitting", enabled=not args.quiet) as progress:
+            summary = submit_batch(
+                client, requests, via=args.via, concurrency=concurrency,
+                on_item=lambda _item: progress.advance(),
+            )  # fmt: skip
         summary.items = sorted(summary.items + invalid, key=lambda item: item.index)
         finished = _wait_all(client, summary.task_ids, args) if args.wait else None
     _report(args, summary, finished)
@@ -113,17 +112,15 @@ def cmd_submit_file(args: argparse.Namespace) -> int:
 
 
 def _wait_all(client: AIExecClient, task_ids: list[str], args: argparse.Namespace) -> Counter[str]:
-    progress = Progress(len(task_ids), "finishing", enabled=not args.quiet)
     try:
-        tasks = client.wait_many(
-            task_ids, args.wait, concurrency=max(1, args.concurrency),
-            on_done=lambda _task: progress.advance(),
-        )  # fmt: skip
+        with Progress(len(task_ids), "finishing", enabled=not args.quiet) as progress:
+            tasks = client.wait_many(
+                task_ids, args.wait, concurrency=max(1, args.concurrency),
+                on_done=lambda _task: progress.advance(),
+            )  # fmt: skip
     except ServiceUnreachableError as down:
         error(str(down))
         tasks = {}
-    finally:
-        progress.close()
     return Counter(task.status if task else "missing" for task in tasks.values())
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from aiexec.cli.main import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
-from aiexec.cli.tasks_render import TABLE_HEADER, error, print_json, task_row
+from aiexec.cli.tasks_render import error, print_json, task_table
 from aiexec.client import AIExecClient, ServiceUnreachableError, parse_since, write_results
 from aiexec.client.models import ALL_STATUSES, TERMINAL_STATUSES
 
@@ -73,9 +73,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json([task.document for task in tasks])
         return EXIT_OK
-    print(TABLE_HEADER)
-    for task in tasks:
-        print(task_row(task))
+    sys.stdout.write(task_table(tasks, sys.stdout))
     shown = f"{len(tasks)} task(s)" + (" (--limit reached)" if len(tasks) == args.limit else "")
     print(shown, file=sys.stderr)
     return EXIT_OK

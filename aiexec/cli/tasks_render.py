@@ -2,7 +2,8 @@
 
 Every string from a task (ids, models, prompts, answers, error messages: a client's or a
 provider's text) goes through `shared.terminal.printable`, so control characters in it are shown
-escaped (`\x1b`), never obeyed by the operator's terminal.
+escaped (`\x1b`), never obeyed by the operator's terminal; `aiexec list`'s table is drawn by
+rich from inert text (`aiexec.cli.tables`: no markup in a stored string is ever interpreted).
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO
 
 from aiexec.cli.main import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT
+from aiexec.cli.tables import render, table
 from aiexec.client import Task
 from shared.http_api import jsonable
 from shared.terminal import json_printable, printable
@@ -73,11 +75,11 @@ def task_summary(task: Task) -> str:
     return "\n".join(lines)
 
 
-TABLE_HEADER = f"{'created (UTC)':<19}  {'task_id':<32}  {'status':<9}  {'answered by':<26}  detail"
+TABLE_HEADERS = ("created (UTC)", "task_id", "status", "answered by", "detail")
 
 
-def task_row(task: Task) -> str:
-    """One line of `aiexec list`."""
+def task_cells(task: Task) -> tuple[str, ...]:
+    """One row of `aiexec list` (the table makes each cell printable)."""
     result, problem = task.result or {}, task.error or {}
     who = f"{result.get('provider')}/{result.get('model')}" if result else "-"
     request = task.document.get("request") or {}
@@ -85,6 +87,9 @@ def task_row(task: Task) -> str:
     detail = " ".join(detail.split())
     if len(detail) > PREVIEW_CHARS:
         detail = detail[: PREVIEW_CHARS - 1] + "…"
-    return printable(
-        f"{_time(task.created_at):<19}  {task.doc_id:<32}  {task.status:<9}  {who:<26}  {detail}"
-    )
+    return (_time(task.created_at), task.doc_id, str(task.status), who, detail)
+
+
+def task_table(tasks: list[Task], stream: TextIO) -> str:
+    """`aiexec list`: a header, then one line per task, newest first as given."""
+    return render(table(TABLE_HEADERS, [task_cells(task) for task in tasks]), stream)

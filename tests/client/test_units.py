@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from aiexec.cli.progress import Progress
+from aiexec.cli.tables import print_table
 from aiexec.client import (
     AIExecClient,
     ServiceUnreachableError,
@@ -133,6 +134,35 @@ def test_progress_prints_a_line_per_tenth_off_a_terminal() -> None:
     silent = io.StringIO()
     Progress(5, "x", stream=silent, enabled=False).advance()
     assert silent.getvalue() == ""
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_is_rich_s_bar_redrawn_in_place() -> None:
+    stream = _Terminal()
+    with Progress(20, "finishing", stream=stream) as progress:
+        for _ in range(20):
+            progress.advance()
+    drawn = stream.getvalue()
+    assert "finishing" in drawn and "20/20" in drawn and "100%" in drawn
+    assert drawn.endswith("\n\x1b[?25h")  # a last newline, the cursor shown again
+    progress.advance()  # after close: draws nothing
+    assert stream.getvalue() == drawn
+
+
+def test_tables_are_as_wide_as_their_content_one_line_per_row() -> None:
+    out = io.StringIO()
+    long_url = "http://127.0.0.1:8080/" + "x" * 200
+    print_table(("part", "url", "spend"), [("ingest", long_url, 1.5), ("w", "-", 12)],
+                right=("spend",), indent=2, stream=out)  # fmt: skip
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "  part    url" + " " * (len(long_url) - 3) + "  spend"
+    assert lines[1] == f"  ingest  {long_url}    1.5"
+    assert lines[2].startswith("  w       -  ") and lines[2].endswith(" 12")
+    assert len(lines) == 3 and all(line == line.rstrip() for line in lines)
 
 
 def test_batch_summary_counts_and_lists_problems() -> None:

@@ -1,15 +1,19 @@
 """Issue 13, item 9: control characters in stored strings are shown escaped on the operator's
-terminal, never obeyed (shared/terminal.py, used by the task printers and report renderers)."""
+terminal, never obeyed (shared/terminal.py, used by the task printers and report renderers);
+nor is rich markup in them interpreted by the CLI's tables and progress bar (issue 14)."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from datetime import UTC, datetime
 
 import pytest
 
-from aiexec.cli.tasks_render import print_json, task_row, task_summary
+from aiexec.cli.progress import Progress
+from aiexec.cli.tables import print_table
+from aiexec.cli.tasks_render import print_json, task_summary, task_table
 from aiexec.client import Task
 from shared.catalog import catalog
 from shared.reports.aggregate import Cell, Counters, Rollup, build_report
@@ -82,13 +86,40 @@ def hostile_task() -> Task:
 def test_task_printers_escape_what_clients_and_providers_wrote(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    summary, row = task_summary(hostile_task()), task_row(hostile_task())
+    summary = task_summary(hostile_task())
+    listing = task_table([hostile_task(), hostile_task()], io.StringIO())
     print_json(hostile_task().document)
-    for shown in (summary, row, capsys.readouterr().out):
+    for shown in (summary, listing, capsys.readouterr().out):
         assert not RAW.search(shown), shown
-    assert "\\x1b[2J" in summary and "\\u202eevil" in row
+    assert "\\x1b[2J" in summary and "\\u202eevil" in listing
     assert "Answer line 1\nline 2" in summary  # the answer keeps its own lines
-    assert "\n" not in row
+    assert len(listing.splitlines()) == 3  # a header, then one line per task
+
+
+# Rich markup, an emoji code and a link: shown as written, never styled or replaced.
+MARKUP = "[bold red]x[/bold red] :fire: [link=https://evil.example]click[/link]"
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal: rich then writes styles and redraws."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stream", [io.StringIO(), Terminal()], ids=["pipe", "terminal"])
+def test_tables_show_markup_and_controls_as_text(stream: io.StringIO) -> None:
+    print_table(("model", "client"), [(MARKUP, HOSTILE)], stream=stream)
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", stream.getvalue())  # bold header on a terminal
+    assert MARKUP in shown and "\\x1b[2J" in shown
+    assert not RAW.search(shown) and "\x1b]8" not in stream.getvalue()  # no hyperlink
+
+
+def test_a_progress_label_is_shown_as_text() -> None:
+    stream, label = Terminal(), "[bold]sub[/bold] :fire:"
+    with Progress(2, label, stream=stream) as progress:
+        progress.advance(2)
+    assert label in stream.getvalue() and "2/2" in stream.getvalue()
 
 
 def test_report_renderings_escape_names_from_the_rollups() -> None:
