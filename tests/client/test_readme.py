@@ -35,6 +35,7 @@ _VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 # (pattern, why the line is not run here)
 SKIPS: list[tuple[str, str]] = [
     (r"^make (run|test)\b", "runs the demo or the whole suite on a stack of its own"),
+    (r"^(\.venv/bin/)?pytest\b", "runs a level of the suite, of which this test is part"),
     (r"^make (up|down)\b", "manages the local stack: the session `stack` fixture stands in"),
     (r"^(\.venv/bin/)?aiexec (up|down)\b", "manages the local stack: the session fixture does"),
     (r"^(\.|source) ", "loads the stack's settings: the test runs with the stack's environment"),
