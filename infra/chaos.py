@@ -19,9 +19,9 @@ import httpx
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.bus import Bus
+from shared.schemas import TERMINAL_STATUSES as TERMINAL
 from shared.settings import Settings
 from shared.store import TaskStore
-from shared.task_reads import TERMINAL
 
 
 @dataclass

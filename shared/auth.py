@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from google.cloud.firestore_v1.base_query import FieldFilter
-
 from shared.errors import AIExecError
+from shared.firestore.client import ClientSource
+from shared.firestore.keys import KeyDocuments
 from shared.ratelimit import Limit, RateLimiter
 from shared.request_guard import RequestProblemError, refuse
 from shared.settings import Settings
@@ -121,18 +121,18 @@ class KeyStore:
     def __init__(
         self,
         settings: Settings,
-        client: Callable[[], Any],
+        client: ClientSource,
         *,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
-        self._client = client
+        self.documents = KeyDocuments(settings, client)
         self._monotonic = monotonic
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
         self._lock = threading.Lock()
 
     def collection(self) -> Any:
-        return self._client().collection(self.settings.collection_api_keys)
+        return self.documents.collection()
 
     def create(
         self,
@@ -155,7 +155,8 @@ class KeyStore:
             monthly_budget_usd=monthly_budget_usd,
             revoked=False,
         )
-        self.collection().document(digest).create(
+        self.documents.create(
+            digest,
             {
                 "key_id": record.key_id,
                 "client_id": client_id,
@@ -165,32 +166,28 @@ class KeyStore:
                 "revoked": False,
                 "hint": key[: len(KEY_PREFIX) + 4] + "…",
                 "created_at": datetime.now(UTC),
-            }
+            },
         )
         return key, record
 
     def list_keys(self) -> list[dict[str, Any]]:
-        docs = [snap.to_dict() or {} for snap in self.collection().stream()]
+        docs = self.documents.all()
         return sorted(docs, key=lambda d: (str(d.get("client_id")), str(d.get("created_at"))))
 
     def revoke(self, *, key_id: str | None = None, key: str | None = None) -> list[str]:
         """Revoke one key, named by its id or by the key itself; returns the ids revoked."""
         if key is not None:
-            ref = self.collection().document(hash_key(pepper(self.settings), key))
-            return self._revoke([ref] if ref.get().exists else [])
-        query = self.collection().where(filter=FieldFilter("key_id", "==", key_id))
-        return self._revoke([snap.reference for snap in query.stream()])
+            digest = hash_key(pepper(self.settings), key)
+            return self._revoke([digest] if self.documents.get(digest) is not None else [])
+        return self._revoke(self.documents.digests_where("key_id", key_id))
 
     def revoke_client(self, client_id: str) -> list[str]:
         """Revoke every key of a client."""
-        query = self.collection().where(filter=FieldFilter("client_id", "==", client_id))
-        return self._revoke([snap.reference for snap in query.stream()])
+        return self._revoke(self.documents.digests_where("client_id", client_id))
 
-    @staticmethod
-    def _revoke(refs: list[Any]) -> list[str]:
-        for ref in refs:
-            ref.update({"revoked": True, "revoked_at": datetime.now(UTC)})
-        return [ref.id[:KEY_ID_CHARS] for ref in refs]
+    def _revoke(self, digests: list[str]) -> list[str]:
+        self.documents.revoke(digests, datetime.now(UTC))
+        return [digest[:KEY_ID_CHARS] for digest in digests]
 
     def lookup(self, key: str) -> ApiKey | None:
         """The key's record (cached for `api_key_cache_s`), or None if there is no such key."""
@@ -200,8 +197,8 @@ class KeyStore:
             cached = self._cache.get(digest)
         if cached is not None and cached[0] > now:
             return cached[1]
-        snap = self.collection().document(digest).get()
-        record = ApiKey.from_doc(snap.to_dict() or {}) if snap.exists else None
+        doc = self.documents.get(digest)
+        record = ApiKey.from_doc(doc) if doc is not None else None
         with self._lock:
             if len(self._cache) >= _CACHE_MAX:  # bounded: a flood of random keys can't grow it
                 self._cache.clear()
@@ -244,7 +241,7 @@ class Admission:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, client: Callable[[], Any]) -> Admission:
+    def from_settings(cls, settings: Settings, client: ClientSource) -> Admission:
         if settings.api_keys_required:
             pepper(settings)  # fail at start-up, not on the first request
         return cls(settings, KeyStore(settings, client), RateLimiter(settings, client))

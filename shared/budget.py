@@ -69,7 +69,7 @@ RESERVATION_TTL = timedelta(days=62)  # `expire_at`: a TTL policy may drop stale
 
 
 class TaskCreation(Protocol):
-    """The task whose creation commits with its reservation (shared/task_creation.py)."""
+    """The task whose creation commits with its reservation (shared/firestore/tasks/creation.py)."""
 
     ref: Any
 
@@ -162,7 +162,7 @@ class Budgets(BudgetSettlement):
             return None
         if found is None:
             refs = self.shard_refs(client_id, ask.month)
-            committed = sum(committed_nusd(s) for s in self._client().get_all(refs))
+            committed = sum(committed_nusd(s) for s in self.documents.read(refs))
             log(
                 logger,
                 logging.WARNING,
@@ -182,17 +182,17 @@ class Budgets(BudgetSettlement):
         with the task's creation when there is one.
 
         Conditional writes rather than a transaction: no locks held, so concurrent requests
-        never wait on each other; a lost race raises one of CONFLICTS and is tried again.
+        never wait on each other; a lost race is decided again (`_retrying`).
         """
         reservation_ref = self.reservation_ref(ask.doc_id)
         read = [reservation_ref] if task is None else [reservation_ref, task.ref]
-        snaps_by_path = {snap.reference.path: snap for snap in self._client().get_all(read)}
+        snaps_by_path = {snap.reference.path: snap for snap in self.documents.read(read)}
         if task is not None and not task.read(snaps_by_path[task.ref.path]):
             return _EXISTS  # answered as it is: a retried submission reserves nothing
         existing = snaps_by_path[reservation_ref.path]
         if existing.exists:  # a reservation without its task (see the module docstring)
             if task is not None:
-                batch = self._client().batch()
+                batch = self.documents.batch()
                 task.stage(batch)
                 batch.commit()
                 task.created = True
@@ -200,17 +200,17 @@ class Budgets(BudgetSettlement):
         every = self.shard_refs(ask.client_id, ask.month)
         allowances = self.allowances(ask.limit)
         chosen = range(len(every)) if everywhere else [secrets.randbelow(len(every))]
-        by_id = {snap.id: snap for snap in self._client().get_all([every[i] for i in chosen])}
+        by_id = {snap.id: snap for snap in self.documents.read([every[i] for i in chosen])}
         snaps = [by_id[every[i].id] for i in chosen]
         free = [allowances[i] - committed_nusd(snap) for i, snap in zip(chosen, snaps, strict=True)]
         parts = take(ask.amount, free)
         if parts is None:
             return None
-        batch = self._client().batch()
+        batch = self.documents.batch()
         for index, part in parts.items():
-            self._write_if_unchanged(batch, snaps[index], committed_nusd(snaps[index]) + part)
+            self.documents.stage_shard(batch, snaps[index], committed_nusd(snaps[index]) + part)
         named = {snaps[index].id: part for index, part in parts.items()}
-        batch.create(reservation_ref, ask.document(named, self._now()))
+        self.documents.stage_reservation(batch, ask.doc_id, ask.document(named, self._now()))
         if task is not None:
             task.stage(batch)
         batch.commit()

@@ -9,24 +9,23 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from google.cloud.firestore_v1.base_query import FieldFilter
-
 from shared.budget_math import charges, to_nusd
 from shared.budget_shards import BudgetShards, committed_nusd
 from shared.clock import utcnow
+from shared.firestore.client import ClientSource
+from shared.schemas import TERMINAL_STATUSES
 from shared.settings import Settings
 
 MISSING_TASK_GRACE = timedelta(minutes=5)  # a reservation whose task was never created
 SETTLE_BATCH = 100
 SETTLE_INTERVAL_S = 2.0
-_TERMINAL = ("succeeded", "failed", "rejected")
 
 
 class BudgetSettlement(BudgetShards):
     def __init__(
         self,
         settings: Settings,
-        client: Callable[[], Any],
+        client: ClientSource,
         *,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -37,18 +36,10 @@ class BudgetSettlement(BudgetShards):
     def settle(self, client_id: str, month: str | None = None) -> int:
         """Replace the reservations of finished tasks by their actual cost; returns how many."""
         key = f"{client_id}:{month or self.month()}"
-        query = (
-            self._client()
-            .collection(self.settings.collection_budget_reservations)
-            .where(filter=FieldFilter("client_month", "==", key))
-            .limit(SETTLE_BATCH)
-        )
-        open_ = [snap.to_dict() or {} for snap in query.stream()]
+        open_ = self.documents.open_reservations(key, SETTLE_BATCH)
         if not open_:
             return 0
-        tasks = self._client().collection(self.settings.collection_tasks)
-        snaps = self._client().get_all([tasks.document(_doc_id(r)) for r in open_])
-        found = {snap.id: snap.to_dict() for snap in snaps if snap.exists}
+        found = self.documents.tasks([_doc_id(r) for r in open_])
         now = self._now()
         settled: list[tuple[str, int]] = []
         for reservation in open_:
@@ -73,7 +64,7 @@ class BudgetSettlement(BudgetShards):
         """Drop each reservation from its shards and charge its actual cost, all or nothing."""
         refs = [self.reservation_ref(doc_id) for doc_id, _ in settled]
         actual = dict(settled)
-        reservations = [snap for snap in self._client().get_all(refs) if snap.exists]
+        reservations = [snap for snap in self.documents.read(refs) if snap.exists]
         deltas: dict[str, int] = {}
         for snap in reservations:  # (a reservation settled meanwhile elsewhere is gone)
             parts = {str(k): int(v) for k, v in ((snap.to_dict() or {}).get("parts") or {}).items()}
@@ -81,14 +72,12 @@ class BudgetSettlement(BudgetShards):
                 deltas[shard_id] = deltas.get(shard_id, 0) + charge - parts[shard_id]
         if not reservations:
             return 0
-        collection = self._client().collection(self.settings.collection_budgets)
-        shards = self._client().get_all([collection.document(sid) for sid in deltas])
-        batch = self._client().batch()
+        shards = self.documents.read([self.documents.shard_ref(sid) for sid in deltas])
+        batch = self.documents.batch()
         for shard in shards:
-            self._write_if_unchanged(batch, shard, committed_nusd(shard) + deltas[shard.id])
+            self.documents.stage_shard(batch, shard, committed_nusd(shard) + deltas[shard.id])
         for snap in reservations:
-            option = self._client().write_option(last_update_time=snap.update_time)
-            batch.delete(snap.reference, option=option)
+            self.documents.stage_release(batch, snap)
         batch.commit()
         return len(reservations)
 
@@ -104,7 +93,7 @@ def _actual(reservation: dict[str, Any], task: dict[str, Any] | None, now: datet
         created = reservation.get("created_at")
         old = isinstance(created, datetime) and now - created > MISSING_TASK_GRACE
         return 0 if old else None
-    if task.get("status") not in _TERMINAL:
+    if task.get("status") not in TERMINAL_STATUSES:
         return None
     cost = (task.get("usage") or {}).get("cost_usd")
     # An unpriced call makes the task's cost unknown: keep charging the whole reservation.

@@ -20,12 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
-
-from google.api_core import exceptions as gexc
-from google.cloud import firestore
+from typing import Any, NoReturn
 
 from shared.clock import utcnow
+from shared.firestore.circuits import CircuitDocuments
+from shared.firestore.client import ClientSource
 from shared.settings import Settings
 from shared.structured_logs import log
 
@@ -83,28 +82,23 @@ class CircuitBreaker:
     def __init__(
         self,
         settings: Settings,
-        client: Callable[[], firestore.Client],
+        client: ClientSource,
         provider: str,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
         self.provider = provider
-        self._client = client
+        self.documents = CircuitDocuments(settings, client)
         self._clock = clock
         self._lock = threading.Lock()
         self._cached: tuple[float, CircuitView] | None = None
-
-    @property
-    def ref(self) -> Any:
-        return self._client().collection(self.settings.collection_circuits).document(self.provider)
 
     def view(self) -> CircuitView:
         """The circuit as last read, re-read when the cache is older than `circuit_cache_s`."""
         with self._lock:
             if self._cached and time.monotonic() - self._cached[0] < self.settings.circuit_cache_s:
                 return self._cached[1]
-        snap = self.ref.get()
-        return self._remember(CircuitView.of(snap.to_dict() if snap.exists else None))
+        return self._remember(CircuitView.of(self.documents.get(self.provider)))
 
     def _remember(self, view: CircuitView) -> CircuitView:
         with self._lock:
@@ -163,24 +157,22 @@ class CircuitBreaker:
         queue on its lock (two workers failing at once took 8 s on the emulator), while these
         cost a read and a write and retry only when they really collided.
         """
-        ref, client = self.ref, self._client()
-        for _ in range(_CONTENDED_TRIES):
-            snap = ref.get()
-            current = CircuitView.of(snap.to_dict() if snap.exists else None)
+
+        def next_state(data: dict[str, Any] | None) -> dict[str, Any] | None:
+            current = CircuitView.of(data)
             updated = decide(current, self._clock())
             if updated is None:
                 self._remember(current)
                 return None
-            try:
-                if snap.exists:
-                    option = client.write_option(last_update_time=snap.update_time)
-                    ref.update(updated.as_dict(), option=option)
-                else:
-                    ref.create(updated.as_dict())
-            except (gexc.FailedPrecondition, gexc.AlreadyExists):
-                continue
-            return self._remember(updated)
-        raise RuntimeError(f"circuit {self.provider} kept changing under concurrent writers")
+            return updated.as_dict()
+
+        def contended() -> NoReturn:
+            raise RuntimeError(f"circuit {self.provider} kept changing under concurrent writers")
+
+        written = self.documents.change(
+            self.provider, next_state, tries=_CONTENDED_TRIES, exhausted=contended
+        )
+        return None if written is None else self._remember(CircuitView.of(dict(written)))
 
     def invalidate(self) -> None:
         with self._lock:
@@ -193,7 +185,7 @@ class CircuitBreaker:
         view = self.view()
         if view.failures and not self._window_over(view, self._clock()):
             # Only a window that holds failures needs successes for its ratio.
-            self.ref.set({"successes": firestore.Increment(1)}, merge=True)
+            self.documents.count_success(self.provider)
 
     def record_failure(self, code: str, probe: bool = False) -> None:
         """Count a failure of the provider's own (`code` only names it in the log when this
@@ -255,16 +247,14 @@ class CircuitBreaker:
         return start is None or (now - start).total_seconds() > self.settings.circuit_window_s
 
     def _write(self, view: CircuitView) -> None:
-        self.ref.set(view.as_dict())
+        self.documents.put(self.provider, view.as_dict())
         self._remember(view)
 
 
-def circuit_states(settings: Settings, client: firestore.Client) -> dict[str, dict[str, Any]]:
+def circuit_states(settings: Settings, client: Any) -> dict[str, dict[str, Any]]:
     """Every provider's circuit (closed when never written), for /health and `aiexec status`."""
-    found = {
-        snap.id: CircuitView.of(snap.to_dict())
-        for snap in client.collection(settings.collection_circuits).stream()
-    }
+    written = CircuitDocuments(settings, lambda: client).all()
+    found = {provider: CircuitView.of(data) for provider, data in written.items()}
     return {
         name: {
             "state": found.get(name, CircuitView()).state.value,

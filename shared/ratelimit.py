@@ -46,8 +46,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.api_core import exceptions as gexc
-
+from shared.firestore.client import ClientSource
+from shared.firestore.conditional import retry_on_conflict
+from shared.firestore.ratelimits import RateLimitDocuments
 from shared.request_guard import RequestProblemError
 from shared.schemas import FieldProblem
 from shared.settings import Settings
@@ -56,8 +57,6 @@ WRITES_PER_DOC_PER_S = 1.0  # Firestore's sustained write rate per document
 MAX_SHARDS = 16
 MAX_CONFLICTS = 8  # lost races in one lease before answering "busy"
 MIN_WAIT_S = 0.05
-# A conditional write lost its race: someone else wrote (or created, or deleted) it first.
-CONFLICTS = (gexc.FailedPrecondition, gexc.AlreadyExists, gexc.NotFound, gexc.Aborted)
 _RNG = random.SystemRandom()
 _RATE = re.compile(r"^\s*(?P<n>\d+(?:\.\d+)?)\s*/\s*(?P<unit>s|sec|m|min|h|hour)\s*$")
 _SECONDS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hour": 3600.0}
@@ -130,13 +129,13 @@ class RateLimiter:
     def __init__(
         self,
         settings: Settings,
-        client: Callable[[], Any],
+        client: ClientSource,
         *,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
-        self._client = client
+        self.documents = RateLimitDocuments(settings, client)
         self._monotonic = monotonic
         self._wall = wall
         self._locals: dict[str, _Local] = {}
@@ -166,16 +165,16 @@ class RateLimiter:
             return self._locals.setdefault(client_id, _Local())
 
     def shard_refs(self, client_id: str, plan: Plan) -> list[Any]:
-        collection = self._client().collection(self.settings.collection_ratelimits)
-        return [collection.document(f"{client_id}:{i:02d}") for i in range(plan.shards)]
+        return self.documents.shard_refs(client_id, plan.shards)
 
     def _lease(self, client_id: str, limit: Limit) -> tuple[int, float]:
         """(tokens leased, 0) or (0, seconds until a shard holds a whole token)."""
         plan = Plan.of(limit, self.settings.rate_limit_lease_s)
         refs = self.shard_refs(client_id, plan)
-        by_path = {snap.reference.path: snap for snap in self._client().get_all(refs)}
-        snaps = [by_path[ref.path] for ref in refs]
-        for _ in range(MAX_CONFLICTS):
+        snaps = self.documents.read(refs)
+        picked: list[int] = []  # the shard the last attempt wrote
+
+        def attempt() -> tuple[int, float]:
             now = self._wall()
             levels = [_level(_state(snap), plan, now) for snap in snaps]
             usable = [i for i, level in enumerate(levels) if level >= 1]
@@ -184,33 +183,32 @@ class RateLimiter:
             # Random among the shards with tokens (weighted by them), so that instances
             # leasing at the same moment mostly write different documents.
             pick = _RNG.choices(usable, weights=[levels[i] for i in usable])[0]
+            picked[:] = [pick]
             take = min(plan.lease, math.floor(levels[pick]))
-            if self._write(snaps[pick], levels[pick] - take, now, limit):
-                return take, 0.0
-            snaps[pick] = refs[pick].get()  # another instance leased first: look again
-        return 0, MIN_WAIT_S  # persistent contention: as busy as an empty bucket, briefly
+            self._write(snaps[pick], levels[pick] - take, now, limit)
+            return take, 0.0
 
-    def _write(self, snap: Any, tokens: float, now: float, limit: Limit) -> bool:
-        """Store a shard's new level if nobody wrote it since `snap` was read.
+        def look_again() -> None:  # another instance leased first
+            snaps[picked[0]] = self.documents.read_one(refs[picked[0]])
+
+        # Persistent contention: as busy as an empty bucket, briefly.
+        return retry_on_conflict(
+            attempt, tries=MAX_CONFLICTS, exhausted=lambda: (0, MIN_WAIT_S), on_conflict=look_again
+        )
+
+    def _write(self, snap: Any, tokens: float, now: float, limit: Limit) -> None:
+        """Store a shard's new level if nobody wrote it since `snap` was read (else a conflict).
 
         Optimistic (a precondition on the document's update time), not a transaction: no
         locks are held, so instances leasing at once cannot block each other.
         """
         at = max(now, float((_state(snap) or {}).get("at", now)))  # never back in time (skew)
         data = {"tokens": tokens, "at": at, "rate_per_s": limit.rate_per_s, "burst": limit.burst}
-        try:
-            if snap.exists:
-                option = self._client().write_option(last_update_time=snap.update_time)
-                snap.reference.update(data, option=option)
-            else:
-                snap.reference.create(data)
-        except CONFLICTS:
-            return False
-        return True
+        self.documents.put_if_unchanged(snap, data)
 
 
 def _state(snap: Any) -> dict[str, Any] | None:
-    return (snap.to_dict() or {}) if snap.exists else None
+    return RateLimitDocuments.state(snap)
 
 
 def _level(state: dict[str, Any] | None, plan: Plan, now: float) -> float:

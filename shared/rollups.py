@@ -44,14 +44,13 @@ from typing import Any
 from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
 
-from google.cloud import firestore
-
-from shared.auth import check_client_name
+from shared.budget_math import NANOS_PER_USD
 from shared.catalog import known_name
+from shared.firestore.rollups import RollupDocuments
 from shared.settings import Settings
+from shared.task_ids import check_client_name
 
 BUCKET_RATIO = 2**0.25
-NANOS_PER_USD = 1_000_000_000
 TOKEN_FIELDS = (
     "prompt_tokens",
     "completion_tokens",
@@ -229,22 +228,16 @@ def add_task(cell: Tree, task: Mapping[str, Any], completed_at: datetime, sign: 
         _bump(cell, ["task_errors", code_key((task.get("error") or {}).get("code"))], sign)
 
 
-def _increments(tree: Tree) -> Tree:
-    return {
-        name: _increments(value) if isinstance(value, dict) else firestore.Increment(value)
-        for name, value in tree.items()
-    }
-
-
 class Rollups:
     """Writes rollup increments into a caller's transaction (see the module docstring)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.zone = ZoneInfo(settings.report_timezone)
+        self.documents = RollupDocuments(settings)
 
     def collection(self, client: Any) -> Any:
-        return client.collection(self.settings.collection_rollups)
+        return self.documents.collection(client)
 
     def cells_by_day(
         self, usage_docs: Iterable[Mapping[str, Any]], task: Mapping[str, Any] | None, now: datetime
@@ -330,11 +323,7 @@ class Rollups:
         random, once for the whole commit)."""
         shard = secrets.randbelow(self.settings.rollup_shards)
         for day, counters in days.items():
-            ref = self.collection(client).document(document_id(day, shard))
-            data = {
-                "day": day,
-                "tz": self.settings.report_timezone,
-                "shard": shard,
-                field: _increments(counters),
-            }
-            writer.set(ref, data, merge=True)
+            fields = {"day": day, "tz": self.settings.report_timezone, "shard": shard}
+            self.documents.stage_add(
+                writer, client, document_id(day, shard), fields, {field: counters}
+            )

@@ -85,6 +85,10 @@ class TaskStatus(StrEnum):
         return self in (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.REJECTED)
 
 
+# The statuses a task never leaves (`aiexec replay` apart): defined here once, imported everywhere.
+TERMINAL_STATUSES: tuple[str, ...] = tuple(s.value for s in TaskStatus if s.terminal)
+
+
 TaskType = Literal["analytical", "creative", "code", "general"]
 
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from shared.schemas import TERMINAL_STATUSES as TERMINAL_STATUSES  # noqa: PLC0414 (re-export)
 from shared.schemas import FieldProblem, TaskStatus
 
 Via = Literal["http", "pubsub"]
-TERMINAL_STATUSES = tuple(s.value for s in TaskStatus if s.terminal)
 ALL_STATUSES = tuple(s.value for s in TaskStatus)
 _TIMESTAMPS = ("created_at", "updated_at", "completed_at", "deadline_at")
 

@@ -21,10 +21,10 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
+from shared.schemas import TERMINAL_STATUSES as TERMINAL
 from shared.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE = 0, 1, 3
-TERMINAL = ("succeeded", "failed", "rejected")
 POLL_S = 2.0
 PROMPT = "Deployment smoke test: answer with the single word OK."
 

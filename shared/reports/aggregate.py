@@ -9,15 +9,13 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
-from google.api_core.retry import Retry
-from google.cloud.firestore_v1.base_query import FieldFilter
-
+from shared.budget_math import NANOS_PER_USD
+from shared.firestore.rollups import RollupDocuments
 from shared.model_lifecycle import configured_models, needs_attention, used_models
 from shared.reports.period import Period
 from shared.rollups import (
     INVALID_CLIENT,
     MISSED,
-    NANOS_PER_USD,
     OTHER_MODEL,
     TOKEN_FIELDS,
     parse_cell_key,
@@ -111,18 +109,15 @@ class RollupReader:
 
     def read(self, period: Period) -> Rollup:
         """One range query over the period's days: at most days x shards documents."""
-        query = (
-            self.client.collection(self.settings.collection_rollups)
-            .where(filter=FieldFilter("day", ">=", period.first_day.isoformat()))
-            .where(filter=FieldFilter("day", "<=", period.last_day.isoformat()))
+        days = RollupDocuments(self.settings).days(
+            self.client, period.first_day.isoformat(), period.last_day.isoformat(), READ_TIMEOUT_S
         )
         cells: list[Cell] = []
         zones: set[str] = set()
         missed: Counter[str] = Counter()
         documents = 0
-        for snapshot in query.stream(retry=Retry(timeout=READ_TIMEOUT_S), timeout=READ_TIMEOUT_S):
+        for doc in days:
             documents += 1
-            doc = snapshot.to_dict() or {}
             zones.add(str(doc.get("tz") or ""))
             for key, cell in (doc.get("cells") or {}).items():
                 counters = Counters()

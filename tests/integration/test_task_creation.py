@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from shared.budget import Budgets
+from shared.firestore.tasks.creation import TaskCreation
 from shared.schemas import FieldProblem, TaskStatus
 from shared.settings import Settings
 from shared.store import TaskStore
-from shared.task_creation import TaskCreation
 
 _ids = itertools.count(1)
 AMOUNT = 1_000

@@ -1,7 +1,7 @@
 """Reading tasks: one document, queries by status and time, and waiting for a terminal state.
 
-The write side (`shared/store.py`) builds on this; readers that never write (the client, the
-CLI's listings) need nothing more.
+The write side (the rest of this package) builds on this; readers that never write (the client,
+the CLI's listings) need nothing more.
 """
 
 from __future__ import annotations
@@ -13,28 +13,22 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared import opcount
-from shared.schemas import TaskStatus
+from shared.firestore.client import LazyClient
+from shared.firestore.usage import UsageDocuments
+from shared.schemas import TERMINAL_STATUSES
 from shared.settings import Settings
 from shared.task_ids import task_doc_id
-
-TERMINAL = {s.value for s in TaskStatus if s.terminal}
 
 
 class TaskReads:
     def __init__(self, settings: Settings, client: firestore.Client | None = None) -> None:
         self.settings = settings
-        self._client = client
-        self._lock = threading.Lock()
+        self.client_source = LazyClient(settings, client)  # what the other repositories share
+        self.usage = UsageDocuments(settings, self.client_source)
 
     @property
     def client(self) -> firestore.Client:
-        with self._lock:
-            if self._client is None:
-                client = firestore.Client(project=self.settings.project_id)
-                # Opt-in counting for `aiexec bench`; off (the default) returns `client` as is.
-                self._client = opcount.instrument_firestore(client, self.settings)
-            return self._client
+        return self.client_source()
 
     def doc_id(self, task_id: str, client_id: str) -> str:
         """The document id of `client_id`'s task `task_id`: `{client_id}~{task_id}` when API
@@ -44,10 +38,17 @@ class TaskReads:
     def task_ref(self, doc_id: str) -> Any:
         return self.client.collection(self.settings.collection_tasks).document(doc_id)
 
+    def usage_ref(self, doc_id: str, attempt: int) -> Any:
+        return self.usage.ref(doc_id, attempt)
+
     def get(self, doc_id: str) -> dict[str, Any] | None:
         """The task document `tasks/{doc_id}` (the task id itself without API keys)."""
         snap = self.task_ref(doc_id).get()
         return snap.to_dict() if snap.exists else None
+
+    def get_many(self, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The tasks of `doc_ids` that exist, by document id (one batched read)."""
+        return tasks_by_id(self.settings, self.client, doc_ids)
 
     def query(self, status: str, field: str, before: datetime, limit: int) -> list[dict[str, Any]]:
         """Tasks in `status` whose timestamp `field` is before `before` (oldest first)."""
@@ -90,7 +91,7 @@ class TaskReads:
             for snap in snapshots:
                 if snap.exists:
                     latest["task"] = snap.to_dict()
-                    if latest["task"]["status"] in TERMINAL:
+                    if latest["task"]["status"] in TERMINAL_STATUSES:
                         done.set()
 
         watch = self.task_ref(doc_id).on_snapshot(on_change)
@@ -99,3 +100,10 @@ class TaskReads:
         finally:
             watch.unsubscribe()
         return latest.get("task") or self.get(doc_id)
+
+
+def tasks_by_id(settings: Settings, client: Any, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The tasks of `doc_ids` that exist, by document id (one batched read)."""
+    collection = client.collection(settings.collection_tasks)
+    snaps = client.get_all([collection.document(doc_id) for doc_id in doc_ids])
+    return {snap.id: snap.to_dict() or {} for snap in snaps if snap.exists}

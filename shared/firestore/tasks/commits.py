@@ -18,11 +18,12 @@ from google.cloud import firestore
 
 from shared.clock import utcnow
 from shared.errors import AIExecError
+from shared.firestore.conditional import unchanged_since
+from shared.firestore.tasks.reads import TaskReads
 from shared.rollups import Rollups
 from shared.settings import Settings
 from shared.structured_logs import log
 from shared.task_ids import split_doc_id
-from shared.task_reads import TaskReads
 
 CONTENDED_TRIES = 5  # reads and conditional writes before a document counts as contended
 _T = TypeVar("_T")
@@ -47,13 +48,9 @@ class TaskCommits(TaskReads):
         self.rollups = Rollups(settings)
         self._now = now
 
-    def usage_ref(self, doc_id: str, attempt: int) -> Any:
-        return self.client.collection(self.settings.collection_usage).document(
-            f"{doc_id}-{attempt}"
-        )
-
-    def _unchanged_since(self, update_time: datetime) -> Any:
-        return self.client.write_option(last_update_time=update_time)
+    @staticmethod
+    def _unchanged_since(update_time: datetime) -> Any:
+        return unchanged_since(update_time)
 
     def _count_in_rollups(
         self,

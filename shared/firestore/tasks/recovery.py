@@ -8,10 +8,9 @@ from typing import Any
 
 from google.cloud import firestore
 
-from shared.schemas import TaskStatus
-from shared.task_commits import TaskCommits
+from shared.firestore.tasks.commits import TaskCommits
+from shared.schemas import TERMINAL_STATUSES, TaskStatus
 from shared.task_leases import Outcome, outcome_fields
-from shared.task_reads import TERMINAL
 
 
 class RecoveryWrites(TaskCommits):
@@ -26,7 +25,7 @@ class RecoveryWrites(TaskCommits):
                 if not snap.exists:
                     return None
                 task: dict[str, Any] = snap.to_dict()
-                if task["status"] in TERMINAL:
+                if task["status"] in TERMINAL_STATUSES:
                     return None
                 now = self._now()
                 update = outcome_fields(Outcome(TaskStatus.FAILED, error=error), now)

@@ -7,15 +7,14 @@ or a newer rejection); a task's document is never overwritten.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
-from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
+from shared.firestore.conditional import created, retry_on_conflict, unchanged_since
+from shared.firestore.tasks.commits import CONTENDED_TRIES, StoreContentionError, TaskCommits
 from shared.schemas import FieldProblem, TaskStatus
-from shared.task_commits import CONTENDED_TRIES, StoreContentionError, TaskCommits
 from shared.usage import CallRecord, add_usage, attempt_entries
 
 
@@ -29,10 +28,9 @@ class TaskCreation:
     is decided again, never overwriting a task.
     """
 
-    def __init__(self, ref: Any, doc: dict[str, Any], write_option: Callable[..., Any]) -> None:
+    def __init__(self, ref: Any, doc: dict[str, Any]) -> None:
         self.ref = ref
         self.doc = doc
-        self._write_option = write_option
         self.existing: dict[str, Any] | None = None  # the task that holds the id, if any
         self.created = False
         self._rejection: Any = None  # the snapshot of a rejection this creation replaces
@@ -54,7 +52,7 @@ class TaskCreation:
             return
         # The whole rejection is replaced: its other fields removed, on condition it is as read.
         gone = {k: firestore.DELETE_FIELD for k in self._rejection.to_dict() if k not in self.doc}
-        option = self._write_option(last_update_time=self._rejection.update_time)
+        option = unchanged_since(self._rejection.update_time)
         writer.update(self.ref, self.doc | gone, option=option)
 
     @property
@@ -103,7 +101,7 @@ class IngestWrites(TaskCommits):
             "deadline_at": now + timedelta(seconds=self.settings.task_deadline_s),
             "completed_at": None,
         }
-        return TaskCreation(self.task_ref(doc_id), doc, self.client.write_option)
+        return TaskCreation(self.task_ref(doc_id), doc)
 
     def commit_creation(self, creation: TaskCreation) -> tuple[dict[str, Any], bool]:
         """Write `creation` alone: a create (one write, no read) when the id is free; else a
@@ -111,25 +109,23 @@ class IngestWrites(TaskCommits):
 
         Returns `creation.result`: `(existing, False)` if a task holds the document id.
         """
-        try:
-            creation.ref.create(creation.doc)
-        except gexc.AlreadyExists:
-            pass
-        else:
+        if created(lambda: creation.ref.create(creation.doc)):
             creation.created = True
             return creation.result
-        for _ in range(CONTENDED_TRIES):
+
+        def attempt() -> tuple[dict[str, Any], bool]:
             if not creation.read(creation.ref.get()):
                 return creation.result  # a task holds the id: the caller compares
             batch = self.client.batch()
             creation.stage(batch)
-            try:
-                batch.commit()
-            except (gexc.AlreadyExists, gexc.FailedPrecondition, gexc.NotFound):
-                continue  # changed since our read: decide again
+            batch.commit()  # a lost race (changed since our read): decide again
             creation.created = True
             return creation.result
-        raise StoreContentionError(f"task {creation.ref.id} kept changing while being created")
+
+        def contended() -> NoReturn:
+            raise StoreContentionError(f"task {creation.ref.id} kept changing while being created")
+
+        return retry_on_conflict(attempt, tries=CONTENDED_TRIES, exhausted=contended)
 
     def record_rejection(
         self, task_id: str, client_id: str, problem: FieldProblem, *, doc_id: str | None = None
@@ -152,11 +148,9 @@ class IngestWrites(TaskCommits):
             "updated_at": now,
             "completed_at": now,
         }
-        try:
-            self.task_ref(doc_id).create(doc)
-        except gexc.AlreadyExists:
-            return None if self._replace_if_rejected(doc_id, doc) else doc
-        return doc
+        if created(lambda: self.task_ref(doc_id).create(doc)):
+            return doc
+        return None if self._replace_if_rejected(doc_id, doc) else doc
 
     def _replace_if_rejected(self, doc_id: str, doc: dict[str, Any]) -> dict[str, Any] | None:
         """Write `doc` over a `rejected` document (or where none is left) in one transaction;
