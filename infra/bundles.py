@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.providers.registry import SPECS
 from shared.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -40,10 +41,10 @@ BASE_REQUIREMENTS = (
     "pydantic",
     "pydantic-settings",
 )
-# A worker loads only its provider's SDK (the registry imports adapters lazily).
+# A worker loads only its provider's SDK (the registry imports adapters lazily); each provider's
+# spec (shared/providers/<name>/spec.py) names the distributions.
 PROVIDER_REQUIREMENTS: Mapping[str, tuple[str, ...]] = {
-    "openai": ("openai", "httpx"),
-    "vertex": ("google-genai", "httpx"),
+    name: spec.requirements for name, spec in SPECS.items()
 }
 REPORT_REQUIREMENTS = ("matplotlib", "httpx")  # the chart, the webhook
 

@@ -16,6 +16,7 @@ import typing
 from pydantic import AliasChoices, SecretStr
 from pydantic.fields import FieldInfo
 
+from shared.providers.registry import SPECS
 from shared.settings import Settings
 
 
@@ -67,8 +68,16 @@ _SECTION = re.compile(r"^\s*# --- (?P<title>.+?) -+\s*$")
 _FIELD = re.compile(r"^    (?P<name>[a-z_][a-z0-9_]*)\s*:")
 
 
+def provider_title(part: type) -> str | None:
+    """The section title of a provider's settings class (`shared/providers/<name>/settings.py`),
+    named by its spec; None for any other class."""
+    name = part.__dict__.get("PROVIDER")
+    return f"Provider: {SPECS[name].title} (`{name}`)" if name in SPECS else None
+
+
 def sections() -> dict[str, str]:
-    """Field name -> the `# --- section ---` comment above it in the class body."""
+    """Field name -> the `# --- section ---` comment above it in the class body (a provider's
+    section: one title for all its fields, from its spec)."""
     found: dict[str, str] = {}
     parts = [
         c
@@ -76,10 +85,10 @@ def sections() -> dict[str, str]:
         if c.__module__.startswith("shared.") and "settings" in c.__module__
     ]
     for part in parts:  # the object and the sections mixed into it from modules of their own
-        title = "General"
+        title = provider_title(part) or "General"
         for line in inspect.getsource(part).splitlines():
             header = _SECTION.match(line)
-            if header:
+            if header and provider_title(part) is None:
                 title = header["title"].strip()
                 continue
             field = _FIELD.match(line)

@@ -17,10 +17,11 @@ class DeploySettings(BaseSettings):
         "*/5 * * * *", description="Cron of the sweeper trigger (Cloud Scheduler)."
     )
     provider_key_secrets: Annotated[dict[str, str], NoDecode] = Field(
-        default_factory=lambda: {"openai": "aiexec-openai-api-key"},
-        description="Secret Manager secret holding each provider's API key "
-        "(`provider=secret[:version],...`); deploy mounts it into that provider's worker "
-        "only. A provider not listed gets no key.",
+        default_factory=dict,
+        description="Secret Manager secret holding a provider's API key "
+        "(`provider=secret[:version],...`), instead of the one its spec names "
+        "(`aiexec-<provider>-api-key` for a provider with a key); `provider=` (empty): no key. "
+        "Deploy mounts it into that provider's worker only.",
     )
     worker_max_instances: Annotated[dict[str, int], NoDecode] = Field(
         default_factory=dict,

@@ -21,23 +21,28 @@ from typing import Any
 import pytest
 
 from infra.localstack import LocalStack, StackError, free_port_settings
+from shared.providers.registry import SPECS
 from shared.settings import Settings, get_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# Settings that would send the stack's provider calls past the simulator (to a real provider).
-REAL_PROVIDER_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AIEXEC_VERTEX_BASE_URL")
+# Settings that would send the stack's provider calls past the simulator (to a real provider),
+# as each provider's spec declares them.
+REAL_PROVIDER_ENV = tuple(env for spec in SPECS.values() for env in spec.simulator.endpoint_env)
 # The test stack trades production defaults for speed and isolation: short provider timeouts
 # and leases (so "a worker died" recovers in seconds), and no cached circuit view (so a test
 # that resets the breaker is seen by every worker at once).
 TEST_STACK_SETTINGS: dict[str, Any] = {
-    "openai_timeout_s": 3.0,
-    "vertex_timeout_s": 3.0,
+    **{f"{name}_timeout_s": 3.0 for name in SPECS},  # each provider section's timeout field
     "lease_margin_s": 1.0,
     "circuit_cache_s": 0.0,
     "retry_backoff_s": 0.05,
 }
 # Settings read from variables without the AIEXEC_ prefix (besides the emulator hosts).
-SETTINGS_ENV = ("GOOGLE_CLOUD_PROJECT", "PROVIDER", "OPENAI_API_KEY", "OPENAI_BASE_URL")
+SETTINGS_ENV = (
+    "GOOGLE_CLOUD_PROJECT",
+    "PROVIDER",
+    *(env for spec in SPECS.values() for env in spec.settings_env),
+)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 Asked through the providers' own SDKs, with the same endpoint and credentials as the workers
 (the local simulator on the local stack): OpenAI's `GET /v1/models` (each model may carry
-`shutdown_date`), and Vertex AI's publisher-model lookup (`models.get`), which answers 404 for a
-model it does not serve.
+`shutdown_date`), Vertex AI's publisher-model lookup (`models.get`), which answers 404 for a
+model it does not serve, and Anthropic's `GET /v1/models`.
 """
 
 from __future__ import annotations
@@ -97,7 +97,40 @@ def vertex_lookup(settings: Settings) -> Callable[[str], ProviderView]:
     return lookup
 
 
+def anthropic_lookup(settings: Settings) -> Callable[[str], ProviderView]:
+    """Anthropic's `GET /v1/models` (paged), read once; each lookup is then local."""
+    import anthropic
+
+    from shared.providers.anthropic.adapter import resolve_endpoint
+
+    endpoint = resolve_endpoint(settings)
+    if endpoint is None:
+        raise ProviderUnreachableError("no Anthropic endpoint configured (ANTHROPIC_API_KEY)")
+    client = anthropic.Anthropic(
+        api_key=endpoint.api_key,
+        base_url=endpoint.base_url,
+        timeout=settings.anthropic_timeout_s,
+        max_retries=1,
+    )
+    try:
+        # `shutdown_date` is not in Anthropic's model object; the simulator adds it.
+        listed = {
+            m.id: _parse_day((m.model_extra or {}).get("shutdown_date"))
+            for m in client.models.list()
+        }
+    except anthropic.APIError as exc:
+        raise ProviderUnreachableError(f"Anthropic model list: {exc}") from exc
+
+    def lookup(model: str) -> ProviderView:
+        if model not in listed:
+            return ProviderView(False)
+        return ProviderView(True, listed[model])
+
+    return lookup
+
+
 LOOKUPS: dict[str, Callable[[Settings], Callable[[str], ProviderView]]] = {
     "openai": openai_lookup,
     "vertex": vertex_lookup,
+    "anthropic": anthropic_lookup,
 }

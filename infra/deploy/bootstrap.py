@@ -98,6 +98,7 @@ from infra.deploy.model import (
     Target,
     member,
 )
+from shared.providers.registry import SPECS
 from shared.settings import Settings
 
 DATABASE_TYPE = "firestore-native"
@@ -124,7 +125,6 @@ _APIS = (
     ("cloudresourcemanager.googleapis.com", "project IAM bindings, the project number"),
     ("logging.googleapis.com", "function and build logs"),
 )
-_VERTEX_API = ("aiplatform.googleapis.com", "Vertex AI, called by the vertex worker")
 
 # The function invoker policies (gen2 functions are Cloud Run services) and nothing else of
 # Cloud Run: `gcloud functions add-/remove-invoker-policy-binding` and `gcloud run services
@@ -296,8 +296,9 @@ class Bootstrap:
 
 def required_apis(settings: Settings) -> tuple[Api, ...]:
     apis = list(_APIS)
-    if "vertex" in settings.providers:
-        apis.append(_VERTEX_API)
+    for provider in settings.providers:  # and each provider's own, as its spec declares
+        own = SPECS[provider].apis if provider in SPECS else ()  # unknown: preflight says so
+        apis += [api for api in own if api not in apis]
     return tuple(Api(name, why) for name, why in apis)
 
 

@@ -22,13 +22,15 @@ from infra.topology import (
     push_timeout_s,
     worker_function,
 )
+from shared.providers.registry import SPECS
 from shared.settings import Settings
 
 ACCOUNT_PREFIX = "aiexec-"
 PUSH_ACCOUNT = "push"  # the identity whose OIDC token authenticates every push delivery
 MAX_ACCOUNT_ID = 30  # IAM's limit on a service account id
-# The env variable each provider's SDK reads its key from; others follow the same pattern.
-KEY_ENV = {"openai": "OPENAI_API_KEY"}
+# The variable each provider's worker reads its key from, as its spec declares it; a provider
+# without a key in its spec (given a secret anyway) follows the same pattern.
+KEY_ENV = {name: spec.key.env for name, spec in SPECS.items() if spec.key is not None}
 HTTP_TIMEOUT_MARGIN_S = 30  # ingest's `?wait=` / V2 `POST /` block; then the answer is written
 # Settings the deployed functions must not inherit from the deployer's environment: local
 # stack plumbing, deploy-only knobs, and secrets (those travel through `--set-secrets` only).
@@ -65,6 +67,15 @@ LOCAL_ONLY = frozenset(
         "api_key_pepper_secret",
     }
 )
+
+
+def key_secret(settings: Settings, provider: str) -> str | None:
+    """The secret mounted as `provider`'s API key: AIEXEC_PROVIDER_KEY_SECRETS's entry (empty:
+    none), else the one the provider's spec names; None: the provider has no key."""
+    if provider in settings.provider_key_secrets:
+        return settings.provider_key_secrets[provider] or None
+    spec = SPECS.get(provider)
+    return spec.key.secret if spec is not None and spec.key is not None else None
 
 
 def account_id(role: str) -> str:
@@ -137,10 +148,11 @@ def _worker(
     name = worker_function(provider)
     account = service_account(target, name, f"runs {name}: calls {provider}")
     subscription = f"{settings.provider_topic(provider)}-worker"
+    secret = key_secret(settings, provider)
     secrets: tuple[SecretRef, ...] = ()
-    if provider in settings.provider_key_secrets:
+    if secret:
         key_env = KEY_ENV.get(provider, f"{provider.upper()}_API_KEY")
-        secrets = (SecretRef(key_env, settings.provider_key_secrets[provider]),)
+        secrets = (SecretRef(key_env, secret),)
     max_instances, concurrency = _sizing(settings, provider)
     env = runtime_env(settings, target.project) | {"PROVIDER": provider} | threads_env(concurrency)
     function = Function(

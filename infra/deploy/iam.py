@@ -46,6 +46,7 @@ from infra.topology import (
     FUNCTION_SWEEPER,
     Topology,
 )
+from shared.providers.registry import SPECS
 from shared.settings import Settings
 
 DATASTORE_USER = "roles/datastore.user"
@@ -55,9 +56,9 @@ TOKEN_CREATOR = "roles/iam.serviceAccountTokenCreator"  # noqa: S105 - a role na
 SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"  # noqa: S105 - a role name
 INVOKER = "roles/run.invoker"
 SERVICE_ACCOUNT_USER = "roles/iam.serviceAccountUser"
-# Project roles a provider's worker needs beyond Firestore (Vertex AI authenticates with the
-# worker's own identity instead of a key).
-PROVIDER_PROJECT_ROLES = {"vertex": ("roles/aiplatform.user",)}
+# Project roles a provider's worker needs beyond Firestore, as its spec declares them (Vertex AI
+# authenticates with the worker's own identity instead of a key).
+PROVIDER_PROJECT_ROLES = {name: spec.iam_roles for name, spec in SPECS.items() if spec.iam_roles}
 # IAM evaluates at most 10 values per hasOnly() and 12 logical operators per condition
 # (Google's own cloud-foundation-fabric chunks delegated grants the same way).
 HAS_ONLY_MAX, CONDITION_MAX_OPERATORS = 10, 12

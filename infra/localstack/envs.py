@@ -8,11 +8,14 @@ from pathlib import Path
 
 from pydantic import AliasChoices, SecretStr
 
+from shared.providers.registry import SPECS
 from shared.settings import Settings
 
 # Per-process settings the stack sets itself (a worker's provider), never inherited.
 _PER_PROCESS = frozenset({"provider"})
 PROVIDER_ENV_NAMES = ("PROVIDER", "AIEXEC_PROVIDER")
+# Each provider's API key variable, as its spec declares it.
+KEY_ENVS = {name: spec.key.env for name, spec in SPECS.items() if spec.key is not None}
 
 
 def env_name(field: str) -> str:
@@ -89,11 +92,18 @@ def child_env(
     threads: int | None = None,
 ) -> dict[str, str]:
     """Environment of a stack process: `base` (os.environ) + `stack_env` + PYTHONPATH, and
-    `THREADS` (functions-framework's request threads) when given."""
+    `THREADS` (functions-framework's request threads) when given.
+
+    A provider's API key reaches that provider's worker only, as deploy mounts each key into
+    its own worker only: no other process holds a key it does not use.
+    """
     env = dict(os.environ if base is None else base)
     for name in PROVIDER_ENV_NAMES:
         env.pop(name, None)
     env.update(stack_env(settings))
+    for name, key_env in KEY_ENVS.items():
+        if name != provider:
+            env.pop(key_env, None)
     pythonpath = env.get("PYTHONPATH")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(repo_root), pythonpath) if p)
     env["PYTHONUNBUFFERED"] = "1"

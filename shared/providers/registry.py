@@ -7,13 +7,16 @@ SDK; `get_provider` imports an adapter, and so its SDK, only when a worker first
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from shared.providers.anthropic.spec import SPEC as ANTHROPIC
 from shared.providers.base import Provider
 from shared.providers.openai.spec import SPEC as OPENAI
 from shared.providers.spec import ProviderSpec
 from shared.providers.vertex.spec import SPEC as VERTEX
-from shared.settings import Settings
+
+if TYPE_CHECKING:  # specs and the registry load neither settings nor an SDK
+    from shared.settings import Settings
 
 SPECS: dict[str, ProviderSpec] = {s.name: s for s in (OPENAI, VERTEX, ANTHROPIC)}
 

@@ -50,5 +50,7 @@ class ProviderSpec:
     simulator: SimulatorSpec
     key: KeySpec | None = None  # None: no key (Vertex AI uses the worker's own identity)
     iam_roles: tuple[str, ...] = ()  # project roles its worker's service account needs
+    # Google APIs its calls need enabled in the project: (service, why), for the bootstrap.
+    apis: tuple[tuple[str, str], ...] = ()
     # Variables without the AIEXEC_ prefix that its settings read (key, SDK-standard endpoint).
     settings_env: tuple[str, ...] = field(default=())

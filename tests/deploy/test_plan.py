@@ -256,9 +256,10 @@ def test_indexes_cover_the_queries_in_the_code() -> None:
 
 
 def test_unknown_provider_is_a_warning_in_the_plan() -> None:
-    prod = chain_production("three")
-    assert len(prod.warnings) == 1 and "anthropic" in prod.warnings[0]
-    assert "WARNING" in render(prod, plan(providers=["openai", "anthropic", "vertex"])[1])
+    assert chain_production("three").warnings == ()  # every provider of it is registered
+    prod = production(providers=["openai", "mistral", "vertex"])  # mistral: not registered
+    assert len(prod.warnings) == 1 and "mistral" in prod.warnings[0]
+    assert "WARNING" in render(prod, plan(providers=["openai", "mistral", "vertex"])[1])
 
 
 # --- the CLI: no credentials, no network ----------------------------------------------
