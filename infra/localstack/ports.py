@@ -60,11 +60,18 @@ def port_free(host: str, port: int, *, reuse_addr: bool = True) -> bool:
     return True
 
 
-def check_ports(settings: Settings) -> None:
-    """Raise a `StackError` naming every clash or taken port (and the setting to change)."""
+# The settings of the ports another stack's emulators and simulator hold (`functions_only`).
+SERVICE_PORTS = ("pubsub_port", "firestore_port", "simulator_port")
+
+
+def check_ports(settings: Settings, *, skip: tuple[str, ...] = ()) -> None:
+    """Raise a `StackError` naming every clash or taken port (and the setting to change);
+    the ports of the settings in `skip` are not checked (someone else's, already running)."""
     problems: list[str] = []
     seen: dict[int, PortUse] = {}
     for use in port_uses(settings):
+        if use.setting in skip:
+            continue
         if use.port in seen:
             problems.append(
                 f"{use.describe()} is also assigned to {seen[use.port].describe()}; "

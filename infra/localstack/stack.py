@@ -8,10 +8,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from infra.localstack.components import PUBSUB, PUBSUB_DATA_DIR, Component, stack_components
+from infra.localstack.components import (
+    EMULATORS,
+    PUBSUB_DATA_DIR,
+    SIMULATOR,
+    Component,
+    stack_components,
+)
 from infra.localstack.envs import child_env, stack_env
 from infra.localstack.errors import StackError
-from infra.localstack.ports import check_ports
+from infra.localstack.ports import SERVICE_PORTS, check_ports
 from infra.localstack.preflight import check_tools
 from infra.localstack.procs import (
     POLL_INTERVAL_S,
@@ -55,8 +61,13 @@ class LocalStack:
         *,
         start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
         grace_s: float = DEFAULT_GRACE_S,
+        functions_only: bool = False,
     ) -> None:
+        """`functions_only`: the emulators and the simulator at the settings' ports are another
+        stack's, already running; start the functions only (with their own project id, they
+        are a second, isolated deployment on the same emulators: tests of another chain)."""
         self.settings = settings
+        self.functions_only = functions_only
         self.state_dir = state_dir.resolve()
         self.repo_root = repo_root.resolve()
         self.start_timeout_s = start_timeout_s
@@ -97,8 +108,10 @@ class LocalStack:
         if self._procs:
             raise StackError("this LocalStack is already started")
         check_tools()
-        check_ports(self.settings)
+        check_ports(self.settings, skip=SERVICE_PORTS if self.functions_only else ())
         components = stack_components(self.settings, self.state_dir, self.repo_root)
+        if self.functions_only:
+            components = [c for c in components if c.name not in (*EMULATORS, SIMULATOR)]
         self._components = {c.name: c for c in components}
         self._state = new_state(self.state_dir, self.settings.project_id)
         (self.state_dir / PUBSUB_DATA_DIR).mkdir(parents=True, exist_ok=True)
@@ -245,12 +258,11 @@ class LocalStack:
     def _apply_topology(self) -> None:
         endpoints = {c.name: c.push_endpoint for c in self._components.values() if c.push_endpoint}
         self.topology = build_topology(self.settings, endpoints)
-        emulator = self._components[PUBSUB]
         try:
             self.apply_report = apply_topology(
                 self.topology,
                 self.settings.project_id,
-                emulator_host=emulator.url.removeprefix("http://"),
+                emulator_host=f"{self.settings.host}:{self.settings.pubsub_port}",
             )
         except Exception as exc:  # any client error: name it, then stop the stack
             raise StackError(f"applying the Pub/Sub topology failed: {exc}") from exc
