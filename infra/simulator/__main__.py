@@ -20,7 +20,7 @@ logger = logging.getLogger("aiexec.simulator")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m infra.simulator",
-        description="Local simulator of the OpenAI and Vertex AI Gemini APIs.",
+        description="Local simulator of the providers' APIs (OpenAI, Vertex AI Gemini, Anthropic).",
     )
     settings = Settings()
     parser.add_argument("--host", default=settings.host, help="address (default: %(default)s)")
