@@ -12,6 +12,7 @@ from shared.providers.anthropic.adapter import API_URL, AnthropicProvider, resol
 from shared.providers.base import ErrorKind
 from shared.settings import Settings
 from tests.providers.helpers import call, failure
+from tests.providers.sim_cli import run_cli
 
 MakeSettings = Callable[..., Settings]
 
@@ -107,3 +108,12 @@ def test_endpoint_resolution(make_settings: MakeSettings) -> None:
     assert real is not None
     assert (real.base_url, real.api_key) == (API_URL, "sk-ant-test")
     assert resolve_endpoint(make_settings(None)) is None
+
+
+def test_aiexec_sim_fault_drives_it(sim: SimulatorClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (
+        run_cli(monkeypatch, sim.url, "fault", "anthropic", "rate-limit", "--retry-after", "2") == 0
+    )
+
+    fault = sim.faults()["anthropic"]
+    assert (fault["mode"], fault["retry_after_s"]) == ("rate-limit", 2.0)

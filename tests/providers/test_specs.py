@@ -10,6 +10,7 @@ import pytest
 from infra import bundles
 from infra.deploy import Production, Target, build_production
 from infra.deploy.bootstrap import required_apis
+from infra.localstack.components import function_sources
 from infra.localstack.envs import child_env
 from infra.simulator.dialects import dialects
 from infra.simulator.faults import PROVIDERS
@@ -90,3 +91,11 @@ def test_the_simulator_speaks_its_dialect_and_the_test_stack_hides_its_endpoints
     assert set(spec.simulator.endpoint_env) <= set(REAL_PROVIDER_ENV)
     if spec.key is not None:
         assert spec.key.env in spec.simulator.endpoint_env  # a real key is a real endpoint
+
+
+def test_the_local_stack_runs_a_worker_for_each_provider_of_the_chain_only() -> None:
+    def workers(chain: list[str]) -> list[str | None]:
+        return [p for _, _, p in function_sources(Settings(providers=chain)) if p is not None]
+
+    assert workers(["openai", "vertex"]) == ["openai", "vertex"]
+    assert workers(EVERY_CHAIN) == EVERY_CHAIN
