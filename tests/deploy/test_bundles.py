@@ -28,6 +28,7 @@ from infra.pubsub_apply import apply_topology
 from infra.topology import Topic, Topology
 from shared.bus import Bus
 from shared.ingest import Ingest
+from shared.providers.registry import known_providers
 from shared.settings import Settings
 from shared.store import TaskStore
 from tests.deploy.conftest import InstalledBundle, clean_env
@@ -119,10 +120,9 @@ TOOLING_FOLDERS = {"cli", "client", "simulator", "localstack", "deploy", "benchm
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Every bundle of the default chain, built once for the module's tests."""
-    return bundles.build_all(
-        Settings(providers=["openai", "vertex"]), tmp_path_factory.mktemp("built")
-    )
+    """Every bundle, a worker for each registered provider, built once for the module's tests."""
+    every_provider = Settings(providers=known_providers())
+    return bundles.build_all(every_provider, tmp_path_factory.mktemp("built"))
 
 
 def _imported_roots(path: Path) -> set[str]:
