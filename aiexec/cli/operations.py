@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 import httpx
 
 from aiexec.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
-from aiexec.client import AIExecClient, ServiceUnreachableError
+from aiexec.cli.tables import print_table
+from aiexec.client import API_KEY_ENV, AIExecClient, ServiceUnreachableError
 from aiexec.client.queries import firestore_errors
 from aiexec.client.timespec import parse_duration, parse_since
 from shared.http_api import jsonable
@@ -64,10 +66,14 @@ def stack_parts(settings: Settings) -> dict[str, dict[str, Any]]:
 
 
 def ingest_health(settings: Settings) -> dict[str, Any]:
-    """`GET /health` of the ingest function, or why it could not be read."""
+    """`GET /health` of the ingest function, or why it could not be read. With API keys
+    required, /health shows the providers and circuits only to a caller with a key: send
+    `$AIEXEC_API_KEY` when it is set."""
     url = f"{settings.ingest_url.rstrip('/')}/health"
+    key = os.environ.get(API_KEY_ENV)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
-        response = httpx.get(url, timeout=HEALTH_TIMEOUT_S, trust_env=False)
+        response = httpx.get(url, headers=headers, timeout=HEALTH_TIMEOUT_S, trust_env=False)
         body = response.json()
     except (httpx.HTTPError, ValueError) as problem:
         return {"url": settings.ingest_url, "answers": False, "error": str(problem)}
@@ -133,23 +139,35 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _print_status(status: dict[str, Any]) -> None:
     if status["stack"]:
         print("local stack:")
-        for name, part in status["stack"].items():
-            answers = "answers" if part["answers"] else "DOES NOT ANSWER"
-            print(f"  {name:<16} {part['url']:<28} {answers}")
+        print_table(
+            ("part", "url", "state"),
+            [
+                (name, part["url"], "answers" if part["answers"] else "DOES NOT ANSWER")
+                for name, part in status["stack"].items()
+            ],
+            indent=2,
+        )
     ingest = status["ingest"]
     state = f"ok, version {ingest.get('version')}" if ingest["answers"] else ingest.get("error")
     print(f"ingest {ingest['url']}: {state}")
     print("providers (chain order):")
-    for p in status["providers"]:
-        configured = "configured" if p["configured"] else "NOT CONFIGURED"
-        opened = f" since {p['opened_at']:%H:%M:%S}" if p.get("opened_at") else ""
-        failures = f" ({p['failures']} failures in the window)" if p.get("failures") else ""
-        print(f"  {p['name']:<10} {p['model'] or '-':<20} {configured:<14} circuit {p['circuit']}"
-              f"{opened}{failures}")  # fmt: skip
+    print_table(
+        ("provider", "model", "key", "circuit"), map(_provider_row, status["providers"]), indent=2
+    )
     if status["tasks"] is None:
         print(f"tasks: unknown ({status.get('firestore_error')})")
     else:
         print("tasks: " + ", ".join(f"{k} {v}" for k, v in status["tasks"].items()))
+
+
+def _provider_row(p: dict[str, Any]) -> tuple[str, str, str, str]:
+    circuit = str(p["circuit"])
+    if p.get("opened_at"):
+        circuit += f" since {p['opened_at']:%H:%M:%S}"
+    if p.get("failures"):
+        circuit += f" ({p['failures']} failures in the window)"
+    configured = "configured" if p["configured"] else "NOT CONFIGURED"
+    return p["name"], p["model"] or "-", configured, circuit
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

@@ -197,3 +197,21 @@ def test_prompts_are_not_logged(security: Security) -> None:
     assert refused.status_code == 400
     assert marker not in refused.text
     assert marker not in security.a.log.read_text(errors="replace")
+
+
+def test_status_sends_the_api_key_to_health(
+    security: Security, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`aiexec status` with `$AIEXEC_API_KEY` sees the providers /health shows to a key holder;
+    without it, only what an anonymous caller may see."""
+    from aiexec.cli.operations import ingest_health
+
+    settings = security.settings.model_copy(update={"ingest_url": security.a.url})
+    monkeypatch.delenv("AIEXEC_API_KEY", raising=False)
+    anonymous = ingest_health(settings)
+    assert anonymous["answers"] is True and "providers" not in anonymous
+    key, _ = security.key("status")
+    monkeypatch.setenv("AIEXEC_API_KEY", key)
+    keyed = ingest_health(settings)
+    assert keyed["answers"] is True
+    assert {p["name"] for p in keyed["providers"]} >= {"openai"}
