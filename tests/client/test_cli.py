@@ -150,4 +150,7 @@ def test_status_shows_the_stack_providers_circuits_and_counts(cli: Cli, stack: A
 
     run = cli("status")
     assert run.code == EXIT_OK and "providers (chain order):" in run.out
-    assert "circuit closed" in run.out and "tasks: queued" in run.out
+    rows = {line.split()[0]: line.split() for line in run.out.splitlines() if line.startswith("  ")}
+    for name in stack.settings.providers:
+        assert rows[name][-1] == "closed", run.out  # the circuit column
+    assert "tasks: queued" in run.out
