@@ -24,7 +24,7 @@ from infra.chaos import ChaosRunner
 from infra.localstack import LocalStack, read_state
 from infra.localstack.components import EMULATORS, SIMULATOR
 from infra.localstack.ports import free_port_settings
-from shared.settings import Settings
+from infra.settings import Settings
 
 # Variables that would change what is measured (a user's overrides, a running stack's
 # connection settings, a real provider): hidden from the benchmark and its stack.

@@ -30,11 +30,11 @@ import httpx
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from infra.settings import Settings
 from shared.providers.base import Completion, TransientError
 from shared.reports.period import iso_week
 from shared.reports.service import ReportService
 from shared.rollups import Rollups
-from shared.settings import Settings
 from shared.usage import CallRecord
 
 WEEK = "2021-W46"

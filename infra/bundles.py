@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.settings import Settings
 from shared.providers.registry import SPECS
-from shared.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = Path("build") / "functions"  # relative to the repository root

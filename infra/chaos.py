@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from infra.settings import Settings
 from shared.bus import Bus
 from shared.schemas import TERMINAL_STATUSES as TERMINAL
-from shared.settings import Settings
 from shared.store import TaskStore
 
 

@@ -46,7 +46,7 @@ from typing import NamedTuple, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.settings import Settings
+from infra.settings import Settings
 
 FUNCTION_INGEST = "ingest"
 FUNCTION_INGEST_EVENTS = "ingest-events"

@@ -34,7 +34,7 @@ from shared.firestore.client import ClientSource
 from shared.firestore.keys import KeyDocuments
 from shared.ratelimit import Limit, RateLimiter
 from shared.request_guard import RequestProblemError, refuse
-from shared.settings import Settings
+from shared.settings import IngestSettings
 from shared.structured_logs import log
 from shared.task_ids import check_client_name  # the rule of client names (ids use it too)
 
@@ -68,7 +68,7 @@ class PepperMissingError(AIExecError, RuntimeError):
     pass
 
 
-def pepper(settings: Settings) -> bytes:
+def pepper(settings: IngestSettings) -> bytes:
     if settings.api_key_pepper is not None:
         return settings.api_key_pepper.get_secret_value().encode()
     if settings.firestore_emulator_host:
@@ -120,7 +120,7 @@ class KeyStore:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: IngestSettings,
         client: ClientSource,
         *,
         monotonic: Callable[[], float] = time.monotonic,
@@ -228,7 +228,7 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="aiexec"'}
 class Admission:
     """Authentication (when keys are required) and the per-client rate limit."""
 
-    def __init__(self, settings: Settings, keys: KeyStore, limiter: RateLimiter) -> None:
+    def __init__(self, settings: IngestSettings, keys: KeyStore, limiter: RateLimiter) -> None:
         self.settings = settings
         self.keys = keys
         self.limiter = limiter
@@ -241,7 +241,7 @@ class Admission:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, client: ClientSource) -> Admission:
+    def from_settings(cls, settings: IngestSettings, client: ClientSource) -> Admission:
         if settings.api_keys_required:
             pepper(settings)  # fail at start-up, not on the first request
         return cls(settings, KeyStore(settings, client), RateLimiter(settings, client))

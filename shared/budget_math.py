@@ -12,7 +12,7 @@ from shared.catalog import ModelInfo, Prices, catalog
 from shared.fallback import model_for
 from shared.pricing import prices_for
 from shared.schemas import TaskRequest
-from shared.settings import Settings
+from shared.settings import TaskSettings
 
 NANOS_PER_USD = 1_000_000_000
 PROMPT_OVERHEAD_TOKENS = 16  # chat framing around the prompt and system messages
@@ -27,7 +27,7 @@ def to_nusd(amount_usd: float) -> int:
     return math.ceil(round(amount_usd * NANOS_PER_USD, 3))
 
 
-def reservation_nusd(settings: Settings, request: TaskRequest, chain: list[str]) -> int:
+def reservation_nusd(settings: TaskSettings, request: TaskRequest, chain: list[str]) -> int:
     """The most one task can cost (see shared/budget.py), in nano-USD."""
     prompt = len(request.task_description.encode()) + len((request.system or "").encode())
     input_tokens = prompt + PROMPT_OVERHEAD_TOKENS

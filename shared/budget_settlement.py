@@ -14,7 +14,7 @@ from shared.budget_shards import BudgetShards, committed_nusd
 from shared.clock import utcnow
 from shared.firestore.client import ClientSource
 from shared.schemas import TERMINAL_STATUSES
-from shared.settings import Settings
+from shared.settings import IngestSettings
 
 MISSING_TASK_GRACE = timedelta(minutes=5)  # a reservation whose task was never created
 SETTLE_BATCH = 100
@@ -24,7 +24,7 @@ SETTLE_INTERVAL_S = 2.0
 class BudgetSettlement(BudgetShards):
     def __init__(
         self,
-        settings: Settings,
+        settings: IngestSettings,
         client: ClientSource,
         *,
         now: Callable[[], datetime] = utcnow,

@@ -20,7 +20,7 @@ from shared.firestore.client import ClientSource
 from shared.firestore.conditional import retry_on_conflict
 from shared.request_guard import RequestProblemError
 from shared.schemas import FieldProblem
-from shared.settings import Settings
+from shared.settings import IngestSettings
 
 __all__ = ["MAX_CONFLICTS", "BudgetBusyError", "BudgetShards", "committed_nusd"]
 
@@ -39,7 +39,7 @@ class BudgetBusyError(RequestProblemError):
 class BudgetShards:
     def __init__(
         self,
-        settings: Settings,
+        settings: IngestSettings,
         client: ClientSource,
         *,
         now: Callable[[], datetime] = utcnow,

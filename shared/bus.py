@@ -8,13 +8,13 @@ from typing import Any
 from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
 
 from shared import opcount
-from shared.settings import Settings
+from shared.settings import TaskSettings
 
 PUBLISH_TIMEOUT_S = 30.0
 
 
 class Bus:
-    def __init__(self, settings: Settings, client: Any = None) -> None:
+    def __init__(self, settings: TaskSettings, client: Any = None) -> None:
         self.settings = settings
         self._client = client
         self._lock = threading.Lock()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.settings import Settings
+from shared.settings import TaskSettings
 
 CATALOG_FILE = Path(__file__).parent / "data" / "models.json"
 
@@ -168,7 +168,7 @@ def catalog() -> Catalog:
     return Catalog.model_validate(json.loads(CATALOG_FILE.read_text(encoding="utf-8")))
 
 
-def known_name(settings: Settings, provider: str, model: str) -> str | None:
+def known_name(settings: TaskSettings, provider: str, model: str) -> str | None:
     """The name the system knows `model` by on `provider`, or None when only a request vouches
     for it: its catalog id (a dated snapshot gives its base id), else the model itself when the
     operator configured it or allowed it (`AIEXEC_ALLOWED_MODELS`). A set the operator bounds,

@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 from shared.clock import utcnow
 from shared.firestore.circuits import CircuitDocuments
 from shared.firestore.client import ClientSource
-from shared.settings import Settings
+from shared.settings import TaskSettings
 from shared.structured_logs import log
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class CircuitView:
 class CircuitBreaker:
     def __init__(
         self,
-        settings: Settings,
+        settings: TaskSettings,
         client: ClientSource,
         provider: str,
         clock: Callable[[], datetime] = utcnow,
@@ -251,7 +251,7 @@ class CircuitBreaker:
         self._remember(view)
 
 
-def circuit_states(settings: Settings, client: Any) -> dict[str, dict[str, Any]]:
+def circuit_states(settings: TaskSettings, client: Any) -> dict[str, dict[str, Any]]:
     """Every provider's circuit (closed when never written), for /health and `aiexec status`."""
     written = CircuitDocuments(settings, lambda: client).all()
     found = {provider: CircuitView.of(data) for provider, data in written.items()}

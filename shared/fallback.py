@@ -6,16 +6,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.schemas import TaskMessage
-from shared.settings import Settings
+from shared.settings import TaskSettings
 from shared.usage import CallRecord
 
 
-def topic_for_hop(settings: Settings, chain: list[str], hop: int) -> str:
+def topic_for_hop(settings: TaskSettings, chain: list[str], hop: int) -> str:
     """The topic that owns `hop`: a provider queue, or the final dead-letter topic past the end."""
     return settings.provider_topic(chain[hop]) if hop < len(chain) else settings.topic_dead
 
 
-def resolve_chain(settings: Settings, requested: list[str] | None) -> list[str]:
+def resolve_chain(settings: TaskSettings, requested: list[str] | None) -> list[str]:
     """The task's chain: the request's restriction/reordering of the configured chain.
 
     Raises ValueError naming the providers that are not deployed (no queue exists for them).
@@ -35,7 +35,7 @@ def hand_over(message: TaskMessage, next_hop: int, reason: str) -> TaskMessage:
 
 
 def model_for(
-    settings: Settings,
+    settings: TaskSettings,
     provider: str,
     requested: dict[str, str] | None,
     task_type: str | None = None,
@@ -53,7 +53,7 @@ def model_for(
     return default
 
 
-def models_to_try(settings: Settings, provider: str, request: dict[str, Any]) -> list[str]:
+def models_to_try(settings: TaskSettings, provider: str, request: dict[str, Any]) -> list[str]:
     """The models to call on `provider`, in order: the chosen one (see `model_for`), then the
     task type's configured fallback model (`settings.fallback_model_for`), which is tried only
     when the provider answers that the chosen model does not exist (`model_unavailable`).
@@ -67,7 +67,7 @@ def models_to_try(settings: Settings, provider: str, request: dict[str, Any]) ->
     return [chosen] if not spare or spare == chosen else [chosen, spare]
 
 
-def not_called(settings: Settings, provider: str, request: dict[str, Any]) -> CallRecord:
+def not_called(settings: TaskSettings, provider: str, request: dict[str, Any]) -> CallRecord:
     """The record of a hop skipped without a call because `provider`'s circuit is open."""
     now = datetime.now(UTC)
     model = model_for(settings, provider, request.get("model"), request.get("task_type"))

@@ -16,7 +16,7 @@ from shared.events import PubSubMessage, topic_of_subscription
 from shared.pubsub_clients import pubsub_client
 from shared.results import publish_result
 from shared.schemas import FieldProblem, TaskMessage, readable_task_id
-from shared.settings import Settings
+from shared.settings import TaskSettings
 from shared.store import TaskStore
 from shared.structured_logs import log, task_context
 
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 class Finalizer:
-    def __init__(self, settings: Settings, store: TaskStore, bus: Bus) -> None:
+    def __init__(self, settings: TaskSettings, store: TaskStore, bus: Bus) -> None:
         self.settings = settings
         self.store = store
         self.bus = bus

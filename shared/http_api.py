@@ -29,7 +29,7 @@ from shared.providers.registry import known_providers
 from shared.request_guard import read_body
 from shared.schemas import TERMINAL_STATUSES as _TERMINAL
 from shared.schemas import FieldProblem, TaskStatus, check_task_id
-from shared.settings import Settings
+from shared.settings import IngestSettings
 from shared.task_ids import doc_id_of
 from shared.waits import WaitSlots, instance_cap, request_threads
 
@@ -141,7 +141,7 @@ def register_json_errors(errorhandler: Callable[[Any], Any]) -> None:
 class HttpApi:
     def __init__(
         self,
-        settings: Settings,
+        settings: IngestSettings,
         ingest: Ingest,
         admission: Admission | None = None,
         waits: WaitSlots | None = None,

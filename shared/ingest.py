@@ -33,7 +33,7 @@ from shared.schemas import (
     describe_validation_error,
     readable_task_id,
 )
-from shared.settings import Settings
+from shared.settings import IngestSettings
 from shared.store import TaskStore
 from shared.structured_logs import log, task_context
 from shared.task_ids import doc_id_of
@@ -51,7 +51,7 @@ class Submission:
 
 class Ingest:
     def __init__(
-        self, settings: Settings, store: TaskStore, bus: Bus, budgets: Budgets | None = None
+        self, settings: IngestSettings, store: TaskStore, bus: Bus, budgets: Budgets | None = None
     ) -> None:
         self.settings = settings
         self.store = store

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from shared.catalog import Lifecycle, ModelStatus, catalog
-from shared.settings import Settings
+from shared.settings import TaskSettings
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def today_utc() -> date:
     return datetime.now(UTC).date()
 
 
-def configured_models(settings: Settings, today: date | None = None) -> list[ConfiguredModel]:
+def configured_models(settings: TaskSettings, today: date | None = None) -> list[ConfiguredModel]:
     """Every model the configuration may call, provider by provider, with its lifecycle."""
     day = today or today_utc()
     table = catalog()
@@ -71,14 +71,14 @@ def needs_attention(models: Iterable[ConfiguredModel], warn_days: int) -> list[C
     return [m for m in models if m.warning(warn_days) is not None]
 
 
-def warnings(settings: Settings, today: date | None = None) -> list[str]:
+def warnings(settings: TaskSettings, today: date | None = None) -> list[str]:
     """One sentence per configured model that is unknown, retired or near its shutdown."""
     days = settings.model_shutdown_warn_days
     found = needs_attention(configured_models(settings, today), days)
     return [f"{m.warning(days)} (configured as {m.where})" for m in found]
 
 
-def not_served(settings: Settings, today: date | None = None) -> list[ConfiguredModel]:
+def not_served(settings: TaskSettings, today: date | None = None) -> list[ConfiguredModel]:
     """Configured models retired or unknown to the catalog (what `aiexec deploy` refuses)."""
     return [
         m

@@ -25,13 +25,13 @@ from shared.catalog import Lifecycle, catalog
 from shared.model_lifecycle import today_utc
 from shared.request_guard import RequestProblemError
 from shared.schemas import FieldProblem
-from shared.settings import Settings
+from shared.settings import TaskSettings
 
 MODEL_NOT_ALLOWED = "model_not_allowed"
 _LISTED_IN_MESSAGE = 20  # names an error message lists at most (the OpenAPI document has all)
 
 
-def allowed_models(settings: Settings, provider: str, today: date | None = None) -> list[str]:
+def allowed_models(settings: TaskSettings, provider: str, today: date | None = None) -> list[str]:
     """The exact names allowed on `provider` (sorted); dated snapshots of catalog models besides
     (`snapshot_pattern`)."""
     day = today or today_utc()
@@ -65,7 +65,7 @@ def snapshot_pattern(provider: str, today: date | None = None) -> str | None:
     return pattern.replace("(?P<base>.+)", f"({alternatives})")
 
 
-def is_allowed(settings: Settings, provider: str, name: str, today: date | None = None) -> bool:
+def is_allowed(settings: TaskSettings, provider: str, name: str, today: date | None = None) -> bool:
     day = today or today_utc()
     if name in settings.configured_models(provider) or name in settings.extra_allowed_models(
         provider
@@ -76,7 +76,7 @@ def is_allowed(settings: Settings, provider: str, name: str, today: date | None 
 
 
 def check_models(
-    settings: Settings, requested: Mapping[str, str] | None, today: date | None = None
+    settings: TaskSettings, requested: Mapping[str, str] | None, today: date | None = None
 ) -> None:
     """Raise RequestProblemError (400 `model_not_allowed`, field `model.<provider>`) for the
     first requested model that is not allowed. Providers that are not configured are left to

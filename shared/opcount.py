@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from shared.settings import Settings
+from shared.settings import TaskSettings
 
 FLUSH_INTERVAL_S = 0.2
 BILLING_ROUNDING_MS = 100
@@ -42,7 +42,7 @@ _local = threading.local()
 _where: list[Path] = []  # the counters directory, once counting is on in this process
 
 
-def install(settings: Settings) -> bool:
+def install(settings: TaskSettings) -> bool:
     """Start counting in this process if `settings` asks for it; idempotent. Whether on."""
     if settings.count_operations_dir is None:
         return False
@@ -71,7 +71,7 @@ def snapshot() -> dict[str, int]:
 # --- Pub/Sub ---------------------------------------------------------------------------------
 
 
-def publish_counter(settings: Settings) -> Callable[[str, int], None] | None:
+def publish_counter(settings: TaskSettings) -> Callable[[str, int], None] | None:
     """What `Bus.publish` calls with (topic, bytes) when counting is on; None when off."""
     return _count_publish if install(settings) else None
 
@@ -87,7 +87,7 @@ def _count_publish(topic: str, size: int) -> None:
 # --- Firestore -------------------------------------------------------------------------------
 
 
-def instrument_firestore(client: Any, settings: Settings) -> Any:
+def instrument_firestore(client: Any, settings: TaskSettings) -> Any:
     """`client`, its GAPIC methods wrapped to count billed operations when counting is on."""
     if not install(settings):
         return client

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.model_policy import allowed_models, snapshot_pattern
-from shared.settings import Settings
+from shared.settings import IngestSettings
 
 SPEC_PATH = Path(__file__).parent / "data" / "openapi.json"
 
@@ -31,7 +31,7 @@ def _static() -> dict[str, Any]:
     return document
 
 
-def render_openapi(settings: Settings, today: date | None = None) -> dict[str, Any]:
+def render_openapi(settings: IngestSettings, today: date | None = None) -> dict[str, Any]:
     """The document with `settings`' providers and limits (a new object on every call); with
     `today`, the models allowed on each provider that day."""
     document = copy.deepcopy(_static())
@@ -67,7 +67,7 @@ def render_openapi(settings: Settings, today: date | None = None) -> dict[str, A
 
 
 def _model_schema(
-    base: dict[str, Any], settings: Settings, provider: str, today: date
+    base: dict[str, Any], settings: IngestSettings, provider: str, today: date
 ) -> dict[str, Any]:
     """The names allowed on `provider`: exact ones, or a dated snapshot of a catalog model."""
     exact: dict[str, Any] = {"enum": allowed_models(settings, provider, today)}
@@ -81,7 +81,7 @@ def _number(value: float) -> float | int:
 
 def write_defaults() -> None:
     """Rewrite the file from itself with the default settings (after a default changed)."""
-    document = render_openapi(Settings.model_construct())
+    document = render_openapi(IngestSettings.model_construct())
     SPEC_PATH.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", "utf-8")
 
 

@@ -51,7 +51,7 @@ from shared.firestore.conditional import retry_on_conflict
 from shared.firestore.ratelimits import RateLimitDocuments
 from shared.request_guard import RequestProblemError
 from shared.schemas import FieldProblem
-from shared.settings import Settings
+from shared.settings import IngestSettings
 
 WRITES_PER_DOC_PER_S = 1.0  # Firestore's sustained write rate per document
 MAX_SHARDS = 16
@@ -128,7 +128,7 @@ class _Local:
 class RateLimiter:
     def __init__(
         self,
-        settings: Settings,
+        settings: IngestSettings,
         client: ClientSource,
         *,
         monotonic: Callable[[], float] = time.monotonic,

@@ -22,7 +22,7 @@ from typing import Any
 
 from shared.errors import AIExecError
 from shared.schemas import FieldProblem
-from shared.settings import Settings
+from shared.settings import IngestSettings
 
 # Structural tokens outside strings; a string is matched whole (unrolled loop: no backtracking).
 _TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]', re.DOTALL)
@@ -83,7 +83,7 @@ def check_content_type(content_type: str | None, *, required: bool) -> None:
             raise refuse(415, "unsupported_media_type", "the only accepted charset is utf-8")
 
 
-def read_body(request: Any, settings: Settings, *, json_type_required: bool) -> bytes:
+def read_body(request: Any, settings: IngestSettings, *, json_type_required: bool) -> bytes:
     """The body of a Flask request, after the header checks, read up to the size cap."""
     encoding = (request.headers.get("Content-Encoding") or "identity").strip().lower()
     if encoding != "identity":
@@ -136,7 +136,7 @@ class _Pairs(list[tuple[str, Any]]):
     """An object as parsed, keys in order (duplicates kept, so that they can be refused)."""
 
 
-def check_json(body: bytes, settings: Settings) -> None:
+def check_json(body: bytes, settings: IngestSettings) -> None:
     """Refuse bodies that are not UTF-8, too deep, too wide, or ambiguous; else return.
 
     Syntax errors are left to the validator, which reports them as `invalid_json`.

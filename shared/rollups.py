@@ -47,7 +47,7 @@ from zoneinfo import ZoneInfo
 from shared.budget_math import NANOS_PER_USD
 from shared.catalog import known_name
 from shared.firestore.rollups import RollupDocuments
-from shared.settings import Settings
+from shared.settings import TaskSettings
 from shared.task_ids import check_client_name
 
 BUCKET_RATIO = 2**0.25
@@ -110,7 +110,7 @@ def percentile(histogram: Mapping[str, int], q: float) -> float | None:
 # --- cell keys and days ------------------------------------------------------------------
 
 
-def model_label(settings: Settings, provider: str, model: str) -> str:
+def model_label(settings: TaskSettings, provider: str, model: str) -> str:
     """The model as a rollup counts it: a bounded set of names (module docstring)."""
     if not model:
         return ""
@@ -128,11 +128,13 @@ def client_label(client: str) -> str:
         return INVALID_CLIENT
 
 
-def provider_label(settings: Settings, provider: str) -> str:
+def provider_label(settings: TaskSettings, provider: str) -> str:
     return provider if not provider or provider in settings.providers else OTHER_PROVIDER
 
 
-def cell_labels(settings: Settings, provider: str, model: str, client: str) -> tuple[str, str, str]:
+def cell_labels(
+    settings: TaskSettings, provider: str, model: str, client: str
+) -> tuple[str, str, str]:
     return (
         provider_label(settings, provider),
         model_label(settings, provider, model),
@@ -231,7 +233,7 @@ def add_task(cell: Tree, task: Mapping[str, Any], completed_at: datetime, sign: 
 class Rollups:
     """Writes rollup increments into a caller's transaction (see the module docstring)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: TaskSettings) -> None:
         self.settings = settings
         self.zone = ZoneInfo(settings.report_timezone)
         self.documents = RollupDocuments(settings)

@@ -16,7 +16,7 @@ from typing import Any
 
 from shared import fallback
 from shared.circuit import CircuitBreaker
-from shared.settings import Settings
+from shared.settings import TaskSettings
 from shared.usage import CallRecord
 
 logger = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 class EntryRouter:
     def __init__(
         self,
-        settings: Settings,
+        settings: TaskSettings,
         client: Callable[[], Any],
         breakers: dict[str, CircuitBreaker] | None = None,
     ) -> None:

@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from shared.settings import get_settings
+from shared.settings import task_settings
 
 # Firestore document ids may not contain "/", be "." or "..", or match __.*__; ours are stricter
 # so that ids are safe in URLs, logs and the `usage/{task_id}-{attempt}` key.
@@ -123,7 +123,7 @@ class TaskRequest(BaseModel):
             return value
         if not value.strip():
             raise ValueError("must not be blank")
-        limit = get_settings().max_prompt_chars
+        limit = task_settings().max_prompt_chars
         if len(value) > limit:
             raise ValueError(f"is {len(value)} characters long; the limit is {limit}")
         return value
@@ -136,7 +136,7 @@ class TaskRequest(BaseModel):
     @field_validator("max_output_tokens")
     @classmethod
     def _bounded_tokens(cls, value: int | None) -> int | None:
-        limit = get_settings().max_output_tokens_limit
+        limit = task_settings().max_output_tokens_limit
         if value is not None and value > limit:
             raise ValueError(f"must be at most {limit}")
         return value

@@ -3,14 +3,14 @@
 A section is a mixin of flat fields in a module of its own: core (`settings_core.py`: identity,
 names, chain, circuits, deadlines), each provider (`shared/providers/<name>/settings.py`, read
 by name through `provider_section`), the models that span providers (`settings_models.py`),
-ingest's defences (`settings_security.py`), report delivery (`settings_reports.py`), and the
-tooling's deploy (`settings_deploy.py`) and local stack/benchmark (`settings_localstack.py`).
+ingest's defences (`settings_security.py`), report delivery (`settings_reports.py`), and, outside
+the runtime, the tooling's deploy and local stack/benchmark sections (`infra/settings.py`).
 Environment names are the fields' (`AIEXEC_<FIELD>`, or the contract's where Google's libraries
 or a provider's SDK define one); `docs/configuration.md` and `.env.example` list them all.
 
 Services compose the sections they read: `TaskSettings` (every function that handles tasks:
 core + providers), `IngestSettings` (+ ingest), `ReportServiceSettings` (+ report delivery).
-`Settings` has every section: the tooling's object, and the one tests construct.
+`RuntimeSettings` has every runtime section; `infra.settings.Settings` adds the tooling's.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from shared.providers.anthropic.settings import AnthropicSettings
 from shared.providers.openai.settings import OpenAISettings
 from shared.providers.vertex.settings import VertexSettings
 from shared.settings_core import SETTINGS_CONFIG, CoreSettings
-from shared.settings_deploy import DeploySettings
-from shared.settings_localstack import LocalStackSettings
 from shared.settings_models import ModelSettings
 from shared.settings_providers import ProviderSections
 from shared.settings_reports import ReportSettings
@@ -62,13 +60,20 @@ class RuntimeSettings(IngestSettings, ReportServiceSettings):
     model_config = SETTINGS_CONFIG
 
 
-class Settings(RuntimeSettings, DeploySettings, LocalStackSettings):
-    """Every section, tooling included (`aiexec`, deploy, local stack, benchmarks, tests)."""
-
-    model_config = SETTINGS_CONFIG
+# Each function reads its settings once (functions are long-lived processes).
 
 
 @lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings, read once (functions are long-lived processes)."""
-    return Settings()
+def task_settings() -> TaskSettings:
+    """The worker's, the finalizer's and the sweeper's settings."""
+    return TaskSettings()
+
+
+@lru_cache(maxsize=1)
+def ingest_settings() -> IngestSettings:
+    return IngestSettings()
+
+
+@lru_cache(maxsize=1)
+def report_settings() -> ReportServiceSettings:
+    return ReportServiceSettings()

@@ -51,6 +51,14 @@ class CoreSettings(BaseSettings):
     )
     version: str = Field("0.1.0", description="Version reported by `GET /health`.")
 
+    # Core, not ingest's section: it decides task document ids (`{client_id}~{task_id}`),
+    # which every function must agree on.
+    api_keys_required: bool = Field(
+        False,
+        description="Ingest requires an API key; only then is the deployed ingest function "
+        "public. Without it ingest stays IAM-only (callers need roles/run.invoker).",
+    )
+
     # --- names of the public contract ---------------------------------------------------
     topic_tasks: str = Field("tasks", description="Entry topic clients publish tasks to.")
     topic_prefix: str = Field("tasks-", description="Provider queue topic = prefix + provider.")

@@ -15,11 +15,6 @@ __all__ = ["_CLIENT_RE", "SecuritySettings"]
 
 class SecuritySettings(BaseSettings):
     # --- ingest security: API keys, rate limits, budgets, hostile input ------------------
-    api_keys_required: bool = Field(
-        False,
-        description="Ingest requires an API key; only then is the deployed ingest function "
-        "public. Without it ingest stays IAM-only (callers need roles/run.invoker).",
-    )
     api_key_pepper: SecretStr | None = Field(
         None,
         description="Secret mixed into the HMAC-SHA256 that `api_keys/{hash}` stores instead "

@@ -20,7 +20,7 @@ from shared.bus import Bus
 from shared.clock import utcnow
 from shared.results import publish_result
 from shared.schemas import TaskMessage, TaskStatus
-from shared.settings import Settings
+from shared.settings import TaskSettings
 from shared.store import TaskStore
 from shared.structured_logs import log, task_context
 from shared.task_ids import doc_id_of
@@ -39,7 +39,7 @@ class SweepReport:
 
 
 class Sweeper:
-    def __init__(self, settings: Settings, store: TaskStore, bus: Bus) -> None:
+    def __init__(self, settings: TaskSettings, store: TaskStore, bus: Bus) -> None:
         self.settings = settings
         self.store = store
         self.bus = bus

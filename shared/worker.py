@@ -40,7 +40,7 @@ from shared.providers.base import (
 from shared.providers.errors import MODEL_UNAVAILABLE
 from shared.results import publish_result
 from shared.schemas import TaskMessage, TaskStatus
-from shared.settings import Settings
+from shared.settings import TaskSettings
 from shared.store import TaskStore
 from shared.structured_logs import log
 from shared.task_leases import BeginKind, Outcome
@@ -54,7 +54,7 @@ pause = time.sleep  # the back-off between in-process retries (replaceable in un
 class Worker:
     def __init__(
         self,
-        settings: Settings,
+        settings: TaskSettings,
         store: TaskStore,
         bus: Bus,
         provider: Provider,

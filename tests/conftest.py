@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from infra.localstack import LocalStack, StackError, free_port_settings
+from infra.settings import Settings, get_settings
 from shared.providers.registry import SPECS
-from shared.settings import Settings, get_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Settings that would send the stack's provider calls past the simulator (to a real provider),

@@ -31,7 +31,7 @@ def _fmt(value: Any) -> str:
 
 def cmd_chaos(args: argparse.Namespace) -> int:
     from infra.chaos import ChaosRunner, figures
-    from shared.settings import get_settings
+    from infra.settings import get_settings
 
     settings = get_settings()
     sim = settings.simulator_url or f"http://{settings.host}:{settings.simulator_port}"

@@ -19,7 +19,7 @@ import httpx
 from aiexec.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
 from aiexec.cli.tables import print_table
 from aiexec.cli.tasks import submit_http, submit_pubsub
-from shared.settings import get_settings
+from infra.settings import get_settings
 from shared.store import TaskStore
 from shared.terminal import printable
 

@@ -62,7 +62,7 @@ def register(subparsers: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from shared.settings import Settings
+    from infra.settings import Settings
 
     overrides: dict[str, Any] = {"project_id": args.project}
     if args.providers:

@@ -20,11 +20,11 @@ from aiexec.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from aiexec.cli.tables import print_table
 from aiexec.client import ServiceUnreachableError
 from aiexec.client.queries import firestore_errors
+from infra.settings import Settings, get_settings
 from shared.auth import KeyStore, PepperMissingError
 from shared.budget import Budgets
 from shared.budget_math import NANOS_PER_USD
 from shared.ratelimit import Limit
-from shared.settings import Settings, get_settings
 
 _COLUMNS = ("key_id", "client_id", "status", "rate", "burst", "budget_usd", "month_usd", "hint")
 _NUMBERS = ("burst", "budget_usd", "month_usd")

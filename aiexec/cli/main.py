@@ -54,7 +54,7 @@ _STACK_COMMANDS = {"up", "down", "stack", "deploy"}
 
 def load_local_env() -> None:
     """Use the running local stack's connection settings unless the caller set them already."""
-    from shared.settings import get_settings
+    from infra.settings import get_settings
 
     path = Path(os.environ.get("AIEXEC_STATE_DIR", ".aiexec")) / "local.env"
     if not path.is_file():

@@ -18,8 +18,8 @@ from typing import Any, TextIO
 from aiexec.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
 from aiexec.cli.provider_models import LOOKUPS, ProviderUnreachableError, ProviderView
 from aiexec.cli.tables import render, table
+from infra.settings import Settings, get_settings
 from shared.model_lifecycle import ConfiguredModel, configured_models, today_utc
-from shared.settings import Settings, get_settings
 from shared.terminal import printable
 
 

@@ -16,8 +16,8 @@ from aiexec.cli.tables import print_table
 from aiexec.client import API_KEY_ENV, AIExecClient, ServiceUnreachableError
 from aiexec.client.queries import firestore_errors
 from aiexec.client.timespec import parse_duration, parse_since
+from infra.settings import Settings, get_settings
 from shared.http_api import jsonable
-from shared.settings import Settings, get_settings
 from shared.store import TaskStore
 
 __all__ = ["parse_duration", "register"]

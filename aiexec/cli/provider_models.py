@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from infra.settings import Settings
 from shared.errors import AIExecError
-from shared.settings import Settings
 
 
 @dataclass(frozen=True)

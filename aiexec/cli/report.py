@@ -17,6 +17,7 @@ from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exc
 
 from aiexec.cli.main import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from infra.settings import get_settings
 from shared.reports.period import (
     Period,
     PeriodError,
@@ -26,7 +27,6 @@ from shared.reports.period import (
     previous_week,
     week_of,
 )
-from shared.settings import get_settings
 
 FORMATS = ("text", "markdown", "html", "json")
 

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 
 from aiexec.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from infra.settings import Settings
 from infra.simulator.client import SimulatorClient, SimulatorControlError
 from infra.simulator.faults import MODES, PROVIDERS
-from shared.settings import Settings
 
 # CLI option -> control-API field; options left out keep the simulator's defaults.
 _FAULT_OPTIONS = {

@@ -24,7 +24,7 @@ from infra.localstack import LocalStack, StackError, read_state, stop_recorded
 from infra.localstack.components import stack_components
 from infra.localstack.procs import POLL_INTERVAL_S, probe, same_process, start_ticks
 from infra.localstack.state import remove_state
-from shared.settings import Settings
+from infra.settings import Settings
 
 FOREGROUND_FILE = "up.json"  # the pid of a foreground `aiexec up`, so `down` can ask it to stop
 WATCH_INTERVAL_S = 1.0

@@ -26,7 +26,7 @@ from aiexec.client import (
     Submitted,
     Task,
 )
-from shared.settings import get_settings
+from infra.settings import get_settings
 
 TASK_TYPES = ("analytical", "creative", "code", "general")
 

@@ -35,10 +35,10 @@ from aiexec.client.models import (
     Via,
 )
 from aiexec.client.queries import firestore_errors, iter_documents
+from infra.settings import Settings, get_settings
 from shared.bus import Bus
 from shared.ingest import Ingest
 from shared.schemas import FieldProblem, TaskRequest
-from shared.settings import Settings, get_settings
 from shared.store import TaskStore
 from shared.task_ids import resolve
 

@@ -35,9 +35,9 @@ from typing import Any
 import functions_framework
 from google.cloud import firestore
 
+from infra.settings import Settings, get_settings
 from shared import opcount
 from shared.bus import Bus
-from shared.settings import Settings, get_settings
 
 COLLECTION = "bench-floor"
 USAGE_COLLECTION = "bench-floor-usage"

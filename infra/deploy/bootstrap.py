@@ -98,8 +98,8 @@ from infra.deploy.model import (
     Target,
     member,
 )
+from infra.settings import Settings
 from shared.providers.registry import SPECS
-from shared.settings import Settings
 
 DATABASE_TYPE = "firestore-native"
 # account ids: aiexec-deployer, aiexec-builder, aiexec-tester

@@ -17,6 +17,7 @@ from infra.deploy.model import (
     SchedulerJob,
     Target,
 )
+from infra.settings import Settings
 from infra.topology import (
     MAX_PUSH_TIMEOUT_S,
     PRODUCTION_RETRY,
@@ -25,7 +26,6 @@ from infra.topology import (
     push_functions,
 )
 from shared.providers.registry import known_providers
-from shared.settings import Settings
 
 INDEXES_FILE = Path(__file__).resolve().parent.parent / "firestore.indexes.json"
 REPORT_JOB = "aiexec-weekly-report"

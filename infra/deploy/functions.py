@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from infra import bundles
 from infra.deploy.model import Function, SecretRef, ServiceAccount, Target
+from infra.settings import Settings
 from infra.settings_reference import env_name
 from infra.topology import (
     FUNCTION_FINALIZER,
@@ -23,7 +24,6 @@ from infra.topology import (
     worker_function,
 )
 from shared.providers.registry import SPECS
-from shared.settings import Settings
 
 ACCOUNT_PREFIX = "aiexec-"
 PUSH_ACCOUNT = "push"  # the identity whose OIDC token authenticates every push delivery

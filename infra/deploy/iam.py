@@ -39,6 +39,7 @@ from infra.deploy.model import (
     Target,
     member,
 )
+from infra.settings import Settings
 from infra.topology import (
     FUNCTION_FINALIZER,
     FUNCTION_INGEST,
@@ -47,7 +48,6 @@ from infra.topology import (
     Topology,
 )
 from shared.providers.registry import SPECS
-from shared.settings import Settings
 
 DATASTORE_USER = "roles/datastore.user"
 PUBLISHER = "roles/pubsub.publisher"

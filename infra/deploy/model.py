@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from infra.settings import Settings
 from infra.topology import Topology
-from shared.settings import Settings
 
 if TYPE_CHECKING:
     from infra.deploy.bootstrap import Bootstrap

@@ -21,8 +21,8 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
+from infra.settings import Settings
 from shared.schemas import TERMINAL_STATUSES as TERMINAL
-from shared.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE = 0, 1, 3
 POLL_S = 2.0

@@ -9,6 +9,7 @@ from pathlib import Path
 from infra.localstack.envs import base_url
 from infra.localstack.errors import StackError
 from infra.localstack.preflight import functions_framework
+from infra.settings import Settings
 from infra.topology import (
     FUNCTION_FINALIZER,
     FUNCTION_INGEST,
@@ -17,7 +18,6 @@ from infra.topology import (
     FUNCTION_SWEEPER,
     worker_function,
 )
-from shared.settings import Settings
 
 PUBSUB = "pubsub"
 FIRESTORE = "firestore"

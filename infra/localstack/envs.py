@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pydantic import AliasChoices, SecretStr
 
+from infra.settings import Settings
 from shared.providers.registry import SPECS
-from shared.settings import Settings
 
 # Per-process settings the stack sets itself (a worker's provider), never inherited.
 _PER_PROCESS = frozenset({"provider"})

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from infra.localstack.envs import base_url, env_name
 from infra.localstack.errors import StackError
-from shared.settings import Settings
+from infra.settings import Settings
 
 _TEST_PORT_RANGE = (20_000, 32_000)  # below Linux's ephemeral range: no clash with client sockets
 

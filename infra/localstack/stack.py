@@ -39,8 +39,8 @@ from infra.localstack.state import (
     write_state,
 )
 from infra.pubsub_apply import ApplyReport, apply_topology
+from infra.settings import Settings
 from infra.topology import Topology, build_topology
-from shared.settings import Settings
 
 DEFAULT_START_TIMEOUT_S = 90.0
 DEFAULT_GRACE_S = 10.0

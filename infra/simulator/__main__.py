@@ -7,8 +7,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from infra.settings import Settings
 from infra.simulator.server import SimulatorStartError, make_server
-from shared.settings import Settings
 from shared.structured_logs import configure
 
 # Same meaning as the CLI's EXIT_UNREACHABLE: the local stack cannot use this service.

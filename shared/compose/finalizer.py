@@ -8,7 +8,7 @@ from typing import Any
 from shared.bus import Bus
 from shared.compose.pubsub import delivered_message
 from shared.finalizer import Finalizer
-from shared.settings import get_settings
+from shared.settings import task_settings
 from shared.store import TaskStore
 from shared.structured_logs import configure
 
@@ -16,7 +16,7 @@ from shared.structured_logs import configure
 @lru_cache(maxsize=1)
 def finalizer_service() -> Finalizer:
     configure("finalizer")
-    settings = get_settings()
+    settings = task_settings()
     return Finalizer(settings, TaskStore(settings), Bus(settings))
 
 

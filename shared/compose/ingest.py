@@ -14,7 +14,7 @@ from shared.events import source_topic
 from shared.http_api import HttpApi, problem
 from shared.ingest import Ingest, RequestProblemError
 from shared.pubsub_clients import pubsub_client
-from shared.settings import get_settings
+from shared.settings import ingest_settings
 from shared.store import TaskStore
 from shared.structured_logs import configure, log
 
@@ -24,13 +24,13 @@ logger = logging.getLogger(__name__)
 @lru_cache(maxsize=1)
 def ingest_service() -> Ingest:
     configure("ingest")
-    settings = get_settings()
+    settings = ingest_settings()
     return Ingest(settings, TaskStore(settings), Bus(settings))
 
 
 @lru_cache(maxsize=1)
 def http_api() -> HttpApi:
-    return HttpApi(get_settings(), ingest_service())
+    return HttpApi(ingest_settings(), ingest_service())
 
 
 def handle_ingest_http(request: Any) -> Any:

@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 from shared.bus import Bus
-from shared.settings import get_settings
+from shared.settings import task_settings
 from shared.store import TaskStore
 from shared.structured_logs import configure
 from shared.sweeper import Sweeper
@@ -15,7 +15,7 @@ from shared.sweeper import Sweeper
 @lru_cache(maxsize=1)
 def sweeper_service() -> Sweeper:
     configure("sweeper")
-    settings = get_settings()
+    settings = task_settings()
     return Sweeper(settings, TaskStore(settings), Bus(settings))
 
 

@@ -15,7 +15,7 @@ from shared.compose.pubsub import delivered_message
 from shared.errors import AIExecError
 from shared.providers.registry import get_provider
 from shared.schemas import TaskMessage
-from shared.settings import get_settings
+from shared.settings import task_settings
 from shared.store import TaskStore
 from shared.structured_logs import configure, log, task_context
 from shared.worker import Worker
@@ -29,7 +29,7 @@ class ProviderNotSetError(AIExecError, RuntimeError):
 
 @lru_cache(maxsize=1)
 def worker_service() -> Worker:
-    settings = get_settings()
+    settings = task_settings()
     if not settings.provider:
         raise ProviderNotSetError(
             "a worker needs PROVIDER (or AIEXEC_PROVIDER) set to its provider"

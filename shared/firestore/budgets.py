@@ -16,11 +16,11 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from shared.firestore.client import ClientSource
 from shared.firestore.conditional import put_if_unchanged, unchanged_since
 from shared.firestore.tasks.reads import tasks_by_id
-from shared.settings import Settings
+from shared.settings import IngestSettings
 
 
 class BudgetDocuments:
-    def __init__(self, settings: Settings, client: ClientSource) -> None:
+    def __init__(self, settings: IngestSettings, client: ClientSource) -> None:
         self.settings = settings
         self._client = client
 

@@ -10,11 +10,11 @@ from google.cloud import firestore
 
 from shared.firestore.client import ClientSource
 from shared.firestore.conditional import change_document
-from shared.settings import Settings
+from shared.settings import TaskSettings
 
 
 class CircuitDocuments:
-    def __init__(self, settings: Settings, client: ClientSource) -> None:
+    def __init__(self, settings: TaskSettings, client: ClientSource) -> None:
         self.settings = settings
         self._client = client
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from google.cloud import firestore
 
 from shared import opcount
-from shared.settings import Settings
+from shared.settings import TaskSettings
 
 Client = firestore.Client
 # What repositories are given: a callable returning the process's client, so that building a
@@ -16,7 +16,7 @@ Client = firestore.Client
 ClientSource = Callable[[], firestore.Client]
 
 
-def connect(settings: Settings, *, counted: bool = True) -> firestore.Client:
+def connect(settings: TaskSettings, *, counted: bool = True) -> firestore.Client:
     """A client for the settings' project (the emulator when FIRESTORE_EMULATOR_HOST is set);
     `counted`: its operations counted for `aiexec bench` when the settings ask for it."""
     client = firestore.Client(project=settings.project_id)
@@ -27,7 +27,11 @@ class LazyClient:
     """A `ClientSource`: the given client, or one built by `connect` on the first call."""
 
     def __init__(
-        self, settings: Settings, client: firestore.Client | None = None, *, counted: bool = True
+        self,
+        settings: TaskSettings,
+        client: firestore.Client | None = None,
+        *,
+        counted: bool = True,
     ) -> None:
         self._settings = settings
         self._client = client

@@ -10,11 +10,11 @@ from typing import Any
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.firestore.client import ClientSource
-from shared.settings import Settings
+from shared.settings import IngestSettings
 
 
 class KeyDocuments:
-    def __init__(self, settings: Settings, client: ClientSource) -> None:
+    def __init__(self, settings: IngestSettings, client: ClientSource) -> None:
         self.settings = settings
         self._client = client
 

@@ -9,11 +9,11 @@ from typing import Any
 
 from shared.firestore.client import ClientSource
 from shared.firestore.conditional import put_if_unchanged
-from shared.settings import Settings
+from shared.settings import IngestSettings
 
 
 class RateLimitDocuments:
-    def __init__(self, settings: Settings, client: ClientSource) -> None:
+    def __init__(self, settings: IngestSettings, client: ClientSource) -> None:
         self.settings = settings
         self._client = client
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from google.cloud import firestore
 
 from shared.firestore.client import ClientSource
-from shared.settings import Settings
+from shared.settings import TaskSettings
 
 _T = TypeVar("_T")
 # What a report's writer decides from the report as stored: the new document, its files, and
@@ -19,7 +19,7 @@ Decision = tuple[Mapping[str, Any], Mapping[str, Mapping[str, Any]], _T]
 
 
 class ReportDocuments:
-    def __init__(self, settings: Settings, client: ClientSource) -> None:
+    def __init__(self, settings: TaskSettings, client: ClientSource) -> None:
         self.settings = settings
         self._client = client
 

@@ -15,7 +15,7 @@ from google.api_core.retry import Retry
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared.settings import Settings
+from shared.settings import TaskSettings
 
 
 def increments(tree: Mapping[str, Any]) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def increments(tree: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class RollupDocuments:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: TaskSettings) -> None:
         self.settings = settings
 
     def collection(self, client: Any) -> Any:

@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.firestore.client import ClientSource
-from shared.settings import Settings
+from shared.settings import TaskSettings
 
 
 class UsageDocuments:
-    def __init__(self, settings: Settings, client: ClientSource) -> None:
+    def __init__(self, settings: TaskSettings, client: ClientSource) -> None:
         self.settings = settings
         self._client = client
 

@@ -16,7 +16,7 @@ from shared.providers.spec import ProviderSpec
 from shared.providers.vertex.spec import SPEC as VERTEX
 
 if TYPE_CHECKING:  # specs and the registry load neither settings nor an SDK
-    from shared.settings import Settings
+    from shared.settings import TaskSettings
 
 SPECS: dict[str, ProviderSpec] = {s.name: s for s in (OPENAI, VERTEX, ANTHROPIC)}
 
@@ -34,7 +34,7 @@ def spec_for(name: str) -> ProviderSpec:
     return SPECS[name]
 
 
-def get_provider(name: str, settings: Settings) -> Provider:
+def get_provider(name: str, settings: TaskSettings) -> Provider:
     """The (cached) adapter for `name`; SDK clients are reused across calls."""
     spec = spec_for(name)
     key = (name, id(settings))

@@ -7,7 +7,7 @@ the specs, one line per provider. The bundles (SDK requirements), the IAM plan (
 secret), the local stack and the test stack (which settings would reach a real provider), the
 simulator (its dialect module) and the settings reference all read them from there. Its
 settings section (`settings.py`: fields, defaults per task type) is mixed into the one settings
-object and read through `Settings.provider_section(name)`.
+object and read through `TaskSettings.provider_section(name)`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from shared.providers.base import Provider
-    from shared.settings import Settings
+    from shared.settings import TaskSettings
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class SimulatorSpec:
 class ProviderSpec:
     name: str  # the chain's name: topic `tasks-<name>`, function `worker-<name>`, PROVIDER=<name>
     title: str  # for people: "OpenAI"
-    create: Callable[[Settings], Provider]  # imports the adapter (and its SDK) only when called
+    create: Callable[[TaskSettings], Provider]  # imports the adapter (and its SDK) only when called
     requirements: tuple[str, ...]  # distributions (uv.lock names) a worker of it installs
     simulator: SimulatorSpec
     key: KeySpec | None = None  # None: no key (Vertex AI uses the worker's own identity)

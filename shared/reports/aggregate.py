@@ -21,7 +21,7 @@ from shared.rollups import (
     parse_cell_key,
     percentile,
 )
-from shared.settings import Settings
+from shared.settings import TaskSettings
 
 NONE_LABEL = "(none)"
 TOP_FAILURES = 10
@@ -103,7 +103,7 @@ class Rollup:
 
 
 class RollupReader:
-    def __init__(self, settings: Settings, client: Any) -> None:
+    def __init__(self, settings: TaskSettings, client: Any) -> None:
         self.settings = settings
         self.client = client
 
@@ -159,7 +159,7 @@ def _by_model(cells: list[Cell]) -> dict[str, Any]:
     return rows
 
 
-def _lifecycle(settings: Settings, cells: list[Cell], now: datetime) -> list[dict[str, Any]]:
+def _lifecycle(settings: TaskSettings, cells: list[Cell], now: datetime) -> list[dict[str, Any]]:
     """Configured models, then models used this period, that are unknown, retired or near
     their shutdown (as of the report's generation day)."""
     configured = configured_models(settings, now.date())
@@ -278,7 +278,7 @@ def build_report(
     *,
     generated_at: datetime,
     price_version: str,
-    settings: Settings,
+    settings: TaskSettings,
 ) -> dict[str, Any]:
     """The report document (without its renderings) for `period`."""
     totals = _totals(_total(current.cells))

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from shared.errors import AIExecError
-from shared.settings import Settings
+from shared.settings import ReportServiceSettings
 from shared.structured_logs import log
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class WebhookSender:
 
     channel = WEBHOOK
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ReportServiceSettings) -> None:
         self.settings = settings
 
     @property
@@ -138,7 +138,7 @@ class EmailSender:
 
     channel = EMAIL
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ReportServiceSettings) -> None:
         self.settings = settings
 
     @property

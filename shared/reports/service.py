@@ -35,7 +35,7 @@ from shared.reports.html_report import png_data_uri, to_html
 from shared.reports.period import Period, PeriodError, ReportRequest, parse_request
 from shared.reports.render import chat_message, to_markdown, to_text
 from shared.reports.tables import headline, title
-from shared.settings import Settings, get_settings
+from shared.settings import ReportServiceSettings, report_settings
 from shared.structured_logs import configure, log
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def _claimable(state: dict[str, Any] | None, now: datetime, ttl: timedelta) -> b
 
 
 class ReportService:
-    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+    def __init__(self, settings: ReportServiceSettings, client: Client | None = None) -> None:
         self.settings = settings
         # Not counted by `aiexec bench` (as before the data layer): the report is not the pipeline.
         self._client = LazyClient(settings, client, counted=False)
@@ -195,7 +195,7 @@ class ReportService:
 @lru_cache(maxsize=1)
 def report_service() -> ReportService:
     configure("report")
-    return ReportService(get_settings())
+    return ReportService(report_settings())
 
 
 def handle_report_event(event: Any) -> None:

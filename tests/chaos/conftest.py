@@ -11,7 +11,7 @@ import pytest
 
 from infra.localstack import LocalStack, StackError, free_port_settings
 from infra.localstack.ports import SERVICE_PORTS, port_uses
-from shared.settings import Settings
+from infra.settings import Settings
 from tests.conftest import REPO_ROOT
 
 THREE = ["openai", "vertex", "anthropic"]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from infra.chaos import ChaosRunner
-from shared.settings import Settings
+from infra.settings import Settings
 from tests.chaos.test_chaos import assert_accounted, providers_of
 
 BATCH = 12

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from aiexec.client import AIExecClient
+from infra.settings import get_settings
 from infra.simulator.client import SimulatorClient
-from shared.settings import get_settings
 from tests.client.helpers import Cli
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from infra.settings import Settings
 from infra.settings_reference import env_name, markdown_reference
-from shared.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"

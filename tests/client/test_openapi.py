@@ -20,12 +20,12 @@ import openapi_spec_validator
 from pydantic import SecretStr
 
 from infra.localstack.envs import child_env
+from infra.settings import Settings
 from infra.simulator.client import SimulatorClient
 from shared.auth import KeyStore
 from shared.model_lifecycle import today_utc
 from shared.openapi import render_openapi
 from shared.schemas import MAX_METADATA_ITEMS, TaskRequest, check_task_id
-from shared.settings import Settings
 from shared.store import TaskStore
 from tests.client.helpers import unique
 from tests.client.schema_check import SUPPORTED, errors, keywords

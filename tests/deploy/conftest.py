@@ -21,7 +21,7 @@ from infra.deploy.apply import Applier
 from infra.deploy.plan.bootstrap import bootstrap_steps
 from infra.deploy.plan.deployment import build_plan
 from infra.deploy.plan.steps import Step
-from shared.settings import Settings
+from infra.settings import Settings
 
 PROJECT, REGION, NUMBER = "acme-ai-prod", "europe-west1", "123456789012"
 OPENAI_SECRET, PEPPER = "aiexec-openai-api-key", "aiexec-api-key-pepper"

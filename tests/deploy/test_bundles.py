@@ -25,11 +25,11 @@ import pytest
 
 from infra import bundles
 from infra.pubsub_apply import apply_topology
+from infra.settings import Settings
 from infra.topology import Topic, Topology
 from shared.bus import Bus
 from shared.ingest import Ingest
 from shared.providers.registry import known_providers
-from shared.settings import Settings
 from shared.store import TaskStore
 from tests.deploy.conftest import InstalledBundle, clean_env
 

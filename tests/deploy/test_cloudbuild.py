@@ -114,7 +114,7 @@ def test_tests_never_run_with_deploy_rights(
     roles are its build logs and reading the build source; nothing of them runs in the deploy
     build, whose account holds the deploy rights."""
     from infra.deploy import Target, build_production
-    from shared.settings import Settings
+    from infra.settings import Settings
 
     ran = {c[-1] for s in test_build["steps"] for c in command_lines(s, test_build) if "make" in c}
     assert ran == {"install", "lint", "typecheck", "test"}
@@ -205,7 +205,7 @@ def test_the_deploy_requires_api_keys_unless_the_substitution_turns_them_off(
     build: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from infra.deploy import Target, build_production
-    from shared.settings import Settings
+    from infra.settings import Settings
 
     assert build["substitutions"]["_REQUIRE_API_KEYS"] == "true"
     for value, required in (("true", True), ("false", False)):
@@ -235,7 +235,7 @@ def test_each_build_names_its_account_logging_to_cloud_logging(
     and, the same value, by `make deploy`; a user-specified build account must log to Cloud
     Logging or a bucket of its own."""
     from infra.deploy import Target, build_production
-    from shared.settings import Settings
+    from infra.settings import Settings
 
     boot = build_production(Settings(), Target("$PROJECT_ID", "r")).bootstrap
     for config, account in ((build, boot.deployer), (test_build, boot.tester)):
@@ -308,7 +308,7 @@ def test_docs_never_send_anyone_to_the_default_compute_account() -> None:
     workload without its own account runs as it), and no function runs as it."""
     from infra.deploy import Target, build_production
     from infra.deploy.plan.functions import deploy_command
-    from shared.settings import Settings
+    from infra.settings import Settings
 
     for doc in (REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))):
         text = doc.read_text()

@@ -13,8 +13,8 @@ from infra.deploy.plan.deployment import build_plan
 from infra.deploy.plan.steps import Command
 from infra.localstack.components import stack_components
 from infra.localstack.envs import child_env
+from infra.settings import Settings
 from infra.topology import FUNCTION_INGEST
-from shared.settings import Settings
 from shared.waits import instance_cap
 from tests.deploy.conftest import production
 

@@ -11,8 +11,8 @@ from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
 
 from infra.deploy import Target, production_topology
 from infra.pubsub_apply import apply_topology
+from infra.settings import Settings
 from infra.topology import Topology
-from shared.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("default_settings_env")
 PUSH = "aiexec-push@acme-ai-prod.iam.gserviceaccount.com"

@@ -30,7 +30,7 @@ from infra.localstack import (
 )
 from infra.localstack.preflight import java_major
 from infra.localstack.procs import group_alive, probe
-from shared.settings import Settings, get_settings
+from infra.settings import Settings, get_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -231,7 +231,7 @@ def test_settings_env_round_trips_overrides() -> None:
         [
             sys.executable,
             "-c",
-            "from shared.settings import Settings; print(Settings().model_dump_json())",
+            "from infra.settings import Settings; print(Settings().model_dump_json())",
         ],
         env={"PATH": os.environ["PATH"], **env},
         capture_output=True,

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from infra.settings import Settings
 from shared.reports.period import iso_week
 from shared.reports.service import ReportService
 from shared.rollups import (
@@ -31,7 +32,6 @@ from shared.rollups import (
     parse_cell_key,
     rollup_id,
 )
-from shared.settings import Settings
 from tests.reports.workload import Workload, ok, own_collections, transient
 
 _ids = itertools.count(1)

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from infra.settings import Settings
 from shared import opcount
 from shared.providers.base import Completion
 from shared.schemas import TaskStatus
-from shared.settings import Settings
 from shared.store import TaskStore
 from shared.task_leases import Begin, BeginKind, Outcome
 from shared.usage import CallRecord

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from infra.settings import Settings
 from shared.budget import Budgets
 from shared.firestore.tasks.creation import TaskCreation
 from shared.schemas import FieldProblem, TaskStatus
-from shared.settings import Settings
 from shared.store import TaskStore
 
 _ids = itertools.count(1)

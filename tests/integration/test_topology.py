@@ -15,6 +15,7 @@ from google.api_core.exceptions import DeadlineExceeded
 from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
 
 from infra.pubsub_apply import MANAGED_LABEL, apply_topology, expiration_of
+from infra.settings import Settings
 from infra.topology import (
     FUNCTION_REPORT,
     MAX_ACK_DEADLINE_S,
@@ -28,7 +29,6 @@ from infra.topology import (
     push_functions,
     push_timeout_s,
 )
-from shared.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("default_settings_env")
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from infra.localstack.envs import env_name
+from infra.settings import Settings
 from infra.simulator import SimulatorClient, SimulatorServer, start_in_thread
 from shared.providers.registry import SPECS
-from shared.settings import Settings
 
 # Every setting that would send a provider's calls past the simulator (a key, an endpoint), as
 # the providers' specs declare them: None in the tests' settings, whatever the environment holds.

@@ -7,10 +7,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from infra.settings import Settings
 from infra.simulator import SimulatorClient
 from shared.providers.anthropic.adapter import API_URL, AnthropicProvider, resolve_endpoint
 from shared.providers.base import ErrorKind
-from shared.settings import Settings
 from tests.providers.helpers import call, failure
 from tests.providers.sim_cli import run_cli
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
+from infra.settings import Settings
 from infra.simulator import SimulatorClient
 from shared.providers.base import (
     ErrorKind,
@@ -25,7 +26,6 @@ from shared.providers.base import (
     TransientError,
 )
 from shared.providers.registry import SPECS, get_provider, known_providers
-from shared.settings import Settings
 from tests.providers.conftest import timeouts
 from tests.providers.helpers import call, failure
 

@@ -11,8 +11,8 @@ import pytest
 
 from aiexec.cli import models as models_cli
 from aiexec.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, main
+from infra.settings import Settings
 from infra.simulator import SimulatorClient
-from shared.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("default_settings_env")
 
@@ -58,7 +58,7 @@ def test_a_shutdown_announced_by_the_provider_is_reported(
 def _cli(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], *argv: str) -> int:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    from shared.settings import get_settings
+    from infra.settings import get_settings
 
     get_settings.cache_clear()
     try:

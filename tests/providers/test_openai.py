@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
+from infra.settings import Settings
 from infra.simulator import SimulatorClient
 from shared.providers.base import ErrorKind
 from shared.providers.openai.adapter import OpenAIProvider, resolve_endpoint
-from shared.settings import Settings
 from tests.providers.helpers import call, failure
 
 MakeSettings = Callable[..., Settings]

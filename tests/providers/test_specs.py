@@ -12,10 +12,10 @@ from infra.deploy import Production, Target, build_production
 from infra.deploy.bootstrap import required_apis
 from infra.localstack.components import function_sources
 from infra.localstack.envs import child_env
+from infra.settings import Settings
 from infra.simulator.dialects import dialects
 from infra.simulator.faults import PROVIDERS
 from shared.providers.registry import SPECS, known_providers
-from shared.settings import Settings
 from tests.conftest import REAL_PROVIDER_ENV, REPO_ROOT
 
 pytestmark = pytest.mark.usefixtures("default_settings_env")

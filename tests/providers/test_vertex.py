@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from infra.settings import Settings
 from infra.simulator import SimulatorClient
 from shared.providers.base import ErrorKind
 from shared.providers.vertex.adapter import VertexProvider
-from shared.settings import Settings
 from tests.providers.helpers import call, failure
 
 MakeSettings = Callable[..., Settings]

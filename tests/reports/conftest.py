@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from infra.settings import Settings
 from shared.reports.service import ReportService
-from shared.settings import Settings
 from tests.reports.workload import Workload, own_collections
 
 WAIT_S = 30.0

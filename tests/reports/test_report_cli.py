@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from aiexec.cli.main import EXIT_OK, EXIT_USAGE, main
+from infra.settings import Settings, get_settings
 from shared.providers.base import Completion
 from shared.reports.period import date_range
 from shared.reports.service import ReportService
 from shared.schemas import TaskStatus
-from shared.settings import Settings, get_settings
 from shared.store import TaskStore
 from shared.task_leases import BeginKind, Outcome
 from shared.usage import CallRecord

@@ -15,11 +15,11 @@ import matplotlib.image
 import pytest
 from pydantic import SecretStr
 
+from infra.settings import Settings
 from shared.reports.chart import PNG_SIGNATURE
 from shared.reports.period import ReportRequest, iso_week
 from shared.reports.service import ReportService
 from shared.reports.tables import count, usd
-from shared.settings import Settings
 from tests.reports.conftest import Receiver
 from tests.reports.workload import Workload, fatal, ok
 

@@ -23,8 +23,8 @@ import pytest
 from google.cloud import firestore, pubsub_v1  # type: ignore[attr-defined]
 from werkzeug.serving import make_server
 
+from infra.settings import Settings, get_settings
 from shared.reports.service import report_service
-from shared.settings import Settings, get_settings
 from tests.reports.conftest import Receiver, wait_for_document
 from tests.reports.workload import Workload, ok
 

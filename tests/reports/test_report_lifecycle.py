@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from infra.settings import Settings
 from shared.catalog import catalog
 from shared.reports.aggregate import Cell, Counters, Rollup, build_report
 from shared.reports.period import iso_week
 from shared.reports.render import to_markdown, to_text
-from shared.settings import Settings
 
 GENERATED = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # 11 days before gpt-5 shuts down
 

@@ -14,12 +14,12 @@ import pytest
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
+from infra.settings import Settings
 from shared.catalog import catalog
 from shared.reports.period import ReportRequest, iso_week
 from shared.reports.service import ReportService
 from shared.rollups import OTHER_MODEL, model_label
 from shared.schemas import TaskStatus
-from shared.settings import Settings
 from shared.task_leases import BeginKind, Outcome
 from tests.reports.workload import Workload, fatal, group_sum, invalid, ok, transient
 

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 from pydantic import ValidationError
 
+from infra.settings import Settings
 from shared import fallback
 from shared.catalog import catalog
 from shared.pricing import cost_of
@@ -33,7 +34,6 @@ from shared.rollups import (
     percentile,
     was_fallback,
 )
-from shared.settings import Settings
 
 # --- periods -------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from infra.settings import Settings
 from shared.providers.base import (
     Completion,
     InvalidTaskError,
@@ -24,7 +25,6 @@ from shared.providers.base import (
     TransientError,
 )
 from shared.schemas import TaskStatus
-from shared.settings import Settings
 from shared.store import TaskStore
 from shared.task_leases import BeginKind, Outcome
 from shared.usage import CallRecord

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from infra.settings import Settings
 from shared.circuit import CircuitBreaker, CircuitState, Decision
 from shared.clock import utcnow
-from shared.settings import Settings
 from shared.store import TaskStore
 
 

@@ -33,11 +33,11 @@ from pydantic import SecretStr
 from infra.localstack.ports import port_free
 from infra.localstack.preflight import functions_framework
 from infra.localstack.procs import probe, spawn, stop_groups, tail
+from infra.settings import Settings
 from infra.simulator.client import SimulatorClient
 from infra.topology import topic_path
 from shared.auth import KeyStore
 from shared.budget import Budgets
-from shared.settings import Settings
 from shared.store import TaskStore
 from shared.task_ids import task_doc_id
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from infra.settings import Settings
 from infra.simulator.textgen import PromptCache, generate
 from shared.auth import hash_key, presented_key
 from shared.budget_math import charges, reservation_nusd, take
@@ -17,7 +18,6 @@ from shared.request_guard import (
     scan_structure,
 )
 from shared.schemas import TaskRequest
-from shared.settings import Settings
 
 
 @pytest.mark.parametrize(

@@ -14,12 +14,12 @@ from typing import Any
 import flask
 import pytest
 
+from infra.settings import Settings
 from shared.auth import Caller
 from shared.http_api import HttpApi
 from shared.ingest import Submission
 from shared.request_guard import refuse
 from shared.schemas import TaskRequest
-from shared.settings import Settings
 from shared.waits import WaitSlots
 
 

@@ -11,6 +11,7 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
+from infra.settings import Settings
 from shared.catalog import catalog
 from shared.ingest import Ingest
 from shared.model_policy import (
@@ -22,7 +23,6 @@ from shared.model_policy import (
 )
 from shared.openapi import render_openapi
 from shared.request_guard import RequestProblemError
-from shared.settings import Settings
 
 TODAY = date(2026, 11, 29)
 SETTINGS = Settings.model_construct()

@@ -9,9 +9,9 @@ import pytest
 
 from aiexec.cli import models as models_cli
 from aiexec.cli.provider_models import ProviderView
+from infra.settings import Settings
 from shared.catalog import catalog
 from shared.model_lifecycle import ConfiguredModel, configured_models, warnings
-from shared.settings import Settings
 
 TODAY = date(2026, 11, 29)
 

@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from infra.settings import Settings
 from shared.catalog import Lifecycle, catalog
 from shared.pricing import cost_of, prices_for
 from shared.providers.base import Completion
-from shared.settings import Settings
 from shared.usage import CallRecord, add_usage
 
 TODAY = date(2026, 11, 29)

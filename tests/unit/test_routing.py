@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from infra.settings import Settings
 from shared.routing import EntryRouter
-from shared.settings import Settings
 
 
 class FakeBreaker:

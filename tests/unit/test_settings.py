@@ -5,17 +5,17 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from infra.settings import Settings
+from infra.settings_deploy import DeploySettings
+from infra.settings_localstack import LocalStackSettings
 from infra.settings_reference import env_example
 from shared.providers.registry import SPECS
 from shared.settings import (
     IngestSettings,
     ReportServiceSettings,
     RuntimeSettings,
-    Settings,
     TaskSettings,
 )
-from shared.settings_deploy import DeploySettings
-from shared.settings_localstack import LocalStackSettings
 from shared.settings_reports import ReportSettings
 from shared.settings_security import SecuritySettings
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from infra.settings import Settings
 from infra.topology import build_topology, push_functions
 from shared.events import source_topic, topic_of_subscription
 from shared.ingest import pubsub_client
 from shared.schemas import TaskMessage
-from shared.settings import Settings
 from shared.settings_security import _CLIENT_RE
 from shared.task_ids import (
     CLIENT_PATTERN,

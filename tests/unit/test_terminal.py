@@ -15,12 +15,12 @@ from aiexec.cli.progress import Progress
 from aiexec.cli.tables import print_table
 from aiexec.cli.tasks_render import print_json, task_summary, task_table
 from aiexec.client import Task
+from infra.settings import Settings
 from shared.catalog import catalog
 from shared.reports.aggregate import Cell, Counters, Rollup, build_report
 from shared.reports.html_report import to_html
 from shared.reports.period import iso_week
 from shared.reports.render import chat_message, to_markdown, to_text
-from shared.settings import Settings
 from shared.terminal import json_printable, printable
 
 # What a hostile client or provider could put in a model name, client id, prompt or error text:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from infra.settings import Settings
 from shared.providers.base import InvalidTaskError, ProviderError, TransientError
 from shared.providers.errors import error_for_status
 from shared.schemas import TaskMessage
-from shared.settings import Settings
 from shared.task_leases import BeginKind
 from shared.worker import Worker
 from tests.unit.worker_fakes import (

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from infra.settings import Settings
 from shared.providers.base import Completion, InvalidTaskError, ProviderFatalError, TransientError
 from shared.schemas import TaskMessage, TaskStatus
-from shared.settings import Settings
 from shared.task_leases import BeginKind, Outcome
 from shared.worker import Worker
 from tests.unit.worker_fakes import (

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from infra.settings import Settings
 from shared.providers.base import Completion, CompletionRequest, ProviderError, RequestRefusedError
 from shared.schemas import TaskMessage, TaskStatus
-from shared.settings import Settings
 from shared.task_leases import Begin, BeginKind, Outcome
 from shared.usage import CallRecord
 from shared.worker import Worker

@@ -21,7 +21,7 @@ from shared.errors import AIExecError
 from shared.firestore.conditional import unchanged_since
 from shared.firestore.tasks.reads import TaskReads
 from shared.rollups import Rollups
-from shared.settings import Settings
+from shared.settings import TaskSettings
 from shared.structured_logs import log
 from shared.task_ids import split_doc_id
 
@@ -39,7 +39,7 @@ class StoreContentionError(AIExecError, RuntimeError):
 class TaskCommits(TaskReads):
     def __init__(
         self,
-        settings: Settings,
+        settings: TaskSettings,
         client: firestore.Client | None = None,
         *,
         now: Callable[[], datetime] = utcnow,

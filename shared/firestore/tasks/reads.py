@@ -16,12 +16,12 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from shared.firestore.client import LazyClient
 from shared.firestore.usage import UsageDocuments
 from shared.schemas import TERMINAL_STATUSES
-from shared.settings import Settings
+from shared.settings import TaskSettings
 from shared.task_ids import task_doc_id
 
 
 class TaskReads:
-    def __init__(self, settings: Settings, client: firestore.Client | None = None) -> None:
+    def __init__(self, settings: TaskSettings, client: firestore.Client | None = None) -> None:
         self.settings = settings
         self.client_source = LazyClient(settings, client)  # what the other repositories share
         self.usage = UsageDocuments(settings, self.client_source)
@@ -102,7 +102,9 @@ class TaskReads:
         return latest.get("task") or self.get(doc_id)
 
 
-def tasks_by_id(settings: Settings, client: Any, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
+def tasks_by_id(
+    settings: TaskSettings, client: Any, doc_ids: list[str]
+) -> dict[str, dict[str, Any]]:
     """The tasks of `doc_ids` that exist, by document id (one batched read)."""
     collection = client.collection(settings.collection_tasks)
     snaps = client.get_all([collection.document(doc_id) for doc_id in doc_ids])

@@ -32,7 +32,7 @@ from shared.providers.errors import (
     timeout_error,
     unexpected_error,
 )
-from shared.settings import Settings
+from shared.settings import TaskSettings
 
 PROVIDER = "anthropic"
 # The SDK falls back to $ANTHROPIC_BASE_URL when given no base URL; stating the real endpoint
@@ -60,7 +60,7 @@ class Endpoint:
     api_key: str
 
 
-def resolve_endpoint(settings: Settings) -> Endpoint | None:
+def resolve_endpoint(settings: TaskSettings) -> Endpoint | None:
     """Where calls go, or None when nothing is configured.
 
     A real API key without an explicit base URL means "the real Anthropic API", even when the
@@ -79,7 +79,7 @@ def resolve_endpoint(settings: Settings) -> Endpoint | None:
 class AnthropicProvider:
     name = PROVIDER
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: TaskSettings) -> None:
         self._settings = settings
         self._endpoint = resolve_endpoint(settings)
         self._lock = threading.Lock()

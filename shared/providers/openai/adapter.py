@@ -31,7 +31,7 @@ from shared.providers.errors import (
     timeout_error,
     unexpected_error,
 )
-from shared.settings import Settings
+from shared.settings import TaskSettings
 
 # The simulator (and keyless OpenAI-compatible servers) ignore the key, but the SDK insists on one.
 PLACEHOLDER_API_KEY = "sim-no-key"
@@ -50,7 +50,7 @@ class Endpoint:
     api_key: str
 
 
-def resolve_endpoint(settings: Settings) -> Endpoint | None:
+def resolve_endpoint(settings: TaskSettings) -> Endpoint | None:
     """Where calls go, or None when nothing is configured.
 
     A real API key without an explicit base URL means "the real OpenAI", even when the local
@@ -69,7 +69,7 @@ def resolve_endpoint(settings: Settings) -> Endpoint | None:
 class OpenAIProvider:
     name = "openai"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: TaskSettings) -> None:
         self._settings = settings
         self._endpoint = resolve_endpoint(settings)
         self._lock = threading.Lock()

@@ -8,10 +8,10 @@ from shared.providers.spec import KeySpec, ProviderSpec, SimulatorSpec
 
 if TYPE_CHECKING:
     from shared.providers.base import Provider
-    from shared.settings import Settings
+    from shared.settings import TaskSettings
 
 
-def _create(settings: Settings) -> Provider:
+def _create(settings: TaskSettings) -> Provider:
     from shared.providers.openai.adapter import OpenAIProvider
 
     return OpenAIProvider(settings)

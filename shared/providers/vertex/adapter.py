@@ -40,7 +40,7 @@ from shared.providers.errors import (
     timeout_error,
     unexpected_error,
 )
-from shared.settings import Settings
+from shared.settings import TaskSettings
 
 # Any bearer token works against the simulator; anonymous credentials do not, because the SDK
 # tries to refresh them.
@@ -85,7 +85,7 @@ _CALL_ERRORS: tuple[type[Exception], ...] = (
 class VertexProvider:
     name = "vertex"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: TaskSettings) -> None:
         self._settings = settings
         self._lock = threading.Lock()
         self._client: genai.Client | None = None
@@ -117,7 +117,7 @@ class VertexProvider:
             return self._client
 
 
-def build_client(settings: Settings) -> genai.Client:
+def build_client(settings: TaskSettings) -> genai.Client:
     """A Vertex AI client: the simulator (or an explicit endpoint) when configured, else ADC."""
     base_url = settings.vertex_base_url or settings.simulator_url
     http_options = types.HttpOptions(
