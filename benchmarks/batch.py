@@ -29,8 +29,8 @@ from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
 from shared.bus import Bus
+from shared.schemas import TERMINAL_STATUSES
 
-TERMINAL = ("succeeded", "failed", "rejected")
 SUBMIT_THREADS = 16  # like `ChaosRunner.submit`: enough to publish faster than the stack drains
 STALL_S = 60.0  # no completion for this long: stop waiting, the rest count as lost
 READ_CHUNK = 200
@@ -49,7 +49,7 @@ class BatchRun:
 
     @property
     def finished(self) -> list[str]:
-        return [i for i in self.ids if self.docs.get(i, {}).get("status") in TERMINAL]
+        return [i for i in self.ids if self.docs.get(i, {}).get("status") in TERMINAL_STATUSES]
 
     @property
     def lost(self) -> list[str]:

@@ -59,7 +59,8 @@ def configure(component: str, level: int = logging.INFO) -> None:
     handler._aiexec = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("urllib3", "httpx", "httpx2", "httpcore", "google", "grpc", "openai", "werkzeug"):
+    noisy_libraries = ("urllib3", "httpx", "httpx2", "httpcore", "google", "grpc", "werkzeug")
+    for noisy in (*noisy_libraries, "openai", "anthropic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -21,7 +21,9 @@ if TYPE_CHECKING:  # specs and the registry load neither settings nor an SDK
 SPECS: dict[str, ProviderSpec] = {s.name: s for s in (OPENAI, VERTEX, ANTHROPIC)}
 
 _lock = threading.Lock()
-_instances: dict[tuple[str, int], Provider] = {}
+# Keyed by the settings object's id; the entry holds that object too, so the id cannot be
+# reused by another settings object while the adapter is cached.
+_instances: dict[tuple[str, int], tuple[TaskSettings, Provider]] = {}
 
 
 def known_providers() -> list[str]:
@@ -40,5 +42,5 @@ def get_provider(name: str, settings: TaskSettings) -> Provider:
     key = (name, id(settings))
     with _lock:
         if key not in _instances:
-            _instances[key] = spec.create(settings)
-        return _instances[key]
+            _instances[key] = (settings, spec.create(settings))
+        return _instances[key][1]
