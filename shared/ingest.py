@@ -21,6 +21,7 @@ from shared import fallback
 from shared.budget import Budgets
 from shared.budget_math import reservation_nusd
 from shared.bus import Bus
+from shared.callbacks.address import check_callback_address
 from shared.model_policy import check_models
 from shared.pubsub_clients import pubsub_client
 from shared.request_guard import RequestProblemError, check_json
@@ -78,6 +79,8 @@ class Ingest:
             status = 413 if problem.code == "too_large" else 400
             raise RequestProblemError(problem, status) from error
         check_models(self.settings, request.model)  # allowlist: 400 model_not_allowed
+        if request.callback_url is not None:
+            check_callback_address(self.settings, request.callback_url)  # 400 callback_url
         return request
 
     def submit(

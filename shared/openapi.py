@@ -43,6 +43,7 @@ def render_openapi(settings: IngestSettings, today: date | None = None) -> dict[
     request["task_description"]["maxLength"] = settings.max_prompt_chars
     request["system"]["maxLength"] = settings.max_prompt_chars
     request["max_output_tokens"]["maximum"] = settings.max_output_tokens_limit
+    request["deadline_s"]["maximum"] = _number(settings.max_task_deadline_s)
     if today is not None:
         request["model"]["properties"] = {
             provider: _model_schema(

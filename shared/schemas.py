@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from shared.outbound_urls import OutboundUrlError, check_syntax
 from shared.settings import task_settings
 
 # Firestore document ids may not contain "/", be "." or "..", or match __.*__; ours are stricter
@@ -115,6 +116,11 @@ class TaskRequest(BaseModel):
     max_output_tokens: JsonInt | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     metadata: dict[MetadataKey, str] | None = None
+    # Where to POST the task's public view when it ends (shared/callbacks/); its address is
+    # checked here without DNS, and resolved and checked by ingest and again at delivery.
+    callback_url: str | None = Field(default=None, min_length=1)
+    # Seconds from creation after which the task is not started (and expires); bounded.
+    deadline_s: float | None = Field(default=None, ge=1)
 
     @field_validator("task_description", "system")
     @classmethod
@@ -162,6 +168,34 @@ class TaskRequest(BaseModel):
                     f"{MAX_METADATA_VALUE} characters"
                 )
         return value
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback_url(cls, value: str | None) -> str | None:
+        return _checked_callback_url(value)
+
+    @field_validator("deadline_s")
+    @classmethod
+    def _deadline(cls, value: float | None) -> float | None:
+        return _bounded_deadline(value)
+
+
+def _checked_callback_url(value: str | None) -> str | None:
+    """The URL's form (scheme, host, no credentials); its addresses are ingest's to check."""
+    if value is None:
+        return value
+    try:
+        check_syntax(value, allow_private=task_settings().callback_allow_private)
+    except OutboundUrlError as error:
+        raise ValueError(str(error)) from error
+    return value
+
+
+def _bounded_deadline(value: float | None) -> float | None:
+    limit = task_settings().max_task_deadline_s
+    if value is not None and value > limit:
+        raise ValueError(f"must be at most {limit:g} seconds")
+    return value
 
 
 class TaskMessage(BaseModel):

@@ -1,10 +1,11 @@
 """The settings, in sections, and what each service is given.
 
 A section is a mixin of flat fields in a module of its own: core (`settings_core.py`: identity,
-names, chain, circuits, deadlines), each provider (`shared/providers/<name>/settings.py`, read
-by name through `provider_section`), the models that span providers (`settings_models.py`),
-ingest's defences (`settings_security.py`), report delivery (`settings_reports.py`), and, outside
-the runtime, the tooling's deploy and local stack/benchmark sections (`infra/settings.py`).
+names, chain, circuits, deadlines), completion callbacks (`settings_callbacks.py`), each
+provider (`shared/providers/<name>/settings.py`, read by name through `provider_section`), the
+models that span providers (`settings_models.py`), ingest's defences (`settings_security.py`),
+report delivery (`settings_reports.py`), and, outside the runtime, the tooling's deploy and
+local stack/benchmark sections (`infra/settings.py`).
 Environment names are the fields' (`AIEXEC_<FIELD>`, or the contract's where Google's libraries
 or a provider's SDK define one); `docs/configuration.md` and `.env.example` list them all.
 
@@ -20,6 +21,7 @@ from functools import lru_cache
 from shared.providers.anthropic.settings import AnthropicSettings
 from shared.providers.openai.settings import OpenAISettings
 from shared.providers.vertex.settings import VertexSettings
+from shared.settings_callbacks import CallbackSettings
 from shared.settings_core import SETTINGS_CONFIG, CoreSettings
 from shared.settings_models import ModelSettings
 from shared.settings_providers import ProviderSections
@@ -33,8 +35,9 @@ class ProvidersSettings(
     """Every provider's section (a new provider adds its section here) and the shared models."""
 
 
-class TaskSettings(CoreSettings, ProvidersSettings):
-    """What every function that handles tasks reads (worker, finalizer, sweeper)."""
+class TaskSettings(CoreSettings, ProvidersSettings, CallbackSettings):
+    """What every function that handles tasks reads (worker, finalizer, sweeper, callbacks);
+    the callback section too, since ingest checks a `callback_url` the way delivery does."""
 
     model_config = SETTINGS_CONFIG
 

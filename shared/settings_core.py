@@ -115,6 +115,12 @@ class CoreSettings(BaseSettings):
     task_deadline_s: float = Field(
         900.0, gt=0, description="A task not finished this long after creation fails (expired)."
     )
+    max_task_deadline_s: float = Field(
+        86_400.0,
+        gt=0,
+        description="Largest `deadline_s` a task may ask for (its own deadline; without one a "
+        "task gets AIEXEC_TASK_DEADLINE_S).",
+    )
     requeue_after_s: float = Field(
         120.0, gt=0, description="The sweeper re-publishes a queued task untouched this long."
     )
