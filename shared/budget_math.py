@@ -29,7 +29,7 @@ def to_nusd(amount_usd: float) -> int:
 
 def reservation_nusd(settings: TaskSettings, request: TaskRequest, chain: list[str]) -> int:
     """The most one task can cost (see shared/budget.py), in nano-USD."""
-    prompt = len(request.task_description.encode()) + len((request.system or "").encode())
+    prompt = sum(len(text.encode()) for text in request.prompt_texts())
     input_tokens = prompt + PROMPT_OVERHEAD_TOKENS
     output_tokens = request.max_output_tokens or settings.max_output_tokens_limit
     known = [p for info in catalog().models.values() for p in (info.prices, *_changed(info))]

@@ -21,8 +21,10 @@ from shared import fallback
 from shared.budget import Budgets
 from shared.budget_math import reservation_nusd
 from shared.bus import Bus
-from shared.callbacks.address import check_callback_address
+from shared.callbacks.address import FIELD as CALLBACK_FIELD
+from shared.callbacks.address import pinned_callback
 from shared.model_policy import check_models
+from shared.outbound_urls import OutboundUrlError
 from shared.pubsub_clients import pubsub_client
 from shared.request_guard import RequestProblemError, check_json
 from shared.routing import EntryRouter
@@ -80,7 +82,7 @@ class Ingest:
             raise RequestProblemError(problem, status) from error
         check_models(self.settings, request.model)  # allowlist: 400 model_not_allowed
         if request.callback_url is not None:
-            check_callback_address(self.settings, request.callback_url)  # 400 callback_url
+            self._check_callback(request.callback_url)  # 400 naming callback_url
         return request
 
     def submit(
@@ -121,8 +123,8 @@ class Ingest:
                 client_id=client_id,
                 chain=chain,
                 open_circuits_skipped=[record.provider for record in skipped],
-                prompt_chars=len(request.task_description),
-                **({"prompt": request.task_description} if self.settings.log_prompts else {}),
+                prompt_chars=request.prompt_chars,
+                **({"prompt": request.prompt_texts()} if self.settings.log_prompts else {}),
             )
             return Submission(task, created=True)
 
@@ -152,6 +154,16 @@ class Ingest:
                 **({} if recorded else {"not_recorded_because": _unrecorded_reason(task_id)}),
             )
             return recorded
+
+    def _check_callback(self, url: str) -> None:
+        """Resolve the callback's host now: a private address is refused before a task exists
+        (delivery checks again, and connects only to the address it checked)."""
+        try:
+            pinned_callback(self.settings, url)
+        except OutboundUrlError as error:
+            message = f"{CALLBACK_FIELD}: {error}"
+            problem = FieldProblem(code="invalid_field", message=message, field=CALLBACK_FIELD)
+            raise RequestProblemError(problem) from error
 
     def _chain(self, request: TaskRequest) -> list[str]:
         try:

@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -102,14 +103,82 @@ def check_task_id(value: str) -> str:
     return value
 
 
+# --- conversations (`messages`) -------------------------------------------------------------
+MAX_MESSAGES = 256
+MAX_PARTS = 64
+MAX_URI_CHARS = 2048
+MAX_MIME_TYPE_CHARS = 127
+MessageRole = Literal["system", "user", "assistant"]
+_PART_CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class TextPart(BaseModel):
+    """A piece of text in a message's content."""
+
+    model_config = _PART_CONFIG
+
+    type: Literal["text"]
+    text: str = Field(min_length=1)
+
+
+class FilePart(BaseModel):
+    """A file in a message's content, by reference: `gs://bucket/object` or `https://...`.
+
+    Only the shape is checked here; which schemes, types and sizes are accepted, and reading
+    the bytes, belong to shared/attachments/ (ingest refuses what it cannot serve).
+    """
+
+    model_config = _PART_CONFIG
+
+    type: Literal["file"]
+    uri: str = Field(min_length=1, max_length=MAX_URI_CHARS)
+    mime_type: str = Field(
+        min_length=3, max_length=MAX_MIME_TYPE_CHARS, pattern=r"^[\w.+-]+/[\w.+-]+$"
+    )
+
+
+ContentPart = Annotated[TextPart | FilePart, Field(discriminator="type")]
+
+
+class Message(BaseModel):
+    """One turn of a conversation: a string, or a list of text and file parts."""
+
+    model_config = _PART_CONFIG
+
+    role: MessageRole
+    content: str | list[ContentPart]
+
+    @field_validator("content")
+    @classmethod
+    def _some_content(cls, value: str | list[Any]) -> str | list[Any]:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be blank")
+        if isinstance(value, list) and not 1 <= len(value) <= MAX_PARTS:
+            raise ValueError(f"must hold 1-{MAX_PARTS} parts")
+        return value
+
+    def texts(self) -> list[str]:
+        """The message's text, part by part (files excluded)."""
+        if isinstance(self.content, str):
+            return [self.content]
+        return [part.text for part in self.content if isinstance(part, TextPart)]
+
+    def files(self) -> list[FilePart]:
+        if isinstance(self.content, str):
+            return []
+        return [part for part in self.content if isinstance(part, FilePart)]
+
+
 class TaskRequest(BaseModel):
     """A task as a client submits it (HTTP body or Pub/Sub message data)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    task_description: str = Field(min_length=1)
+    # Exactly one of `task_description` (one prompt) and `messages` (a conversation).
+    task_description: str | None = Field(default=None, min_length=1)
     task_id: str | None = None
     system: str | None = None
+    messages: list[Message] | None = Field(default=None, min_length=1, max_length=MAX_MESSAGES)
     task_type: TaskType | None = None
     model: dict[str, ModelName] | None = None
     providers: list[str] | None = Field(default=None, min_length=1)
@@ -138,6 +207,31 @@ class TaskRequest(BaseModel):
     @classmethod
     def _safe_id(cls, value: str | None) -> str | None:
         return None if value is None else check_task_id(value)
+
+    @model_validator(mode="after")
+    def _one_prompt(self) -> TaskRequest:
+        """Exactly one of `task_description` and `messages`; a conversation a provider can take."""
+        if self.messages is None:
+            if self.task_description is None:
+                raise _problem("missing", "task_description", "is required (or messages)")
+            return self
+        if self.task_description is not None:
+            raise _problem(
+                "exclusive_fields", "messages", "give either task_description or messages, not both"
+            )
+        check_conversation(self.messages, self.system)
+        return self
+
+    def prompt_texts(self) -> list[str]:
+        """The text the task sends (system included), files apart."""
+        text = [self.task_description or "", self.system or ""]
+        for message in self.messages or []:
+            text += message.texts()
+        return [item for item in text if item]
+
+    @property
+    def prompt_chars(self) -> int:
+        return sum(len(item) for item in self.prompt_texts())
 
     @field_validator("max_output_tokens")
     @classmethod
@@ -178,6 +272,46 @@ class TaskRequest(BaseModel):
     @classmethod
     def _deadline(cls, value: float | None) -> float | None:
         return _bounded_deadline(value)
+
+
+def _problem(kind: str, field: str, message: str) -> PydanticCustomError:
+    """A cross-field error; `field` in its context names the field for the client (a model
+    validator's own location is the whole request)."""
+    return PydanticCustomError(kind, "{field}: " + message, {"field": field})
+
+
+def check_conversation(messages: list[Message], system: str | None) -> None:
+    """Roles every provider's wire form can carry: system messages first only (Gemini's
+    `system_instruction` and Anthropic's top-level `system` hold one system text, before the
+    turns), never beside the `system` field; then turns starting and ending with the user
+    (Gemini and Anthropic expect the model to answer a user turn); total text bounded as
+    `task_description` is."""
+    leading = 0
+    while leading < len(messages) and messages[leading].role == "system":
+        leading += 1
+    turns = messages[leading:]
+    if leading and system is not None:
+        raise _problem("exclusive_fields", "system", "give system in messages or here, not both")
+    for index, message in enumerate(turns, start=leading):
+        if message.role == "system":
+            raise _problem(
+                "invalid_role", f"messages.{index}.role", "system messages must come first"
+            )
+    for index, message in enumerate(messages[:leading]):
+        if message.files():
+            raise _problem(
+                "invalid_role", f"messages.{index}.content", "a system message holds text only"
+            )
+    if not turns or turns[0].role != "user" or turns[-1].role != "user":
+        raise _problem(
+            "invalid_role",
+            "messages",
+            "after any system messages, the conversation must start and end with a user message",
+        )
+    limit = task_settings().max_prompt_chars
+    total = len(system or "") + sum(len(t) for m in messages for t in m.texts())
+    if total > limit:
+        raise _problem("too_large", "messages", f"is {total} characters long; the limit is {limit}")
 
 
 def _checked_callback_url(value: str | None) -> str | None:
@@ -266,10 +400,14 @@ _CODES = {
 
 def describe_validation_error(error: ValidationError) -> FieldProblem:
     """The first problem of a validation error, phrased for the client, naming the field."""
-    first: dict[str, Any] = dict(error.errors(include_url=False)[0])
+    first: dict[str, Any] = dict(_first_error(error))
     # A dict key's own error ends in "[key]": the key names the field well enough.
-    loc = ".".join(str(part) for part in first.get("loc", ()) if part != "[key]")
+    loc = ".".join(str(part) for part in _plain_loc(first.get("loc", ())) if part != "[key]")
     kind = str(first.get("type", "invalid"))
+    named = (first.get("ctx") or {}).get("field")
+    if not loc and isinstance(named, str):  # a cross-field error (TaskRequest's model validator)
+        code = "too_large" if kind == "too_large" else _CODES.get(kind, "invalid_field")
+        return FieldProblem(code=code, message=str(first.get("msg")), field=named)
     code = _CODES.get(kind, "invalid_field")
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if kind == "extra_forbidden":
@@ -280,6 +418,35 @@ def describe_validation_error(error: ValidationError) -> FieldProblem:
         code = "too_large"
     text = f"{loc}: {message}" if loc else message
     return FieldProblem(code=code, message=text, field=loc or None)
+
+
+# The errors pydantic reports for the branch of `content: str | list[parts]` the input did not
+# take: the other branch's error says what is wrong.
+_BRANCH_MISMATCH = {"string_type", "list_type"}
+
+
+def _first_error(error: ValidationError) -> Any:
+    errors = error.errors(include_url=False)
+    first_loc = errors[0].get("loc", ())
+    for candidate in errors:
+        same_field = _plain_loc(candidate.get("loc", ()))[:2] == _plain_loc(first_loc)[:2]
+        if same_field and candidate.get("type") not in _BRANCH_MISMATCH:
+            return candidate
+    return errors[0]
+
+
+def _plain_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """`messages.0.content.list[...].1.file.uri` as a client reads it: `messages.0.content.1.uri`
+    (pydantic names the union branch and the part's tag in the location)."""
+    plain: list[int | str] = []
+    for index, part in enumerate(loc):
+        after_content = index >= 3 and loc[0] == "messages" and loc[2] == "content"
+        branch = index == 3 and (part == "str" or str(part).startswith("list["))
+        tag = index == 5 and part in ("text", "file")
+        if after_content and (branch or tag):
+            continue
+        plain.append(part)
+    return tuple(plain)
 
 
 def readable_task_id(data: bytes) -> str | None:

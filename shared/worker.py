@@ -30,6 +30,7 @@ from shared.catalog import known_name
 from shared.circuit import CircuitBreaker, CircuitState, Decision
 from shared.clock import utcnow
 from shared.error_summaries import summary
+from shared.prompts import completion_request
 from shared.providers.base import (
     CompletionRequest,
     InvalidTaskError,
@@ -133,13 +134,7 @@ class Worker:
         calls: list[CallRecord] = []
         probe = decision is Decision.PROBE
         for number, model in enumerate(models, start=1):
-            call = CompletionRequest(
-                prompt=request["task_description"],
-                model=model,
-                system=request.get("system"),
-                max_output_tokens=request.get("max_output_tokens"),
-                temperature=request.get("temperature"),
-            )
+            call = completion_request(request, model)
             made, outcome, told = self._attempts(call, hop, probe=probe)
             calls += made
             if not _model_gone(made[-1]) or number == len(models):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from shared.errors import AIExecError
 
@@ -20,12 +20,43 @@ class ErrorKind(StrEnum):
 
 
 @dataclass(frozen=True)
+class FileData:
+    """A file part of a conversation. `data` holds the bytes when the worker has read them
+    (shared/attachments/); None means the provider is given the `uri` itself (Vertex reads
+    `gs://` objects natively)."""
+
+    uri: str
+    mime_type: str
+    data: bytes | None = None
+
+
+Part = str | FileData  # a text part, or a file part
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One user or assistant turn (system text travels in `CompletionRequest.system`)."""
+
+    role: Literal["user", "assistant"]
+    parts: tuple[Part, ...]
+
+
+@dataclass(frozen=True)
 class CompletionRequest:
     prompt: str
     model: str
     system: str | None = None
     max_output_tokens: int | None = None
     temperature: float | None = None
+    # A conversation instead of `prompt` (tasks with `messages`); empty: one user turn, `prompt`.
+    turns: tuple[Turn, ...] = ()
+    # A JSON Schema the answer must follow (shared/structured_output.py); each adapter passes it
+    # in its provider's native form.
+    response_schema: dict[str, Any] | None = None
+
+    def conversation(self) -> tuple[Turn, ...]:
+        """The turns to send: the conversation, or the prompt as a single user turn."""
+        return self.turns or (Turn("user", (self.prompt,)),)
 
 
 @dataclass(frozen=True)

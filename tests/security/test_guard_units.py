@@ -137,7 +137,7 @@ def test_a_reservation_covers_what_the_simulator_bills(body: dict[str, object]) 
     for provider in settings.providers:
         model = model_for(settings, provider, request.model, request.task_type)
         gen = generate(
-            tag=provider, model=model, prompt=request.task_description,
+            tag=provider, model=model, prompt=request.task_description or "",
             system=request.system or "", max_tokens=request.max_output_tokens,
             cache=PromptCache(),
         )  # fmt: skip
