@@ -23,6 +23,13 @@ class LocalStackSettings(BaseSettings):
     report_port: int = Field(8084, description="Local report function port.")
     worker_base_port: int = Field(8091, description="First local worker port (one per provider).")
     simulator_port: int = Field(8090, description="Local provider simulator port.")
+    storage_port: int = Field(8087, description="Local Cloud Storage emulator port.")
+    storage_bucket: str = Field(
+        "demo-aiexec-attachments",
+        pattern=r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$",
+        description="Bucket the local Cloud Storage emulator creates at start; where "
+        "`aiexec upload` puts files unless given `--bucket`.",
+    )
 
     # --- benchmarking (`aiexec bench`) ---------------------------------------------------
     worker_threads: int | None = Field(

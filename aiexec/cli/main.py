@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "aiexec.cli.deploy",
     "aiexec.cli.keys",
     "aiexec.cli.bench",
+    "aiexec.cli.upload",
 )
 
 

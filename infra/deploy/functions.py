@@ -54,6 +54,8 @@ LOCAL_ONLY = frozenset(
         "report_port",
         "worker_base_port",
         "simulator_port",
+        "storage_port",
+        "storage_bucket",
         "sweep_schedule",
         "provider_key_secrets",
         "worker_max_instances",

@@ -22,7 +22,8 @@ from infra.topology import (
 PUBSUB = "pubsub"
 FIRESTORE = "firestore"
 SIMULATOR = "simulator"
-EMULATORS = (PUBSUB, FIRESTORE)
+STORAGE = "storage"
+EMULATORS = (PUBSUB, FIRESTORE, STORAGE)
 PUBSUB_DATA_DIR = "pubsub-data"  # under the state dir: the emulator's env.yaml
 
 
@@ -110,9 +111,17 @@ def _emulators(settings: Settings, state_dir: Path) -> list[Component]:
         "gcloud", "emulators", "firestore", "start", "--quiet",
         f"--host-port={host}:{settings.firestore_port}",
     )  # fmt: skip
+    # Cloud Storage: the PyPI emulator (a dev dependency), in memory like Firestore's; it
+    # creates the stack's bucket itself before it answers, so no client call is needed.
+    storage_argv = (
+        sys.executable, "-m", "gcp_storage_emulator", "start", "--quiet", "--in-memory",
+        "--host", host, "--port", str(settings.storage_port),
+        "--default-bucket", settings.storage_bucket,
+    )  # fmt: skip
     return [
         _make(settings, PUBSUB, pubsub_argv, settings.pubsub_port, ("/", "Ok")),
         _make(settings, FIRESTORE, firestore_argv, settings.firestore_port, ("/", "Ok")),
+        _make(settings, STORAGE, storage_argv, settings.storage_port, ("/", "200")),
     ]
 
 

@@ -70,6 +70,8 @@ def connection_env(settings: Settings) -> dict[str, str]:
     return {
         "PUBSUB_EMULATOR_HOST": f"{settings.host}:{settings.pubsub_port}",
         "FIRESTORE_EMULATOR_HOST": f"{settings.host}:{settings.firestore_port}",
+        # google-cloud-storage takes this as its endpoint, so it carries the scheme
+        "STORAGE_EMULATOR_HOST": base_url(settings, settings.storage_port),
         "GOOGLE_CLOUD_PROJECT": settings.project_id,
         "AIEXEC_INGEST_URL": base_url(settings, settings.ingest_port),
         "AIEXEC_SIMULATOR_URL": base_url(settings, settings.simulator_port),

@@ -31,6 +31,7 @@ def port_uses(settings: Settings) -> list[PortUse]:
     fixed = [
         ("pubsub_port", "Pub/Sub emulator"),
         ("firestore_port", "Firestore emulator"),
+        ("storage_port", "Cloud Storage emulator"),
         ("simulator_port", "provider simulator"),
         ("ingest_port", "ingest function"),
         ("ingest_events_port", "ingest-events function"),
@@ -61,7 +62,7 @@ def port_free(host: str, port: int, *, reuse_addr: bool = True) -> bool:
 
 
 # The settings of the ports another stack's emulators and simulator hold (`functions_only`).
-SERVICE_PORTS = ("pubsub_port", "firestore_port", "simulator_port")
+SERVICE_PORTS = ("pubsub_port", "firestore_port", "storage_port", "simulator_port")
 
 
 def check_ports(settings: Settings, *, skip: tuple[str, ...] = ()) -> None:
@@ -112,6 +113,7 @@ def free_port_settings(base: Settings) -> Settings:
             for f in (
                 "pubsub_port",
                 "firestore_port",
+                "storage_port",
                 "simulator_port",
                 "ingest_port",
                 "ingest_events_port",

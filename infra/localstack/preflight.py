@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -98,9 +99,22 @@ def functions_framework() -> str:
     return found
 
 
+def _check_storage_emulator() -> str | None:
+    """The Cloud Storage emulator is a Python package of the dev dependencies (no gcloud one)."""
+    if importlib.util.find_spec("gcp_storage_emulator") is None:
+        return (
+            "the Cloud Storage emulator (`gcp-storage-emulator`) is not installed in "
+            f"{sys.executable}'s environment; run `uv sync`"
+        )
+    return None
+
+
 def check_tools() -> None:
     """Raise a `StackError` listing every missing tool, each with how to install it."""
     problems = _check_gcloud()
+    storage_problem = _check_storage_emulator()
+    if storage_problem is not None:
+        problems.append(storage_problem)
     java_problem = _check_java()
     if java_problem is not None:
         problems.append(java_problem)

@@ -182,8 +182,8 @@ class LocalStack:
             raise StackError(f"no stack component {name!r}; known: {known}") from None
 
     def _check_restartable(self, name: str) -> None:
-        component = self._component(name)
-        if component.argv[0] == "gcloud":
+        self._component(name)  # raises for an unknown name
+        if name in EMULATORS:
             raise StackError(f"{name} is an emulator; restarting it would lose its state")
 
     def _rotate_logs(self) -> None:

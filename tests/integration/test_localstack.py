@@ -61,6 +61,7 @@ def test_every_part_answers(stack: Any) -> None:
     assert set(local.components) == {
         "pubsub",
         "firestore",
+        "storage",
         "simulator",
         "ingest",
         "ingest-events",
@@ -89,6 +90,7 @@ def test_local_env_and_pids_file_are_written(stack: Any) -> None:
     for name in (
         "PUBSUB_EMULATOR_HOST",
         "FIRESTORE_EMULATOR_HOST",
+        "STORAGE_EMULATOR_HOST",
         "GOOGLE_CLOUD_PROJECT",
         "AIEXEC_INGEST_URL",
         "AIEXEC_SIMULATOR_URL",
@@ -249,7 +251,7 @@ def test_settings_env_round_trips_overrides() -> None:
 def test_free_port_settings_are_distinct_and_free() -> None:
     settings = free_port_settings(Settings(providers=["a1", "b1", "c1"]))
     ports = [u.port for u in port_uses(settings)]
-    assert len(set(ports)) == len(ports) == 11
+    assert len(set(ports)) == len(ports) == 12
     assert settings.ingest_url == f"http://127.0.0.1:{settings.ingest_port}"
     check_ports(settings)
 
