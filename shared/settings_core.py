@@ -165,6 +165,41 @@ class CoreSettings(BaseSettings):
         "report reads the rollups). 0 keeps them forever.",
     )
 
+    # --- attachments (file parts and `attachments`; checked at ingest, read by workers) --
+    max_attachments: int = Field(
+        8, ge=0, le=64, description="Most files one task may attach (file parts included)."
+    )
+    max_attachment_bytes: int = Field(
+        10 * 1024 * 1024,
+        gt=0,
+        description="Largest file a task may attach (checked at ingest from the object's "
+        "metadata or the URL's Content-Length, and again by the worker as it reads).",
+    )
+    attachment_mime_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "image/png",
+            "image/jpeg",
+            "image/webp",
+            "image/gif",
+            "application/pdf",
+        ],
+        description="MIME types a task may attach, comma-separated (every provider of the "
+        "chain must read them: images and PDFs).",
+    )
+    attachment_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=60,
+        description="Timeout of one attachment check at ingest (object metadata, HTTPS HEAD) "
+        "and of one read by a worker.",
+    )
+    attachment_allow_private: bool = Field(
+        False,
+        description="Accept `http` and local addresses (loopback, private, link-local) in "
+        "attachment URLs. Local stack only: in production an `https` attachment must resolve "
+        "to public addresses only (checked at ingest and again when the worker fetches it).",
+    )
+
     # --- Pub/Sub clients ----------------------------------------------------------------
     pubsub_client_topics: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
@@ -181,7 +216,7 @@ class CoreSettings(BaseSettings):
         "client `pubsub` and another name is refused; clients publish to their own topics.",
     )
 
-    @field_validator("providers", mode="before")
+    @field_validator("providers", "attachment_mime_types", mode="before")
     @classmethod
     def _split_chain(cls, value: object) -> object:
         if isinstance(value, str):
