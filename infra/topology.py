@@ -8,6 +8,8 @@ tasks-<p1> ──push──► worker-<p1>                  (dead letter: tasks-
 tasks-<p2> ──push──► worker-<p2>                  (dead letter: ... the last one: tasks-dead)
 tasks-dead ──push──► finalizer                    (no dead letter: the end of the line)
 sweep-requests ──push──► sweeper                  (Cloud Scheduler, every few minutes)
+task-results ──push──► callbacks                  (a task's callback_url: signed POST, retried
+                                                   with back-off by nack; no dead letter)
 task-results ◄──pull── task-results-audit         (completion events kept for clients/tests)
 usage-report-requests ──push──► report            (Cloud Scheduler, weekly)
 ```
@@ -53,6 +55,7 @@ FUNCTION_INGEST_EVENTS = "ingest-events"
 FUNCTION_FINALIZER = "finalizer"
 FUNCTION_REPORT = "report"
 FUNCTION_SWEEPER = "sweeper"
+FUNCTION_CALLBACKS = "callbacks"
 
 MAX_ACK_DEADLINE_S = 600  # Pub/Sub's upper bound
 MIN_ACK_DEADLINE_S = 10  # Pub/Sub's lower bound
@@ -83,7 +86,14 @@ def worker_function(provider: str) -> str:
 def push_functions(settings: Settings) -> list[str]:
     """Every function a push subscription of the topology delivers to, in chain order."""
     workers = [worker_function(p) for p in settings.providers]
-    return [FUNCTION_INGEST_EVENTS, *workers, FUNCTION_FINALIZER, FUNCTION_SWEEPER, FUNCTION_REPORT]
+    return [
+        FUNCTION_INGEST_EVENTS,
+        *workers,
+        FUNCTION_FINALIZER,
+        FUNCTION_SWEEPER,
+        FUNCTION_REPORT,
+        FUNCTION_CALLBACKS,
+    ]
 
 
 class _Frozen(BaseModel):
@@ -183,6 +193,8 @@ def push_timeout_s(settings: Settings, function: str) -> int:
         return HANDLER_TIMEOUT_S
     if function in (FUNCTION_SWEEPER, FUNCTION_REPORT):
         return TRIGGER_TIMEOUT_S
+    if function == FUNCTION_CALLBACKS:  # one POST (its timeout) and a few Firestore writes
+        return max(HANDLER_TIMEOUT_S, math.ceil(settings.callback_timeout_s) + 30)
     raise ValueError(f"{function!r} is not fed by a push subscription")
 
 
@@ -259,6 +271,19 @@ def build_topology(
     topic = settings.topic_report_requests
     # A lost weekly trigger is re-sent by hand (`aiexec report`); no dead letter.
     routes.append(_Route(f"{topic}-report", topic, FUNCTION_REPORT, None))
+    results = settings.topic_results
+    # Completion callbacks: a receiver that is down is retried by nacks, so this subscription's
+    # back-off is the callback retry schedule (in production the callback settings'; locally
+    # the given, short one). No dead letter: the attempts are counted on the task, which
+    # records the callback `failed` after the last one and acks.
+    callbacks_retry = retry
+    if retry == PRODUCTION_RETRY:
+        callbacks_retry = RetryPolicy(
+            min_backoff_s=settings.callback_min_backoff_s,
+            max_backoff_s=settings.callback_max_backoff_s,
+        )
+    retries = {f"{results}-callbacks": callbacks_retry}
+    routes.append(_Route(f"{results}-callbacks", results, FUNCTION_CALLBACKS, None))
     subscriptions = [
         Subscription(
             name=route.name,
@@ -268,12 +293,11 @@ def build_topology(
             ack_deadline_s=ack_deadline_for(push_timeout_s(settings, route.function)),
             dead_letter_topic=route.dead_letter_topic,
             max_delivery_attempts=max_delivery_attempts if route.dead_letter_topic else None,
-            min_backoff_s=retry.min_backoff_s,
-            max_backoff_s=retry.max_backoff_s,
+            min_backoff_s=retries.get(route.name, retry).min_backoff_s,
+            max_backoff_s=retries.get(route.name, retry).max_backoff_s,
         )
         for route in routes
     ]
-    results = settings.topic_results
     # Pull: read by clients and tests at their own pace; the default ack deadline suits it.
     subscriptions.append(Subscription(name=f"{results}-audit", topic=results))
     topics = [

@@ -31,6 +31,7 @@ from shared.schemas import TERMINAL_STATUSES as _TERMINAL
 from shared.schemas import FieldProblem, TaskStatus, check_task_id
 from shared.settings import IngestSettings
 from shared.task_ids import doc_id_of
+from shared.task_view import public_view
 from shared.waits import WaitSlots, instance_cap, request_threads
 
 logger = logging.getLogger(__name__)
@@ -227,7 +228,7 @@ class HttpApi:
         # Another client's task is "not found", not "forbidden": ids must not leak.
         if task is None or not self.admission.may_read(caller, task):
             return problem(404, "not_found", f"no task {task_id}")
-        return respond({k: v for k, v in task.items() if not k.startswith("lease_")}, 200)
+        return respond(public_view(task), 200)  # the view a completion callback posts
 
     def health(self, request: flask.Request) -> Any:
         """`{status, version}`; with the details (providers, circuits, model warnings) when the

@@ -51,13 +51,20 @@ class IngestSettings(TaskSettings, SecuritySettings):
     model_config = SETTINGS_CONFIG
 
 
+class CallbackServiceSettings(TaskSettings, SecuritySettings):
+    """The callbacks function: the task sections plus where API keys (and their signing
+    secrets) are kept."""
+
+    model_config = SETTINGS_CONFIG
+
+
 class ReportServiceSettings(TaskSettings, ReportSettings):
     """The report function: the task sections plus where the report is delivered."""
 
     model_config = SETTINGS_CONFIG
 
 
-class RuntimeSettings(IngestSettings, ReportServiceSettings):
+class RuntimeSettings(IngestSettings, CallbackServiceSettings, ReportServiceSettings):
     """Every section a deployed function reads."""
 
     model_config = SETTINGS_CONFIG
@@ -75,6 +82,11 @@ def task_settings() -> TaskSettings:
 @lru_cache(maxsize=1)
 def ingest_settings() -> IngestSettings:
     return IngestSettings()
+
+
+@lru_cache(maxsize=1)
+def callback_settings() -> CallbackServiceSettings:
+    return CallbackServiceSettings()
 
 
 @lru_cache(maxsize=1)

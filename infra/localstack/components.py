@@ -11,6 +11,7 @@ from infra.localstack.errors import StackError
 from infra.localstack.preflight import functions_framework
 from infra.settings import Settings
 from infra.topology import (
+    FUNCTION_CALLBACKS,
     FUNCTION_FINALIZER,
     FUNCTION_INGEST,
     FUNCTION_INGEST_EVENTS,
@@ -80,6 +81,10 @@ def function_sources(settings: Settings) -> list[tuple[FunctionSource, int, str 
     entries.append((sweeper, settings.sweeper_port, None))
     report = FunctionSource(FUNCTION_REPORT, "functions/report/main.py", "report", "cloudevent")
     entries.append((report, settings.report_port, None))
+    callbacks = FunctionSource(
+        FUNCTION_CALLBACKS, "functions/callbacks/main.py", "callbacks", "cloudevent"
+    )
+    entries.append((callbacks, settings.callbacks_port, None))
     return entries
 
 

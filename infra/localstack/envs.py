@@ -78,9 +78,18 @@ def connection_env(settings: Settings) -> dict[str, str]:
     }
 
 
+# The local stack's callbacks go to local receivers (the demo's, tests'), signed with a fixed
+# secret that is no secret (like the local API-key pepper): a setting of the caller's wins.
+LOCAL_CALLBACK_SECRET = "whsec_" + "YWlleGVjLWxvY2FsLWNhbGxiYWNrLXNlY3JldC0x"
+LOCAL_CALLBACK_ENV = {
+    "AIEXEC_CALLBACK_ALLOW_PRIVATE": "true",
+    "AIEXEC_CALLBACK_SECRET": LOCAL_CALLBACK_SECRET,
+}
+
+
 def stack_env(settings: Settings) -> dict[str, str]:
     """`settings_env` plus the connection settings (which win): what `local.env` exports."""
-    env = settings_env(settings)
+    env = LOCAL_CALLBACK_ENV | settings_env(settings)
     env.update(connection_env(settings))
     return env
 

@@ -38,6 +38,7 @@ def port_uses(settings: Settings) -> list[PortUse]:
         ("finalizer_port", "finalizer function"),
         ("sweeper_port", "sweeper function"),
         ("report_port", "report function"),
+        ("callbacks_port", "callbacks function"),
     ]
     uses = [PortUse(getattr(settings, f), c, f, env_name(f)) for f, c in fixed]
     for index, provider in enumerate(settings.providers):
@@ -120,6 +121,7 @@ def free_port_settings(base: Settings) -> Settings:
                 "finalizer_port",
                 "sweeper_port",
                 "report_port",
+                "callbacks_port",
             )
         }
         ports["worker_base_port"] = claim(len(base.providers))

@@ -1,11 +1,10 @@
 """Where a callback may go: the outbound-URL guard (shared/outbound_urls.py) with this
-deployment's setting, at ingest (a 400 naming `callback_url`) and again at delivery."""
+deployment's setting — at ingest (shared/ingest.py: a 400 naming `callback_url`) and again at
+delivery, which connects only to the address checked here."""
 
 from __future__ import annotations
 
-from shared.outbound_urls import OutboundUrlError, PinnedUrl, Resolver, check_url
-from shared.request_guard import RequestProblemError
-from shared.schemas import FieldProblem
+from shared.outbound_urls import PinnedUrl, Resolver, check_url
 from shared.settings_callbacks import CallbackSettings
 
 FIELD = "callback_url"
@@ -16,13 +15,3 @@ def pinned_callback(
 ) -> PinnedUrl:
     """The callback URL resolved and checked (OutboundUrlError when it may not be reached)."""
     return check_url(url, allow_private=settings.callback_allow_private, resolve=resolve)
-
-
-def check_callback_address(settings: CallbackSettings, url: str) -> None:
-    """Ingest's check: 400 `invalid_field` naming `callback_url` and the problem."""
-    try:
-        pinned_callback(settings, url)
-    except OutboundUrlError as error:
-        raise RequestProblemError(
-            FieldProblem(code="invalid_field", message=f"{FIELD}: {error}", field=FIELD)
-        ) from error

@@ -251,7 +251,7 @@ def test_settings_env_round_trips_overrides() -> None:
 def test_free_port_settings_are_distinct_and_free() -> None:
     settings = free_port_settings(Settings(providers=["a1", "b1", "c1"]))
     ports = [u.port for u in port_uses(settings)]
-    assert len(set(ports)) == len(ports) == 12
+    assert len(set(ports)) == len(ports) == 13  # 10 fixed (emulators, simulator, functions) + 3 workers
     assert settings.ingest_url == f"http://127.0.0.1:{settings.ingest_port}"
     check_ports(settings)
 

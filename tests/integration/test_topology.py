@@ -67,6 +67,7 @@ def test_default_chain_topics_and_dead_letters() -> None:
         "tasks-dead-finalizer": None,
         "sweep-requests-sweeper": None,
         "usage-report-requests-report": None,
+        "task-results-callbacks": None,
         "task-results-audit": None,
     }
     ingest = topology.subscription("tasks-ingest")
@@ -91,6 +92,7 @@ def test_three_provider_chain_hands_over_in_order() -> None:
         "tasks-dead-finalizer": None,
         "sweep-requests-sweeper": None,
         "usage-report-requests-report": None,
+        "task-results-callbacks": None,
         "task-results-audit": None,
     }
     assert Topic(name="tasks-anthropic") in topology.topics
@@ -111,6 +113,7 @@ def test_names_follow_the_configured_topics() -> None:
         "q-dead-finalizer": None,
         "sweep-requests-sweeper": None,
         "usage-report-requests-report": None,
+        "task-results-callbacks": None,
         "task-results-audit": None,
     }
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.unit.test_layout import OURS, REPO, _module_file, _reachable_from
 
-FUNCTIONS = ("ingest", "worker", "finalizer", "sweeper", "report")
+FUNCTIONS = ("ingest", "worker", "finalizer", "sweeper", "report", "callbacks")
 # Ingest's doors and defences: keys, rate limits, budgets, HTTP routes, waits, request checks.
 # (shared/budget_math.py is not among them: its money units are everyone's.)
 INGEST_ONLY = (
@@ -95,7 +95,7 @@ def test_the_worker_does_not_reach_ingest_defences() -> None:
     assert not _matching(_reached("worker"), INGEST_ONLY)
 
 
-@pytest.mark.parametrize("function", ["finalizer", "sweeper", "report"])
+@pytest.mark.parametrize("function", ["finalizer", "sweeper", "report", "callbacks"])
 def test_functions_that_call_no_provider_reach_no_provider_code(function: str) -> None:
     assert not _matching(_loaded(function), PROVIDER_CALLING)
     assert not _matching(_reached(function), INGEST_ONLY)

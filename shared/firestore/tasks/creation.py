@@ -15,6 +15,7 @@ from google.cloud import firestore
 from shared.firestore.conditional import created, retry_on_conflict, unchanged_since
 from shared.firestore.tasks.commits import CONTENDED_TRIES, StoreContentionError, TaskCommits
 from shared.schemas import FieldProblem, TaskStatus
+from shared.settings import TaskSettings
 from shared.usage import CallRecord, add_usage, attempt_entries
 
 
@@ -98,9 +99,12 @@ class IngestWrites(TaskCommits):
             "error": None,
             "created_at": now,
             "updated_at": now,
-            "deadline_at": now + timedelta(seconds=self.settings.task_deadline_s),
+            # The request's own `deadline_s` (bounded at ingest), else the deployment's.
+            "deadline_at": now + timedelta(seconds=_deadline_s(self.settings, request)),
             "completed_at": None,
         }
+        if request.get("callback_url"):
+            doc["callback"] = {"status": "pending", "attempts": 0}
         return TaskCreation(self.task_ref(doc_id), doc)
 
     def commit_creation(self, creation: TaskCreation) -> tuple[dict[str, Any], bool]:
@@ -169,3 +173,8 @@ class IngestWrites(TaskCommits):
 
         taken: dict[str, Any] | None = run(self.client.transaction())
         return taken
+
+
+def _deadline_s(settings: TaskSettings, request: dict[str, Any]) -> float:
+    own = request.get("deadline_s")
+    return float(own) if isinstance(own, int | float) else settings.task_deadline_s
