@@ -24,8 +24,22 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+# The conversation's models are part of this module's vocabulary (re-exported).
+from shared.conversation import (
+    MAX_MESSAGES,
+    ContentPart,
+    FilePart,
+    Message,
+    MessageRole,
+    TextPart,
+    check_conversation,
+    named_problem,
+)
 from shared.outbound_urls import OutboundUrlError, check_syntax
 from shared.settings import task_settings
+from shared.structured_output import SchemaProblemError, check_schema
+
+__all__ = ["ContentPart", "FilePart", "Message", "MessageRole", "TextPart"]  # (re-exported)
 
 # Firestore document ids may not contain "/", be "." or "..", or match __.*__; ours are stricter
 # so that ids are safe in URLs, logs and the `usage/{task_id}-{attempt}` key.
@@ -103,72 +117,6 @@ def check_task_id(value: str) -> str:
     return value
 
 
-# --- conversations (`messages`) -------------------------------------------------------------
-MAX_MESSAGES = 256
-MAX_PARTS = 64
-MAX_URI_CHARS = 2048
-MAX_MIME_TYPE_CHARS = 127
-MessageRole = Literal["system", "user", "assistant"]
-_PART_CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class TextPart(BaseModel):
-    """A piece of text in a message's content."""
-
-    model_config = _PART_CONFIG
-
-    type: Literal["text"]
-    text: str = Field(min_length=1)
-
-
-class FilePart(BaseModel):
-    """A file in a message's content, by reference: `gs://bucket/object` or `https://...`.
-
-    Only the shape is checked here; which schemes, types and sizes are accepted, and reading
-    the bytes, belong to shared/attachments/ (ingest refuses what it cannot serve).
-    """
-
-    model_config = _PART_CONFIG
-
-    type: Literal["file"]
-    uri: str = Field(min_length=1, max_length=MAX_URI_CHARS)
-    mime_type: str = Field(
-        min_length=3, max_length=MAX_MIME_TYPE_CHARS, pattern=r"^[\w.+-]+/[\w.+-]+$"
-    )
-
-
-ContentPart = Annotated[TextPart | FilePart, Field(discriminator="type")]
-
-
-class Message(BaseModel):
-    """One turn of a conversation: a string, or a list of text and file parts."""
-
-    model_config = _PART_CONFIG
-
-    role: MessageRole
-    content: str | list[ContentPart]
-
-    @field_validator("content")
-    @classmethod
-    def _some_content(cls, value: str | list[Any]) -> str | list[Any]:
-        if isinstance(value, str) and not value.strip():
-            raise ValueError("must not be blank")
-        if isinstance(value, list) and not 1 <= len(value) <= MAX_PARTS:
-            raise ValueError(f"must hold 1-{MAX_PARTS} parts")
-        return value
-
-    def texts(self) -> list[str]:
-        """The message's text, part by part (files excluded)."""
-        if isinstance(self.content, str):
-            return [self.content]
-        return [part.text for part in self.content if isinstance(part, TextPart)]
-
-    def files(self) -> list[FilePart]:
-        if isinstance(self.content, str):
-            return []
-        return [part for part in self.content if isinstance(part, FilePart)]
-
-
 class TaskRequest(BaseModel):
     """A task as a client submits it (HTTP body or Pub/Sub message data)."""
 
@@ -185,6 +133,9 @@ class TaskRequest(BaseModel):
     max_output_tokens: JsonInt | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     metadata: dict[MetadataKey, str] | None = None
+    # A JSON Schema the answer must follow (shared/structured_output.py says which are accepted);
+    # the parsed answer is stored as `result.json`.
+    response_schema: dict[str, Any] | None = None
     # Where to POST the task's public view when it ends (shared/callbacks/); its address is
     # checked here without DNS, and resolved and checked by ingest and again at delivery.
     callback_url: str | None = Field(default=None, min_length=1)
@@ -208,15 +159,25 @@ class TaskRequest(BaseModel):
     def _safe_id(cls, value: str | None) -> str | None:
         return None if value is None else check_task_id(value)
 
+    @field_validator("response_schema")
+    @classmethod
+    def _enforceable_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            try:
+                check_schema(value)
+            except SchemaProblemError as error:
+                raise named_problem(error.code, error.field, error.message) from error
+        return value
+
     @model_validator(mode="after")
     def _one_prompt(self) -> TaskRequest:
         """Exactly one of `task_description` and `messages`; a conversation a provider can take."""
         if self.messages is None:
             if self.task_description is None:
-                raise _problem("missing", "task_description", "is required (or messages)")
+                raise named_problem("missing", "task_description", "is required (or messages)")
             return self
         if self.task_description is not None:
-            raise _problem(
+            raise named_problem(
                 "exclusive_fields", "messages", "give either task_description or messages, not both"
             )
         check_conversation(self.messages, self.system)
@@ -272,46 +233,6 @@ class TaskRequest(BaseModel):
     @classmethod
     def _deadline(cls, value: float | None) -> float | None:
         return _bounded_deadline(value)
-
-
-def _problem(kind: str, field: str, message: str) -> PydanticCustomError:
-    """A cross-field error; `field` in its context names the field for the client (a model
-    validator's own location is the whole request)."""
-    return PydanticCustomError(kind, "{field}: " + message, {"field": field})
-
-
-def check_conversation(messages: list[Message], system: str | None) -> None:
-    """Roles every provider's wire form can carry: system messages first only (Gemini's
-    `system_instruction` and Anthropic's top-level `system` hold one system text, before the
-    turns), never beside the `system` field; then turns starting and ending with the user
-    (Gemini and Anthropic expect the model to answer a user turn); total text bounded as
-    `task_description` is."""
-    leading = 0
-    while leading < len(messages) and messages[leading].role == "system":
-        leading += 1
-    turns = messages[leading:]
-    if leading and system is not None:
-        raise _problem("exclusive_fields", "system", "give system in messages or here, not both")
-    for index, message in enumerate(turns, start=leading):
-        if message.role == "system":
-            raise _problem(
-                "invalid_role", f"messages.{index}.role", "system messages must come first"
-            )
-    for index, message in enumerate(messages[:leading]):
-        if message.files():
-            raise _problem(
-                "invalid_role", f"messages.{index}.content", "a system message holds text only"
-            )
-    if not turns or turns[0].role != "user" or turns[-1].role != "user":
-        raise _problem(
-            "invalid_role",
-            "messages",
-            "after any system messages, the conversation must start and end with a user message",
-        )
-    limit = task_settings().max_prompt_chars
-    total = len(system or "") + sum(len(t) for m in messages for t in m.texts())
-    if total > limit:
-        raise _problem("too_large", "messages", f"is {total} characters long; the limit is {limit}")
 
 
 def _checked_callback_url(value: str | None) -> str | None:
@@ -389,6 +310,8 @@ class FieldProblem(BaseModel):
     field: str | None = None
 
 
+# Codes a validator gives itself (through `named_problem`), passed to the client as they are.
+_OWN_CODES = frozenset({"too_large", "invalid_schema", "unsupported_schema"})
 _CODES = {
     "extra_forbidden": "unknown_field",
     "missing": "missing_field",
@@ -404,9 +327,9 @@ def describe_validation_error(error: ValidationError) -> FieldProblem:
     # A dict key's own error ends in "[key]": the key names the field well enough.
     loc = ".".join(str(part) for part in _plain_loc(first.get("loc", ())) if part != "[key]")
     kind = str(first.get("type", "invalid"))
-    named = (first.get("ctx") or {}).get("field")
-    if not loc and isinstance(named, str):  # a cross-field error (TaskRequest's model validator)
-        code = "too_large" if kind == "too_large" else _CODES.get(kind, "invalid_field")
+    named = (first.get("ctx") or {}).get("named_field")
+    if isinstance(named, str):  # an error that names its own place (named_problem)
+        code = kind if kind in _OWN_CODES else _CODES.get(kind, "invalid_field")
         return FieldProblem(code=code, message=str(first.get("msg")), field=named)
     code = _CODES.get(kind, "invalid_field")
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
