@@ -13,7 +13,12 @@ def test_same_task_id_submitted_twice_is_one_task(pipeline: Pipeline) -> None:
     body = {"task_description": "Only once", "task_id": task_id}
     first = pipeline.post("/tasks", body)
     second = pipeline.post("/tasks", body)
-    assert (first.status_code, second.status_code) == (202, 202)
+    assert first.status_code == 202
+    # The same task either way: still in flight (202) or, on a fast stack, already finished
+    # between the two requests (200 with its result).
+    assert second.status_code == 202 or (
+        second.status_code == 200 and second.json()["status"] == "succeeded"
+    ), second.text
     assert first.json()["task_id"] == second.json()["task_id"] == task_id
     task = pipeline.wait(task_id)
     assert len(task["attempts"]) == 1
