@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from aiexec.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
+from aiexec.cli.tables import print_table
 
 
 def register(subparsers: Any) -> None:
@@ -53,14 +54,8 @@ def cmd_chaos(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
     else:
         columns = list(rows[0])
-        print("  ".join(f"{c:>24}" if i == 0 else f"{c:>9}" for i, c in enumerate(columns)))
-        for row in rows:
-            print(
-                "  ".join(
-                    f"{_fmt(row[c]):>24}" if i == 0 else f"{_fmt(row[c]):>9}"
-                    for i, c in enumerate(columns)
-                )
-            )
+        cells = [[_fmt(row[c]) for c in columns] for row in rows]
+        print_table(columns, cells, right=columns[1:])
         healthy, down = rows[0]["p50_ms"], rows[1]["p50_ms"]
         if healthy is not None and down is not None:
             print(
