@@ -73,3 +73,22 @@ def not_called(settings: TaskSettings, provider: str, request: dict[str, Any]) -
     model = model_for(settings, provider, request.get("model"), request.get("task_type"))
     error = {"code": "circuit_open", "message": f"{provider} circuit is open; not called"}
     return CallRecord(provider, model, now, now, "circuit_open", error, called_provider=False)
+
+
+def seconds_left(task: dict[str, Any], now: datetime) -> float | None:
+    """Seconds until the task's deadline (`deadline_at`: created_at + its `deadline_s`)."""
+    deadline = task.get("deadline_at")
+    return (deadline - now).total_seconds() if isinstance(deadline, datetime) else None
+
+
+def out_of_time(settings: TaskSettings, provider: str, left: float) -> CallRecord:
+    """The record of a hop skipped because its retries could not finish before the deadline
+    (provider timeout x attempts > the time left), or the deadline has passed."""
+    now = datetime.now(UTC)
+    needed = settings.timeout_for(provider) * settings.provider_attempts
+    error = {
+        "code": "deadline",
+        "message": f"{max(left, 0):.0f} s left before the task's deadline; {provider} may "
+        f"need {needed:g} s; not called",
+    }
+    return CallRecord(provider, "", now, now, "deadline", error, called_provider=False)

@@ -68,7 +68,7 @@ class Sweeper:
         with task_context(doc_id):
             error = {
                 "code": "expired",
-                "message": f"not finished within {self.settings.task_deadline_s:g} s",
+                "message": "not finished by its deadline (deadline_s, or the default)",
             }
             failed = self.store.fail(doc_id, error)
             if failed is not None:

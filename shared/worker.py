@@ -22,6 +22,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from shared import fallback
@@ -32,6 +33,7 @@ from shared.clock import utcnow
 from shared.error_summaries import summary
 from shared.prompts import completion_request
 from shared.providers.base import (
+    Completion,
     CompletionRequest,
     InvalidTaskError,
     Provider,
@@ -44,6 +46,7 @@ from shared.schemas import TaskMessage, TaskStatus
 from shared.settings import TaskSettings
 from shared.store import TaskStore
 from shared.structured_logs import log
+from shared.structured_output import INVALID_OUTPUT, INVALID_OUTPUT_RETRIES, structured_answer
 from shared.task_leases import BeginKind, Outcome
 from shared.usage import CallRecord
 
@@ -127,6 +130,9 @@ class Worker:
         """Call the chosen model; when the provider says it does not exist (`model_unavailable`),
         call the task type's fallback model on this provider before handing over."""
         request = task.get("request") or {}
+        late = self._out_of_time(task, hop)
+        if late is not None:
+            return late
         models = fallback.models_to_try(self.settings, self.provider.name, request)
         decision = self._decide()
         if decision is Decision.SKIP:
@@ -153,6 +159,24 @@ class Worker:
             )
         return calls, outcome
 
+    def _out_of_time(
+        self, task: dict[str, Any], hop: int
+    ) -> tuple[list[CallRecord], Outcome] | None:
+        """Never start after the deadline, nor a provider whose retries cannot finish before it
+        (provider timeout x attempts > time left): skip to the next hop, or, at the last one
+        (no provider can), the task expires."""
+        me = self.provider.name
+        left = fallback.seconds_left(task, utcnow())
+        needed = self.settings.timeout_for(me) * self.settings.provider_attempts
+        if left is None or left >= needed:
+            return None
+        log(logger, logging.WARNING, "not enough time before the deadline", provider=me, left=left)
+        record = fallback.out_of_time(self.settings, me, left)
+        if left > 0 and hop + 1 < len(task.get("chain") or []):
+            return [record], Outcome(TaskStatus.QUEUED, next_hop=hop + 1)
+        expired = {"code": "expired", "message": "no provider could finish before the deadline"}
+        return [record], Outcome(TaskStatus.FAILED, error=expired)
+
     def _attempts(
         self, call: CompletionRequest, hop: int, probe: bool
     ) -> tuple[list[CallRecord], Outcome, bool]:
@@ -163,7 +187,9 @@ class Worker:
         me, model = self.provider.name, call.model
         budget = 1 if probe else self.settings.provider_attempts
         calls: list[CallRecord] = []
-        for attempt in range(1, budget + 1):
+        attempt = invalid_answers = 0
+        while True:
+            attempt += 1
             started = utcnow()
             try:
                 completion = self.provider.complete(call)
@@ -191,16 +217,20 @@ class Worker:
                     pause(self._backoff(attempt, error))
                     continue
                 return calls, Outcome(TaskStatus.QUEUED, next_hop=hop + 1), counted
-            calls.append(CallRecord.success(me, model, started, utcnow(), completion))
+            record = CallRecord.success(me, model, started, utcnow(), completion)
+            # The provider answered: healthy, whether or not the answer follows the schema.
             self._health("record_success", probe=probe)
-            result = {
-                "text": completion.text,
-                "provider": me,
-                "model": completion.model or model,
-                "finish_reason": completion.finish_reason,
-            }
-            return calls, Outcome(TaskStatus.SUCCEEDED, result=result), True
-        raise AssertionError("unreachable: the loop always returns")  # pragma: no cover
+            value, problem = structured_answer(call.response_schema, completion.text)
+            if problem is None:
+                calls.append(record)
+                result = _result(me, model, completion, value, call.response_schema is not None)
+                return calls, Outcome(TaskStatus.SUCCEEDED, result=result), True
+            calls.append(_invalid_output(record))
+            invalid_answers += 1
+            log(logger, logging.WARNING, "answer does not follow the response schema",
+                provider=me, model=model, attempt=attempt, reason=problem)  # fmt: skip
+            if invalid_answers > INVALID_OUTPUT_RETRIES:
+                return calls, Outcome(TaskStatus.QUEUED, next_hop=hop + 1), True
 
     def _counts(self, error: ProviderError, model: str) -> bool:
         """Whether this failure counts against the provider's health: the error must be the
@@ -289,6 +319,24 @@ class Worker:
             # that wrote it was nacked); publishing again is safe because hops are idempotent.
             return self._forward(message, int(task["hop"]), "re-publishing a recorded hand-over")
         return kind.value
+
+
+def _result(
+    provider: str, model: str, completion: Completion, value: Any, structured: bool
+) -> dict[str, Any]:
+    result = {
+        "text": completion.text,
+        "provider": provider,
+        "model": completion.model or model,
+        "finish_reason": completion.finish_reason,
+    }
+    return result | {"json": value} if structured else result
+
+
+def _invalid_output(record: CallRecord) -> CallRecord:
+    """The call answered (and is billed as such) but its answer does not follow the schema."""
+    error = {"code": INVALID_OUTPUT, "message": summary(INVALID_OUTPUT)}
+    return replace(record, outcome=INVALID_OUTPUT, error=error)
 
 
 def _model_gone(call: CallRecord) -> bool:
