@@ -47,6 +47,7 @@ PROVIDER_REQUIREMENTS: Mapping[str, tuple[str, ...]] = {
     name: spec.requirements for name, spec in SPECS.items()
 }
 REPORT_REQUIREMENTS = ("matplotlib", "httpx")  # the chart, the webhook
+INGEST_REQUIREMENTS = ("google-cloud-storage",)  # attachments: a gs:// object's size, checked
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def bundles(settings: Settings) -> list[Bundle]:
         for p in settings.providers
     ]
     return [
-        Bundle("ingest", "functions/ingest/main.py", BASE_REQUIREMENTS),
+        Bundle("ingest", "functions/ingest/main.py", BASE_REQUIREMENTS + INGEST_REQUIREMENTS),
         *workers,
         Bundle("finalizer", "functions/finalizer/main.py", BASE_REQUIREMENTS),
         Bundle("sweeper", "functions/sweeper/main.py", BASE_REQUIREMENTS),

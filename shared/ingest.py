@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared import fallback
+from shared.attachments.request import check_request_limits, check_request_readable
 from shared.budget import Budgets
 from shared.budget_math import reservation_nusd
 from shared.bus import Bus
@@ -81,6 +82,7 @@ class Ingest:
             status = 413 if problem.code == "too_large" else 400
             raise RequestProblemError(problem, status) from error
         check_models(self.settings, request.model)  # allowlist: 400 model_not_allowed
+        check_request_limits(self.settings, request)  # count, types, schemes: 400 naming it
         if request.callback_url is not None:
             self._check_callback(request.callback_url)  # 400 naming callback_url
         return request
@@ -95,6 +97,7 @@ class Ingest:
         already is answered without reserving.
         """
         chain = self._chain(request)
+        check_request_readable(self.settings, request)  # each file exists, within the limit
         task_id = request.task_id or uuid.uuid4().hex
         doc_id = self.store.doc_id(task_id, client_id)
         body = request.model_dump(mode="json", exclude_none=True) | {"task_id": task_id}

@@ -56,6 +56,7 @@ TOKEN_CREATOR = "roles/iam.serviceAccountTokenCreator"  # noqa: S105 - a role na
 SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"  # noqa: S105 - a role name
 INVOKER = "roles/run.invoker"
 SERVICE_ACCOUNT_USER = "roles/iam.serviceAccountUser"
+STORAGE_OBJECT_VIEWER = "roles/storage.objectViewer"  # attachments (gs://): ingest, workers
 # Project roles a provider's worker needs beyond Firestore, as its spec declares them (Vertex AI
 # authenticates with the worker's own identity instead of a key).
 PROVIDER_PROJECT_ROLES = {name: spec.iam_roles for name, spec in SPECS.items() if spec.iam_roles}
@@ -121,6 +122,13 @@ def _runtime(settings: Settings, target: Target, functions: Iterable[Function]) 
         provider = fn.name.removeprefix("worker-") if fn.name.startswith("worker-") else None
         for role in PROVIDER_PROJECT_ROLES.get(provider or "", ()):
             bindings.append(Binding("project", target.project, role, who, f"{fn.name}: model"))
+        if provider is not None or fn.name in (FUNCTION_INGEST, FUNCTION_INGEST_EVENTS):
+            # ingest checks an attached gs:// object's size, a worker reads it (Vertex AI's
+            # own service agent reads it for Gemini); objects in other projects' buckets need
+            # the bucket owner's grant to these accounts
+            reads = "checks" if provider is None else "reads"
+            why = f"{fn.name}: {reads} attachments"
+            bindings.append(Binding("project", target.project, STORAGE_OBJECT_VIEWER, who, why))
         for topic in publishes_to(settings, fn.name):
             bindings.append(Binding("topic", topic, PUBLISHER, who, f"{fn.name} publishes"))
         for secret in fn.secrets:

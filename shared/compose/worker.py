@@ -9,11 +9,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared.attachments.resolve import FileReadingProvider
 from shared.bus import Bus
 from shared.circuit import CircuitBreaker
 from shared.compose.pubsub import delivered_message
 from shared.errors import AIExecError
-from shared.providers.registry import get_provider
+from shared.providers.registry import SPECS, get_provider
 from shared.schemas import TaskMessage
 from shared.settings import task_settings
 from shared.store import TaskStore
@@ -37,7 +38,9 @@ def worker_service() -> Worker:
     configure(f"worker-{settings.provider}")
     store = TaskStore(settings)
     breaker = CircuitBreaker(settings, lambda: store.client, settings.provider)
-    provider = get_provider(settings.provider, settings)
+    spec = SPECS.get(settings.provider)
+    native = spec.native_file_schemes if spec is not None else ()
+    provider = FileReadingProvider(get_provider(settings.provider, settings), settings, native)
     return Worker(settings, store, Bus(settings), provider, breaker)
 
 

@@ -54,3 +54,6 @@ class ProviderSpec:
     apis: tuple[tuple[str, str], ...] = ()
     # Variables without the AIEXEC_ prefix that its settings read (key, SDK-standard endpoint).
     settings_env: tuple[str, ...] = field(default=())
+    # URI schemes of attachments the provider reads itself (Vertex AI: `gs://`); a file of any
+    # other scheme is read by the worker and sent inline (shared/attachments/resolve.py).
+    native_file_schemes: tuple[str, ...] = ()

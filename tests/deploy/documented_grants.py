@@ -10,7 +10,10 @@ TESTER = f"serviceAccount:aiexec-tester@{PROJECT}.iam.gserviceaccount.com"
 INVOKER_ROLE = f"projects/{PROJECT}/roles/aiexecInvokerAdmin"
 DATABASE_ONLY = f'resource.name == "projects/{PROJECT}/databases/(default)"'
 MODIFIED_GRANTS = "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', [])"
-IAM_ADMIN_ONLY = f"{MODIFIED_GRANTS}.hasOnly(['roles/aiplatform.user', 'roles/datastore.user'])"
+IAM_ADMIN_ONLY = (
+    f"{MODIFIED_GRANTS}.hasOnly(['roles/aiplatform.user', 'roles/datastore.user', "
+    "'roles/storage.objectViewer'])"
+)
 # Roles that would work but that the docs make unnecessary (or that are far too broad).
 NEVER_GRANTED = {
     "roles/editor",

@@ -125,14 +125,18 @@ def test_the_build_accounts_get_exactly_the_documented_roles() -> None:
     }  # fmt: skip
     # Project IAM Admin may grant exactly the project roles the runtime identities get.
     runtime_roles = {b.role for b in prod.bindings if b.kind == "project"}
-    assert runtime_roles == {"roles/datastore.user", "roles/aiplatform.user"}
+    assert runtime_roles == {
+        "roles/datastore.user", "roles/aiplatform.user", "roles/storage.objectViewer",
+    }  # fmt: skip
     iam_admin = grants[(DEPLOYER, "roles/resourcemanager.projectIamAdmin")]
     assert iam_admin is not None
     assert iam_admin.expression == f"{MODIFIED_GRANTS}.hasOnly({sorted(runtime_roles)!r})"
     openai_only = production(providers=["openai"]).bootstrap.bindings
     narrowed = next(b for b in openai_only if b.role == "roles/resourcemanager.projectIamAdmin")
     assert narrowed.condition is not None
-    assert narrowed.condition.expression == f"{MODIFIED_GRANTS}.hasOnly(['roles/datastore.user'])"
+    assert narrowed.condition.expression == (
+        f"{MODIFIED_GRANTS}.hasOnly(['roles/datastore.user', 'roles/storage.objectViewer'])"
+    )
     # No mounted secret (keys off, no provider key): no Secret Manager role at all.
     keyless = production(provider_key_secrets="", providers=["vertex"]).bootstrap.bindings
     assert not any("secretmanager" in b.role for b in keyless)

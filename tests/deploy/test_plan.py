@@ -199,9 +199,17 @@ def test_each_identity_publishes_only_where_its_code_does() -> None:
         "aiexec-finalizer": {"task-results"},
     }
     project_roles = {(b.member, b.role) for b in prod.bindings if b.kind == "project"}
-    assert {role for _, role in project_roles} == {"roles/datastore.user", "roles/aiplatform.user"}
+    assert {role for _, role in project_roles} == {
+        "roles/datastore.user", "roles/aiplatform.user", "roles/storage.objectViewer",
+    }  # fmt: skip
     aiplatform = [m for m, r in project_roles if r == "roles/aiplatform.user"]
     assert aiplatform == [f"serviceAccount:aiexec-worker-vertex@{PROJECT}.iam.gserviceaccount.com"]
+    # Attachments: ingest checks a gs:// object, the workers read it; nobody else.
+    readers = {m.split("@")[0] for m, r in project_roles if r == "roles/storage.objectViewer"}
+    assert readers == {
+        "serviceAccount:aiexec-ingest", "serviceAccount:aiexec-ingest-events",
+        "serviceAccount:aiexec-worker-openai", "serviceAccount:aiexec-worker-vertex",
+    }  # fmt: skip
 
 
 def test_function_timeouts_fit_their_ack_deadlines_and_sizing_comes_from_settings() -> None:

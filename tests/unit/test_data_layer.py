@@ -64,7 +64,9 @@ def test_no_module_outside_the_data_layer_imports_firestore() -> None:
 def test_google_api_core_is_used_outside_the_data_layer_only_where_not_about_firestore() -> None:
     """api_core's exceptions and retries are what Firestore raises and takes; a module outside
     the data layer that needs them (not for Firestore) is named here, with why."""
-    allowed: dict[str, str] = {}
+    allowed: dict[str, str] = {
+        "shared/attachments/gcs.py": "Cloud Storage's errors (attachments), not Firestore's",
+    }
     offenders = [
         f"{_rel(path)} imports {name}"
         for path in _outside_data_layer()

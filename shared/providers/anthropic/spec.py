@@ -27,7 +27,7 @@ SPEC = ProviderSpec(
     name="anthropic",
     title="Anthropic",
     create=_create,
-    requirements=("anthropic",),
+    requirements=("anthropic", "google-cloud-storage"),  # the SDK; attachments read from gs://
     key=KeySpec(env="ANTHROPIC_API_KEY", secret="aiexec-anthropic-api-key"),  # noqa: S106 - its name
     simulator=SimulatorSpec(
         module="infra.simulator.anthropic_api",

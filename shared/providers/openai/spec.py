@@ -21,7 +21,7 @@ SPEC = ProviderSpec(
     name="openai",
     title="OpenAI",
     create=_create,
-    requirements=("openai", "httpx"),
+    requirements=("openai", "httpx", "google-cloud-storage"),  # google-cloud-storage: attachments
     key=KeySpec(env="OPENAI_API_KEY", secret="aiexec-openai-api-key"),  # noqa: S106 - its name
     simulator=SimulatorSpec(
         module="infra.simulator.openai_api",

@@ -24,6 +24,7 @@ SPEC = ProviderSpec(
     requirements=("google-genai", "httpx"),
     key=None,  # no key: the worker's service account calls Vertex AI with its own identity
     iam_roles=("roles/aiplatform.user",),
+    native_file_schemes=("gs",),  # Gemini reads Cloud Storage objects by URI (fileData)
     apis=(("aiplatform.googleapis.com", "Vertex AI, called by the vertex worker"),),
     simulator=SimulatorSpec(
         module="infra.simulator.gemini_api",
