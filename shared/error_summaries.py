@@ -17,6 +17,7 @@ SUMMARIES: dict[str, str] = {
     "conflict": "the provider reported a conflict",
     "connection": "the provider could not be reached",
     "context_length_exceeded": "the request is too long for the provider's model",
+    "invalid_output": "the answer did not follow the task's response_schema",
     "invalid_request": "the provider refused the request as invalid",
     "model_unavailable": "the provider refused the model: it does not exist there or was retired",
     "not_configured": "this service has no configuration for the provider",
@@ -26,6 +27,7 @@ SUMMARIES: dict[str, str] = {
     "timeout": "the provider did not answer in time",
     "unavailable": "the provider is unavailable (a server error)",
     "unexpected": "the provider call failed unexpectedly",
+    "unreadable_file": "a file of the task could not be given to the provider",
 }
 
 

@@ -36,6 +36,8 @@ from jsonschema.exceptions import SchemaError  # type: ignore[import-untyped]
 from shared.errors import AIExecError
 
 FIELD = "response_schema"
+INVALID_OUTPUT = "invalid_output"  # the attempt's outcome and error code
+INVALID_OUTPUT_RETRIES = 1  # an answer that does not validate is asked again once, then handed over
 MAX_SCHEMA_CHARS = 32_000  # serialized; providers count the schema as prompt tokens
 MAX_DEPTH = 8  # nested objects and arrays (Firestore maps nest at most 20 deep)
 MAX_PROPERTIES = 256  # over the whole schema
@@ -198,6 +200,11 @@ def _unsupported(key: str) -> str:
 
 def _path(base: str, parts: list[Any]) -> str:
     return ".".join([base, *(str(part) for part in parts)])
+
+
+def structured_answer(schema: dict[str, Any] | None, text: str) -> tuple[Any, str | None]:
+    """(None, None) without a schema, else `parse_answer`."""
+    return (None, None) if schema is None else parse_answer(text, schema)
 
 
 def parse_answer(text: str, schema: dict[str, Any]) -> tuple[Any, str | None]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from infra.simulator.faults import Outcome
 from infra.simulator.models import ModelRegistry, ModelView
+from infra.simulator.structured import refusal
 from infra.simulator.textgen import (
     MARKER_BLOCKED,
     MARKER_CONTEXT_TOO_LONG,
@@ -142,6 +143,22 @@ def _split(body: dict[str, Any]) -> tuple[str, str]:
     return ("" if system is None else _text(system, "system")), "\n".join(prompt)
 
 
+def _json_schema(output_config: Any) -> dict[str, Any] | None:
+    """`output_config.format: {type: json_schema, schema}`, or None for text."""
+    if output_config is None:
+        return None
+    fmt = output_config.get("format") if isinstance(output_config, dict) else None
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        raise BadRequest("Input tag must be 'json_schema'", "output_config.format.type")
+    why = refusal(fmt.get("schema"))
+    if why is not None:
+        raise BadRequest(why, "output_config.format.schema")
+    schema = fmt.get("schema")
+    return schema if isinstance(schema, dict) else None
+
+
 def _complete(body: Any, cache: PromptCache, models: ModelRegistry) -> Reply:
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
@@ -169,6 +186,7 @@ def _complete(body: Any, cache: PromptCache, models: ModelRegistry) -> Reply:
         system=system,
         max_tokens=max_tokens,
         cache=cache,
+        schema=_json_schema(body.get("output_config")),
     )
     blocked = MARKER_BLOCKED in prompt or MARKER_BLOCKED in system
     return Reply(200, _message(model, system, prompt, gen, blocked=blocked))

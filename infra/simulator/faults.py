@@ -16,7 +16,9 @@ from shared.errors import AIExecError
 from shared.providers.registry import known_providers
 
 PROVIDERS = tuple(known_providers())  # every registered provider (shared/providers/registry.py)
-MODES = ("ok", "down", "rate-limit", "slow", "flaky", "auth", "quota", "reset")
+# `invalid-json`: the call is answered, but a structured answer does not follow its schema.
+MODES = ("ok", "down", "rate-limit", "slow", "flaky", "auth", "quota", "reset", "invalid-json")
+ANSWERING_MODES = ("ok", "invalid-json")  # modes in which the dialect answers the call
 
 
 class FaultSpecError(AIExecError, ValueError):
@@ -188,6 +190,6 @@ def _outcome_for(fault: Fault) -> Outcome:
         return Outcome("down", status=fault.status)
     if fault.mode in ("rate-limit", "quota"):
         return Outcome(fault.mode, retry_after_s=fault.retry_after_s)
-    if fault.mode in ("auth", "reset"):
+    if fault.mode in ("auth", "reset", "invalid-json"):
         return Outcome(fault.mode)
     return Outcome("ok")

@@ -16,6 +16,7 @@ from typing import Any
 
 from infra.simulator.faults import Outcome
 from infra.simulator.models import ModelRegistry, ModelView
+from infra.simulator.structured import refusal
 from infra.simulator.textgen import (
     MARKER_BLOCKED,
     MARKER_CONTEXT_TOO_LONG,
@@ -101,6 +102,21 @@ def _split_contents(body: dict[str, Any]) -> tuple[str, str]:
     return system, prompt
 
 
+def _json_schema(config: dict[str, Any]) -> dict[str, Any] | None:
+    """`generationConfig.responseJsonSchema` (which needs `responseMimeType:
+    application/json`), or None for text."""
+    schema = config.get("responseJsonSchema", config.get("response_json_schema"))
+    if schema is None:
+        return None
+    mime = config.get("responseMimeType", config.get("response_mime_type"))
+    if mime != "application/json":
+        raise BadRequest("responseJsonSchema requires responseMimeType application/json")
+    why = refusal(schema)
+    if why is not None:
+        raise BadRequest(f"responseJsonSchema: {why}")
+    return schema if isinstance(schema, dict) else None
+
+
 def model_not_found(resource: str) -> Reply:
     """What Vertex AI answers for a model that does not exist (or was retired)."""
     return error(
@@ -183,6 +199,7 @@ def _complete(body: Any, model: str, cache: PromptCache) -> Reply:
         system=system,
         max_tokens=max_tokens,
         cache=cache,
+        schema=_json_schema(config),
     )
     return Reply(200, _response_body(model, system, prompt, gen))
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from infra.simulator.faults import Outcome
 from infra.simulator.models import ModelRegistry, ModelView
+from infra.simulator.structured import refusal
 from infra.simulator.textgen import (
     MARKER_BLOCKED,
     MARKER_CONTEXT_TOO_LONG,
@@ -27,6 +28,7 @@ from infra.simulator.wire import BadRequest, Reply, optional_int, request_id, re
 PROVIDER = "openai"
 CONTEXT_WINDOW_TOKENS = 128_000
 _SYSTEM_ROLES = ("system", "developer")
+_SCHEMA_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
 def error(
@@ -100,6 +102,26 @@ def _split_messages(body: dict[str, Any]) -> tuple[str, str]:
         target = system if message["role"] in _SYSTEM_ROLES else prompt
         target.append(_content_text(message.get("content")))
     return "\n".join(system), "\n".join(prompt)
+
+
+def _json_schema(response_format: Any) -> dict[str, Any] | None:
+    """The schema of `response_format: {type: json_schema, json_schema: {name, schema,
+    strict}}`, or None for plain text; a schema strict mode cannot take is a 400."""
+    if response_format is None or response_format == {"type": "text"}:
+        return None
+    if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
+        raise BadRequest("only response_format types text and json_schema are simulated",
+                         "response_format")  # fmt: skip
+    spec = response_format.get("json_schema")
+    name = spec.get("name") if isinstance(spec, dict) else None
+    if not isinstance(name, str) or not _SCHEMA_NAME.fullmatch(name):
+        raise BadRequest("json_schema.name must match ^[a-zA-Z0-9_-]{1,64}$", "response_format")
+    assert isinstance(spec, dict)
+    schema = spec.get("schema")
+    why = refusal(schema)
+    if why is not None:
+        raise BadRequest(f"Invalid schema for response_format '{name}': {why}", "response_format")
+    return schema if isinstance(schema, dict) else None
 
 
 def model_not_found(model: str) -> Reply:
@@ -185,6 +207,7 @@ def _complete(body: Any, cache: PromptCache, models: ModelRegistry) -> Reply:
         system=system,
         max_tokens=max_tokens,
         cache=cache,
+        schema=_json_schema(body.get("response_format")),
     )
     return Reply(200, _completion_body(model, system, prompt, gen))
 

@@ -18,8 +18,16 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from infra.simulator.dialects import Dialect, dialects
-from infra.simulator.faults import PROVIDERS, FaultSpecError, Outcome, SimState, parse_fault
+from infra.simulator.faults import (
+    ANSWERING_MODES,
+    PROVIDERS,
+    FaultSpecError,
+    Outcome,
+    SimState,
+    parse_fault,
+)
 from infra.simulator.models import ModelRegistry
+from infra.simulator.structured import invalid_output
 from infra.simulator.textgen import PromptCache
 from infra.simulator.wire import Reply
 from shared.errors import AIExecError
@@ -160,7 +168,11 @@ class _Handler(BaseHTTPRequestHandler):
             state.sleep(outcome)
             if outcome.mode == "reset":
                 return None
-            reply = answer() if outcome.mode == "ok" else fault(outcome)
+            if outcome.mode in ANSWERING_MODES:
+                with invalid_output(outcome.mode == "invalid-json"):
+                    reply = answer()
+            else:
+                reply = fault(outcome)
             status = reply.status
             return reply
         finally:

@@ -9,9 +9,13 @@ before reports a cached prefix.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import threading
 from dataclasses import dataclass
+from typing import Any
+
+from infra.simulator.structured import answer_text
 
 MARKER_CONTEXT_TOO_LONG = "[sim:context-too-long]"
 MARKER_INVALID = "[sim:invalid]"
@@ -116,10 +120,17 @@ def generate(
     system: str,
     max_tokens: int | None,
     cache: PromptCache,
+    schema: dict[str, Any] | None = None,
 ) -> Generation:
-    """The completion for one call; `tag` ("openai/<model>") prefixes the text."""
+    """The completion for one call; `tag` ("openai/<model>") prefixes the text. With a JSON
+    `schema`, the text is a JSON instance of it (infra/simulator/structured.py), and the schema
+    counts as prompt tokens, as the providers count it."""
     prompt_tokens = prompt_token_count(system, prompt)
-    text = render_text(tag, prompt, system)
+    if schema is None:
+        text = render_text(tag, prompt, system)
+    else:
+        prompt_tokens += count_tokens(json.dumps(schema))
+        text = answer_text(schema, f"{tag}\n{system}\n{prompt}")
     visible = count_tokens(text)
     reasoning = 2 * visible if is_reasoning_model(model) else 0
     finish = "stop"

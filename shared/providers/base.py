@@ -12,6 +12,9 @@ from typing import Any, Literal, Protocol
 
 from shared.errors import AIExecError
 
+# A file part the adapter cannot send: its bytes were not read and the provider cannot fetch it.
+UNREADABLE_FILE = "unreadable_file"
+
 
 class ErrorKind(StrEnum):
     TRANSIENT = "transient"  # 429, 5xx, timeouts, resets: worth retrying on the same provider

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 import httpx
@@ -9,8 +10,20 @@ import pytest
 
 from infra.settings import Settings
 from infra.simulator import SimulatorClient
-from shared.providers.anthropic.adapter import API_URL, AnthropicProvider, resolve_endpoint
-from shared.providers.base import ErrorKind
+from shared.providers.anthropic.adapter import (
+    API_URL,
+    AnthropicProvider,
+    resolve_endpoint,
+    wire_messages,
+)
+from shared.providers.base import (
+    UNREADABLE_FILE,
+    CompletionRequest,
+    ErrorKind,
+    FileData,
+    RequestRefusedError,
+    Turn,
+)
 from tests.providers.helpers import call, failure
 from tests.providers.sim_cli import run_cli
 
@@ -117,3 +130,37 @@ def test_aiexec_sim_fault_drives_it(sim: SimulatorClient, monkeypatch: pytest.Mo
 
     fault = sim.faults()["anthropic"]
     assert (fault["mode"], fault["retry_after_s"]) == ("rate-limit", 2.0)
+
+
+# --- file parts (issue 15): the mapping only; reading the bytes is the worker's ---------------
+PNG = FileData("gs://bucket/cat.png", "image/png", b"\x89PNG fake")
+PDF = FileData("https://example.com/paper.pdf", "application/pdf", b"%PDF-1.7 fake")
+
+
+def files_request(*parts: FileData) -> CompletionRequest:
+    return CompletionRequest("", "m", turns=(Turn("user", ("look", *parts)),))
+
+
+def b64(data: bytes | None) -> str:
+    return base64.b64encode(data or b"").decode()
+
+
+def test_anthropic_gets_image_and_document_blocks() -> None:
+    [message] = wire_messages(files_request(PNG, PDF))
+    assert message["content"] == [
+        {"type": "text", "text": "look"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                     "data": b64(PNG.data)}},
+        {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
+                                        "data": b64(PDF.data)}},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "part",
+    [FileData("gs://bucket/cat.png", "image/png"), FileData("gs://b/sheet.csv", "text/csv", b"a")],
+)
+def test_a_file_it_cannot_take_hands_the_task_over(part: FileData) -> None:
+    with pytest.raises(RequestRefusedError) as caught:
+        wire_messages(files_request(part))
+    assert caught.value.code == UNREADABLE_FILE and not caught.value.counts_against_provider

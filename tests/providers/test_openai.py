@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 import pytest
 
 from infra.settings import Settings
 from infra.simulator import SimulatorClient
-from shared.providers.base import ErrorKind
-from shared.providers.openai.adapter import OpenAIProvider, resolve_endpoint
+from shared.providers.base import (
+    UNREADABLE_FILE,
+    CompletionRequest,
+    ErrorKind,
+    FileData,
+    RequestRefusedError,
+    Turn,
+)
+from shared.providers.openai.adapter import OpenAIProvider, resolve_endpoint, wire_messages
 from tests.providers.helpers import call, failure
 
 MakeSettings = Callable[..., Settings]
@@ -80,3 +88,41 @@ def test_endpoint_resolution(make_settings: MakeSettings) -> None:
     assert real is not None
     assert (real.base_url, real.api_key) == (None, "sk-test")
     assert resolve_endpoint(make_settings(None)) is None
+
+
+# --- file parts (issue 15): the mapping only; reading the bytes is the worker's ---------------
+PNG = FileData("gs://bucket/cat.png", "image/png", b"\x89PNG fake")
+PDF = FileData("https://example.com/paper.pdf", "application/pdf", b"%PDF-1.7 fake")
+
+
+def files_request(*parts: FileData) -> CompletionRequest:
+    return CompletionRequest("", "m", turns=(Turn("user", ("look", *parts)),))
+
+
+def b64(data: bytes | None) -> str:
+    return base64.b64encode(data or b"").decode()
+
+
+def test_openai_gets_images_as_data_uris_and_pdfs_as_file_parts() -> None:
+    [message] = wire_messages(files_request(PNG, PDF))
+    assert message["content"] == [
+        {"type": "text", "text": "look"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{b64(PNG.data)}"}},
+        {
+            "type": "file",
+            "file": {"file_data": f"data:application/pdf;base64,{b64(PDF.data)}",
+                     "filename": "paper.pdf"},
+        },
+    ]  # fmt: skip
+    by_url = FileData("https://example.com/cat.png", "image/png")
+    [message] = wire_messages(files_request(by_url))
+    assert list(message.get("content") or [])[1] == {
+        "type": "image_url",
+        "image_url": {"url": by_url.uri},
+    }
+
+
+def test_a_document_without_its_bytes_hands_the_task_over() -> None:
+    with pytest.raises(RequestRefusedError) as caught:
+        wire_messages(files_request(FileData("gs://bucket/paper.pdf", "application/pdf")))
+    assert caught.value.code == UNREADABLE_FILE and not caught.value.counts_against_provider

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,8 +10,13 @@ import pytest
 
 from infra.settings import Settings
 from infra.simulator import SimulatorClient
-from shared.providers.base import ErrorKind
-from shared.providers.vertex.adapter import VertexProvider
+from shared.providers.base import (
+    CompletionRequest,
+    ErrorKind,
+    FileData,
+    Turn,
+)
+from shared.providers.vertex.adapter import VertexProvider, wire_contents
 from tests.providers.helpers import call, failure
 
 MakeSettings = Callable[..., Settings]
@@ -61,3 +67,30 @@ def test_without_credentials_is_not_configured(
     error = failure(VertexProvider(make_settings(None)))
 
     assert (error.kind, error.code) == (ErrorKind.PROVIDER_FATAL, "not_configured")
+
+
+# --- file parts (issue 15): the mapping only; reading the bytes is the worker's ---------------
+PNG = FileData("gs://bucket/cat.png", "image/png", b"\x89PNG fake")
+PDF = FileData("https://example.com/paper.pdf", "application/pdf", b"%PDF-1.7 fake")
+
+
+def files_request(*parts: FileData) -> CompletionRequest:
+    return CompletionRequest("", "m", turns=(Turn("user", ("look", *parts)),))
+
+
+def b64(data: bytes | None) -> str:
+    return base64.b64encode(data or b"").decode()
+
+
+def test_vertex_reads_gs_objects_itself_and_takes_bytes_inline() -> None:
+    by_uri = FileData("gs://bucket/cat.png", "image/png")
+    [content] = wire_contents(files_request(by_uri, PDF))
+    assert content.role == "user"
+    assert content.parts is not None
+    text, uri, inline = content.parts
+    assert text.text == "look"
+    assert uri.file_data is not None and uri.file_data.file_uri == "gs://bucket/cat.png"
+    assert inline.inline_data is not None and inline.inline_data.data == PDF.data
+    turns = (Turn("user", ("a",)), Turn("assistant", ("b",)), Turn("user", ("c",)))
+    roles = [c.role for c in wire_contents(CompletionRequest("", "m", turns=turns))]
+    assert roles == ["user", "model", "user"]

@@ -6,16 +6,28 @@ provider call, so a hidden retry would both double-bill and hide attempts from t
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
 from dataclasses import dataclass
+from typing import cast
 
 import anthropic
-from anthropic.types import Message, UserMessageParam
+from anthropic.types import (
+    AssistantMessageParam,
+    ContentBlockParam,
+    Message,
+    MessageParam,
+    OutputConfigParam,
+    TextBlockParam,
+    UserMessageParam,
+)
 
 from shared.providers.base import (
+    UNREADABLE_FILE,
     Completion,
     CompletionRequest,
+    Part,
     ProviderError,
     RequestRefusedError,
     TransientError,
@@ -44,6 +56,8 @@ PLACEHOLDER_API_KEY = "sim-no-key"
 _CONTEXT_TOO_LONG = re.compile(r"prompt is too long", re.I)
 # Anthropic's 404 for a model it does not serve (never did, or retired): "model: <id>".
 _MODEL_NOT_FOUND = re.compile(r"^\s*model:", re.I)
+_IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+_PDF = "application/pdf"
 # Normalised to OpenAI's vocabulary so that results look alike whichever provider answered.
 _STOP_REASONS = {
     "end_turn": "stop",
@@ -95,12 +109,14 @@ class AnthropicProvider:
         max_tokens = request.max_output_tokens or self._settings.max_output_tokens_limit
         # The task's `temperature` is not sent: current Claude models answer 400 to sampling
         # parameters other than their defaults, and the SDK no longer offers them.
+        messages = wire_messages(request)  # before the call: its errors are classified
         try:
             response = client.messages.create(
                 model=model,
                 max_tokens=max_tokens,
-                messages=[UserMessageParam(role="user", content=request.prompt)],
+                messages=messages,
                 system=request.system or anthropic.omit,
+                output_config=_output_config(request),
             )
         except anthropic.APIError as exc:
             raise classify(exc) from exc
@@ -125,6 +141,49 @@ class AnthropicProvider:
                     max_retries=0,
                 )
             return self._client
+
+
+def wire_messages(request: CompletionRequest) -> list[MessageParam]:
+    """The conversation as Messages API turns (the system text is the top-level `system`)."""
+    messages: list[MessageParam] = []
+    for turn in request.conversation():
+        content: str | list[ContentBlockParam]
+        if all(isinstance(part, str) for part in turn.parts):
+            content = "".join(part for part in turn.parts if isinstance(part, str))
+        else:
+            content = [_block(part) for part in turn.parts]
+        if turn.role == "assistant":
+            messages.append(AssistantMessageParam(role="assistant", content=content))
+        else:
+            messages.append(UserMessageParam(role="user", content=content))
+    return messages
+
+
+def _block(part: Part) -> ContentBlockParam:
+    """A content block: text, an image (`image`) or a PDF (`document`), as base64 of the bytes
+    the worker read, or by URL for an https file it did not (Messages API, read 2026-11-30:
+    image sources base64/url for jpeg, png, gif, webp; document sources base64/url for PDF)."""
+    if isinstance(part, str):
+        return TextBlockParam(type="text", text=part)
+    kind = "image" if part.mime_type in _IMAGE_TYPES else "document"
+    if kind == "document" and part.mime_type != _PDF:
+        raise RequestRefusedError(UNREADABLE_FILE, f"Anthropic does not read {part.mime_type}")
+    if part.data is not None:
+        data = base64.b64encode(part.data).decode()
+        source: dict[str, str] = {"type": "base64", "media_type": part.mime_type, "data": data}
+    elif part.uri.startswith("https://"):
+        source = {"type": "url", "url": part.uri}
+    else:
+        raise RequestRefusedError(UNREADABLE_FILE, f"no bytes read for {part.uri.split(':')[0]}")
+    return cast(ContentBlockParam, {"type": kind, "source": source})
+
+
+def _output_config(request: CompletionRequest) -> OutputConfigParam | anthropic.Omit:
+    """Structured outputs (`output_config.format`, generally available; anthropic SDK 2.14,
+    read 2026-11-30): the answer is decoded under the schema and returned as text."""
+    if request.response_schema is None:
+        return anthropic.omit
+    return OutputConfigParam(format={"type": "json_schema", "schema": request.response_schema})
 
 
 def _reason(exc: anthropic.APIStatusError) -> str | None:

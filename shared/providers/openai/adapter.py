@@ -6,6 +6,7 @@ provider call, so a hidden retry would both double-bill and hide attempts from t
 
 from __future__ import annotations
 
+import base64
 import threading
 from dataclasses import dataclass
 from typing import TypeVar
@@ -13,12 +14,27 @@ from typing import TypeVar
 import openai
 from openai.types.chat import (
     ChatCompletion,
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionContentPartImageParam,
+    ChatCompletionContentPartParam,
+    ChatCompletionContentPartTextParam,
     ChatCompletionMessageParam,
     ChatCompletionSystemMessageParam,
     ChatCompletionUserMessageParam,
 )
+from openai.types.chat.chat_completion_content_part_param import File
+from openai.types.shared_params import ResponseFormatJSONSchema
 
-from shared.providers.base import Completion, CompletionRequest, ProviderError, TransientError
+from shared.providers.base import (
+    UNREADABLE_FILE,
+    Completion,
+    CompletionRequest,
+    FileData,
+    Part,
+    ProviderError,
+    RequestRefusedError,
+    TransientError,
+)
 from shared.providers.errors import (
     BLOCKED,
     CONTEXT_LENGTH_EXCEEDED,
@@ -40,6 +56,9 @@ _MODEL_NOT_FOUND = "model_not_found"  # OpenAI's code for a model that does not 
 # OpenAI's 400 for a prompt its safety system flagged ("Invalid prompt: your prompt was flagged as
 # potentially violating our usage policy"): this provider's judgement of this prompt.
 _INVALID_PROMPT = "invalid_prompt"
+
+# The `name` OpenAI asks for with a JSON schema (a-z, A-Z, 0-9, _ and -, at most 64).
+SCHEMA_NAME = "task_answer"
 
 _T = TypeVar("_T")
 
@@ -81,12 +100,14 @@ class OpenAIProvider:
     def complete(self, request: CompletionRequest) -> Completion:
         client = self._get_client()
         model = request.model or self.default_model()
+        messages = wire_messages(request)  # before the call: its errors are classified
         try:
             response = client.chat.completions.create(
                 model=model,
-                messages=_messages(request),
+                messages=messages,
                 max_completion_tokens=_or_omit(request.max_output_tokens),
                 temperature=_or_omit(request.temperature),
+                response_format=_response_format(request),
             )
         except openai.APIError as exc:
             raise classify(exc) from exc
@@ -114,12 +135,55 @@ def _or_omit(value: _T | None) -> _T | openai.Omit:
     return openai.omit if value is None else value
 
 
-def _messages(request: CompletionRequest) -> list[ChatCompletionMessageParam]:
+def wire_messages(request: CompletionRequest) -> list[ChatCompletionMessageParam]:
+    """The conversation as Chat Completions messages (system first, as a system message)."""
     messages: list[ChatCompletionMessageParam] = []
     if request.system:
         messages.append(ChatCompletionSystemMessageParam(role="system", content=request.system))
-    messages.append(ChatCompletionUserMessageParam(role="user", content=request.prompt))
+    for turn in request.conversation():
+        if turn.role == "assistant":
+            text = "".join(part for part in turn.parts if isinstance(part, str))
+            messages.append(ChatCompletionAssistantMessageParam(role="assistant", content=text))
+        elif all(isinstance(part, str) for part in turn.parts):
+            text = "".join(part for part in turn.parts if isinstance(part, str))
+            messages.append(ChatCompletionUserMessageParam(role="user", content=text))
+        else:
+            parts = [_content_part(part) for part in turn.parts]
+            messages.append(ChatCompletionUserMessageParam(role="user", content=parts))
     return messages
+
+
+def _content_part(part: Part) -> ChatCompletionContentPartParam:
+    """A user message's part: text, an image (`image_url`: an https URL, or the bytes as a data
+    URI) or another file (`file` with the bytes as a data URI; OpenAI reads PDFs this way).
+    Chat Completions, read 2026-11-30: "image_url" parts accept URLs or base64 data URIs;
+    "file" parts take `file_data` (a base64 data URI) and a `filename`."""
+    if isinstance(part, str):
+        return ChatCompletionContentPartTextParam(type="text", text=part)
+    if part.mime_type.startswith("image/"):
+        url = _data_uri(part) if part.data is not None else part.uri
+        return ChatCompletionContentPartImageParam(type="image_url", image_url={"url": url})
+    if part.data is None:
+        # OpenAI cannot fetch a document by URL: the worker must have read the bytes. Another
+        # provider (Vertex reads gs:// itself) may still serve the task.
+        raise RequestRefusedError(UNREADABLE_FILE, f"no bytes read for a {part.mime_type} file")
+    name = part.uri.rsplit("/", 1)[-1] or "file"
+    return File(type="file", file={"file_data": _data_uri(part), "filename": name})
+
+
+def _data_uri(part: FileData) -> str:
+    return f"data:{part.mime_type};base64," + base64.b64encode(part.data or b"").decode()
+
+
+def _response_format(request: CompletionRequest) -> ResponseFormatJSONSchema | openai.Omit:
+    """Structured outputs in strict mode: the answer is decoded under the schema (ingest
+    accepted only schemas strict mode supports: shared/structured_output.py)."""
+    if request.response_schema is None:
+        return openai.omit
+    return ResponseFormatJSONSchema(
+        type="json_schema",
+        json_schema={"name": SCHEMA_NAME, "schema": request.response_schema, "strict": True},
+    )
 
 
 def classify(exc: openai.APIError) -> ProviderError:
@@ -150,6 +214,9 @@ def to_completion(response: ChatCompletion, requested_model: str) -> Completion:
     if not response.choices:
         raise TransientError("bad_response", "OpenAI returned no choices")
     choice = response.choices[0]
+    if choice.message.refusal:
+        # Structured outputs report a safety refusal here instead of an answer.
+        raise RequestRefusedError(BLOCKED, "OpenAI refused the request (message.refusal)")
     usage = response.usage
     prompt = usage.prompt_tokens if usage else 0
     completion = usage.completion_tokens if usage else 0

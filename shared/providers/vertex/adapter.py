@@ -24,6 +24,7 @@ from google.oauth2.credentials import Credentials
 from shared.providers.base import (
     Completion,
     CompletionRequest,
+    Part,
     ProviderError,
     ProviderFatalError,
     RequestRefusedError,
@@ -95,14 +96,20 @@ class VertexProvider:
 
     def complete(self, request: CompletionRequest) -> Completion:
         model = request.model or self.default_model()
+        structured = request.response_schema is not None
+        # google-genai 2.34 (read 2026-11-30): `response_json_schema` takes a JSON Schema as
+        # given (an alternative to the OpenAPI-style `response_schema`) and requires
+        # `response_mime_type="application/json"`.
         config = types.GenerateContentConfig(
             system_instruction=request.system or None,
             max_output_tokens=request.max_output_tokens,
             temperature=request.temperature,
+            response_mime_type="application/json" if structured else None,
+            response_json_schema=request.response_schema,
         )
         try:
             response = self._get_client().models.generate_content(
-                model=model, contents=request.prompt, config=config
+                model=model, contents=wire_contents(request), config=config
             )
         except _CALL_ERRORS as exc:
             raise classify(exc) from exc
@@ -115,6 +122,28 @@ class VertexProvider:
             if self._client is None:
                 self._client = build_client(self._settings)
             return self._client
+
+
+def wire_contents(request: CompletionRequest) -> list[types.Content]:
+    """The conversation as Gemini `contents`: roles `user` and `model` (the system text goes in
+    `system_instruction`)."""
+    return [
+        types.Content(
+            role="model" if turn.role == "assistant" else "user",
+            parts=[_part(part) for part in turn.parts],
+        )
+        for turn in request.conversation()
+    ]
+
+
+def _part(part: Part) -> types.Part:
+    """Text; a file by URI when its bytes were not read (Vertex AI reads `gs://` objects with
+    the worker's identity, and public https URLs), else inline bytes."""
+    if isinstance(part, str):
+        return types.Part.from_text(text=part)
+    if part.data is None:
+        return types.Part.from_uri(file_uri=part.uri, mime_type=part.mime_type)
+    return types.Part.from_bytes(data=part.data, mime_type=part.mime_type)
 
 
 def build_client(settings: TaskSettings) -> genai.Client:
