@@ -141,8 +141,12 @@ class KeyStore:
         rate: str | None = "10/s",
         burst: int | None = None,
         monthly_budget_usd: float | None = None,
+        callback_secret: str | None = None,
     ) -> tuple[str, ApiKey]:
-        """A new key for `client_id`: (the key, shown once and never stored; its record)."""
+        """A new key for `client_id`: (the key, shown once and never stored; its record).
+
+        `callback_secret` (`whsec_…`) signs the completion callbacks of this client's tasks; it
+        is stored as it is, since signing needs it (shared/callbacks/)."""
         check_client_name(client_id)
         limit = Limit.of(rate, burst) if rate is not None else None  # validates the rate
         key = KEY_PREFIX + secrets.token_urlsafe(32)
@@ -166,6 +170,7 @@ class KeyStore:
                 "revoked": False,
                 "hint": key[: len(KEY_PREFIX) + 4] + "…",
                 "created_at": datetime.now(UTC),
+                **({"callback_secret": callback_secret} if callback_secret else {}),
             },
         )
         return key, record

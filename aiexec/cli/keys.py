@@ -24,6 +24,7 @@ from infra.settings import Settings, get_settings
 from shared.auth import KeyStore, PepperMissingError
 from shared.budget import Budgets
 from shared.budget_math import NANOS_PER_USD
+from shared.callbacks.signing import new_secret
 from shared.ratelimit import Limit
 
 _COLUMNS = ("key_id", "client_id", "status", "rate", "burst", "budget_usd", "month_usd", "hint")
@@ -101,19 +102,27 @@ def cmd_create(args: argparse.Namespace) -> int:
 
     def action(settings: Settings) -> int:
         try:
+            secret = new_secret()  # signs this client's completion callbacks
             key, record = _store(settings).create(
-                args.client, rate=rate, burst=args.burst, monthly_budget_usd=args.monthly_budget_usd
+                args.client,
+                rate=rate,
+                burst=args.burst,
+                monthly_budget_usd=args.monthly_budget_usd,
+                callback_secret=secret,
             )
         except ValueError as error:
             print(f"aiexec keys create: {error}", file=sys.stderr)
             return EXIT_USAGE
         if args.json:
-            print(json.dumps({"key": key, "key_id": record.key_id, "client_id": record.client_id}))
+            shown = {"key": key, "key_id": record.key_id, "client_id": record.client_id}
+            print(json.dumps(shown | {"callback_secret": secret}))
             return EXIT_OK
         print(key)
+        print(secret)
         print(
             f"key {record.key_id} for client {record.client_id}: store it now, it cannot be "
-            "shown again (Authorization: Bearer <key>, or AIEXEC_API_KEY for aiexec)",
+            "shown again (Authorization: Bearer <key>, or AIEXEC_API_KEY for aiexec); the "
+            "second line is the secret that signs your tasks' callbacks (webhook-signature)",
             file=sys.stderr,
         )
         return EXIT_OK

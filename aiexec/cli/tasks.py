@@ -74,6 +74,20 @@ def _register_submit(subparsers: Any) -> None:
     submit.add_argument("--max-output-tokens", type=int, metavar="N")
     submit.add_argument("--temperature", type=float, metavar="T")
     submit.add_argument(
+        "--callback",
+        dest="callback_url",
+        metavar="URL",
+        help="POST the finished task here, "
+        "signed (Standard Webhooks; verify with aiexec.client.webhooks.verify)",
+    )
+    submit.add_argument(
+        "--deadline",
+        dest="deadline_s",
+        type=float,
+        metavar="S",
+        help="seconds from now by which the task must end (else it expires)",
+    )
+    submit.add_argument(
         "--metadata", action="append", metavar="KEY=VALUE", default=[],
         help="echoed in the task document and the export (repeatable)",
     )  # fmt: skip
@@ -105,7 +119,8 @@ def request_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The request body the options describe (validated later, by the client)."""
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     body: dict[str, Any] = {"task_description": prompt}
-    for name in ("task_id", "task_type", "system", "max_output_tokens", "temperature"):
+    names = ("task_id", "task_type", "system", "max_output_tokens", "temperature")
+    for name in (*names, "callback_url", "deadline_s"):
         if getattr(args, name) is not None:
             body[name] = getattr(args, name)
     if args.providers:

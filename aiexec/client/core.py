@@ -145,12 +145,30 @@ class AIExecClient:
             raise TaskValidationError(refused, int(getattr(error, "status", 400))) from error
 
     def submit(
-        self, request: RequestLike, *, via: Via | None = None, wait_s: float = 0.0
+        self,
+        request: RequestLike,
+        *,
+        via: Via | None = None,
+        wait_s: float = 0.0,
+        callback_url: str | None = None,
+        deadline_s: float | None = None,
     ) -> Submitted:
         """Validate and hand over one task; with `wait_s`, wait up to that long for its result.
 
-        A `task_id` is chosen here when the request has none, so a retried send is the same task.
+        `callback_url` and `deadline_s` set those request fields (see docs/contract.md: a signed
+        POST when the task ends, verified with `aiexec.client.webhooks.verify`; the task's own
+        deadline). A `task_id` is chosen here when the request has none, so a retried send is
+        the same task.
         """
+        extra = {"callback_url": callback_url, "deadline_s": deadline_s}
+        extra = {k: v for k, v in extra.items() if v is not None}
+        if extra:
+            base = (
+                request.model_dump(exclude_none=True)
+                if isinstance(request, TaskRequest)
+                else request
+            )
+            request = dict(base) | extra
         valid = self.validate(request)
         if valid.task_id is None:
             valid = valid.model_copy(update={"task_id": uuid.uuid4().hex})

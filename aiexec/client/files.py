@@ -1,9 +1,9 @@
 """Task files: one task per JSON Lines line, or per CSV row (header = request field names).
 
 CSV cells are text, so a few columns are converted: `max_output_tokens` (int), `temperature`
-(number), `providers` (comma/semicolon separated), `model.<provider>` and `metadata.<key>`
-columns (or JSON objects in `model` / `metadata`). Empty cells mean "not set". Anything else
-is passed through, so an unknown column is refused by validation with its name.
+and `deadline_s` (numbers), `providers` (comma/semicolon separated), `model.<provider>` and
+`metadata.<key>` columns (or JSON objects in `model` / `metadata`). Empty cells mean "not set".
+Anything else is passed through, so an unknown column is refused by validation with its name.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def _convert(column: str, text: str) -> Any:
     try:
         if column == "max_output_tokens":
             return int(text)
-        if column == "temperature":
+        if column in ("temperature", "deadline_s"):
             return float(text)
     except ValueError as error:
         raise _CellError(column, f"{text!r} is not a number") from error
