@@ -194,6 +194,8 @@ def add_call(cell: Tree, usage: Mapping[str, Any]) -> None:
     _bump(cell, ["call_ms", str(latency_bucket(float(usage.get("latency_ms") or 0)))], 1)
     if outcome != "ok":
         _bump(cell, ["call_errors", code_key(usage.get("error_code") or outcome)], 1)
+    if usage.get("structured"):  # answers checked against a response_schema (valid or not)
+        _bump(cell, ["structured_calls"], 1)
 
 
 def was_fallback(task: Mapping[str, Any]) -> bool:

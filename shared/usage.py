@@ -32,6 +32,7 @@ class CallRecord:
     cost_usd: float | None = 0.0
     price_version: str | None = None
     called_provider: bool = True  # False for hops recorded without a call (e.g. dead-lettered)
+    structured: bool = False  # an answer checked against the task's response_schema
 
     @property
     def latency_ms(self) -> int:
@@ -87,7 +88,8 @@ class CallRecord:
         )
 
     def usage_document(self, task_id: str, client_id: str, number: int) -> dict[str, Any]:
-        return {
+        # `structured` only where true: the report's validity rate counts these calls.
+        return ({"structured": True} if self.structured else {}) | {
             "task_id": task_id,
             "client_id": client_id,
             "attempt": number,

@@ -218,6 +218,7 @@ class Worker:
                     continue
                 return calls, Outcome(TaskStatus.QUEUED, next_hop=hop + 1), counted
             record = CallRecord.success(me, model, started, utcnow(), completion)
+            record = replace(record, structured=call.response_schema is not None)
             # The provider answered: healthy, whether or not the answer follows the schema.
             self._health("record_success", probe=probe)
             value, problem = structured_answer(call.response_schema, completion.text)

@@ -26,7 +26,10 @@ from shared.settings import TaskSettings
 NONE_LABEL = "(none)"
 TOP_FAILURES = 10
 CHANGE_METRICS = ("tasks", "succeeded", "failed", "fallback_rate", "tokens", "cost_usd")
-_INT_FIELDS = ("calls", "cost_nusd", "unpriced_calls", "tasks", "succeeded", "failed", "fallbacks")
+_INT_FIELDS = (
+    "calls", "cost_nusd", "unpriced_calls", "tasks", "succeeded", "failed", "fallbacks",
+    "structured_calls",
+)  # fmt: skip
 _MAP_FIELDS = ("outcomes", "call_ms", "call_errors", "task_ms", "task_errors")
 READ_TIMEOUT_S = 30.0  # an unreachable Firestore is an error, not a hang (the CLI)
 
@@ -75,6 +78,17 @@ class Counters:
             "p95_ms": percentile(self.maps["task_ms"], 0.95),
             "call_p50_ms": percentile(self.maps["call_ms"], 0.50),
             "call_p95_ms": percentile(self.maps["call_ms"], 0.95),
+            **self.structured(),
+        }
+
+    def structured(self) -> dict[str, Any]:
+        """Answers checked against a response_schema, and the share that followed it (None
+        when there were none)."""
+        checked = self.ints["structured_calls"]
+        valid = checked - self.maps["outcomes"]["invalid_output"]
+        return {
+            "structured_calls": checked,
+            "structured_valid_rate": round(valid / checked, 4) if checked else None,
         }
 
     def tokens_by_category(self) -> dict[str, int]:

@@ -165,6 +165,8 @@ BY_MODEL: list[Column] = [
     ("failed calls", RIGHT, _counted("failed_calls")),
     *CALLS_TOKENS_COST[1:],
     ("unpriced", RIGHT, _counted("unpriced_calls")),
+    # Structured output: the share of answers that followed the task's response_schema.
+    ("valid JSON", RIGHT, lambda _key, r: _validity(r)),
 ]
 BY_CLIENT: list[Column] = [("client", LEFT, _name), *TASKS, *CALLS_TOKENS_COST]
 BY_DAY: list[Column] = [
@@ -172,6 +174,11 @@ BY_DAY: list[Column] = [
     *TASKS,
     *CALLS_TOKENS_COST,
 ]
+
+
+def _validity(row: Mapping[str, Any]) -> str:
+    checked = row.get("structured_calls") or 0
+    return "-" if not checked else f"{rate(row['structured_valid_rate'])} of {count(checked)}"
 
 
 def _breakdown(
