@@ -21,6 +21,9 @@ def completion_request(request: dict[str, Any], model: str) -> CompletionRequest
     turns = tuple(
         Turn(role=m["role"], parts=_parts(m["content"])) for m in messages if m["role"] != "system"
     )
+    files = tuple(FileData(a["uri"], a["mime_type"]) for a in request.get("attachments") or [])
+    if files:  # `attachments` go with the user's prompt: its one turn, or the last user message
+        turns = _attach(turns or (Turn("user", (request.get("task_description") or "",)),), files)
     return CompletionRequest(
         prompt=request.get("task_description") or "",
         model=model,
@@ -39,6 +42,11 @@ def _parts(content: str | list[dict[str, Any]]) -> tuple[Part, ...]:
         part["text"] if part["type"] == "text" else FileData(part["uri"], part["mime_type"])
         for part in content
     )
+
+
+def _attach(turns: tuple[Turn, ...], files: tuple[FileData, ...]) -> tuple[Turn, ...]:
+    last = max(i for i, turn in enumerate(turns) if turn.role == "user")
+    return (*turns[:last], Turn("user", (*turns[last].parts, *files)), *turns[last + 1 :])
 
 
 def _text(content: str | list[dict[str, Any]]) -> str:

@@ -24,6 +24,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from shared.attachments.model import MAX_LISTED, Attachment
+
 # The conversation's models are part of this module's vocabulary (re-exported).
 from shared.conversation import (
     MAX_MESSAGES,
@@ -133,6 +135,9 @@ class TaskRequest(BaseModel):
     max_output_tokens: JsonInt | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     metadata: dict[MetadataKey, str] | None = None
+    # Files attached to the user's prompt (shared/attachments/: limits checked, and each file's
+    # readability, by ingest); file parts of `messages` are the other way to attach them.
+    attachments: list[Attachment] | None = Field(default=None, min_length=1, max_length=MAX_LISTED)
     # A JSON Schema the answer must follow (shared/structured_output.py says which are accepted);
     # the parsed answer is stored as `result.json`.
     response_schema: dict[str, Any] | None = None
