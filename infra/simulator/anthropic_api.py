@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from infra.simulator.faults import Outcome
+from infra.simulator.files import anthropic_tokens, with_file_tokens
 from infra.simulator.models import ModelRegistry, ModelView
 from infra.simulator.structured import refusal
 from infra.simulator.textgen import (
@@ -179,6 +180,7 @@ def _complete(body: Any, cache: PromptCache, models: ModelRegistry) -> Reply:
     if MARKER_CONTEXT_TOO_LONG in prompt or prompt_tokens > CONTEXT_WINDOW_TOKENS:
         total = max(prompt_tokens, CONTEXT_WINDOW_TOKENS + 1)
         return error(400, f"prompt is too long: {total} tokens > {CONTEXT_WINDOW_TOKENS} maximum")
+    file_tokens = anthropic_tokens(body)  # unsupported types: this provider's 400
     gen = generate(
         tag=f"{PROVIDER}/{model}",
         model=model,
@@ -188,6 +190,7 @@ def _complete(body: Any, cache: PromptCache, models: ModelRegistry) -> Reply:
         cache=cache,
         schema=_json_schema(body.get("output_config")),
     )
+    gen = with_file_tokens(gen, file_tokens)
     blocked = MARKER_BLOCKED in prompt or MARKER_BLOCKED in system
     return Reply(200, _message(model, system, prompt, gen, blocked=blocked))
 

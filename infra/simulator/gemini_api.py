@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from infra.simulator.faults import Outcome
+from infra.simulator.files import gemini_tokens, with_file_tokens
 from infra.simulator.models import ModelRegistry, ModelView
 from infra.simulator.structured import refusal
 from infra.simulator.textgen import (
@@ -192,6 +193,7 @@ def _complete(body: Any, model: str, cache: PromptCache) -> Reply:
             f"The input token count ({max(prompt_tokens, CONTEXT_WINDOW_TOKENS + 1)}) exceeds "
             f"the maximum number of tokens allowed ({CONTEXT_WINDOW_TOKENS}).",
         )
+    file_tokens = gemini_tokens(body)  # unsupported types: this provider's 400
     gen = generate(
         tag=f"{PROVIDER}/{model}",
         model=model,
@@ -201,6 +203,7 @@ def _complete(body: Any, model: str, cache: PromptCache) -> Reply:
         cache=cache,
         schema=_json_schema(config),
     )
+    gen = with_file_tokens(gen, file_tokens)
     return Reply(200, _response_body(model, system, prompt, gen))
 
 

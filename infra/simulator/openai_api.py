@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from infra.simulator.faults import Outcome
+from infra.simulator.files import openai_tokens, with_file_tokens
 from infra.simulator.models import ModelRegistry, ModelView
 from infra.simulator.structured import refusal
 from infra.simulator.textgen import (
@@ -200,6 +201,7 @@ def _complete(body: Any, cache: PromptCache, models: ModelRegistry) -> Reply:
     prompt_tokens = prompt_token_count(system, prompt)
     if MARKER_CONTEXT_TOO_LONG in prompt or prompt_tokens > CONTEXT_WINDOW_TOKENS:
         return _context_too_long(prompt_tokens)
+    file_tokens = openai_tokens(body)  # unsupported types: this provider's 400
     gen = generate(
         tag=f"{PROVIDER}/{model}",
         model=model,
@@ -209,6 +211,7 @@ def _complete(body: Any, cache: PromptCache, models: ModelRegistry) -> Reply:
         cache=cache,
         schema=_json_schema(body.get("response_format")),
     )
+    gen = with_file_tokens(gen, file_tokens)
     return Reply(200, _completion_body(model, system, prompt, gen))
 
 
