@@ -174,6 +174,15 @@ class TaskRequest(BaseModel):
                 raise named_problem(error.code, error.field, error.message) from error
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _some_prompt(cls, data: Any) -> Any:
+        """No prompt at all is the first thing to say (before any unknown field: a request in
+        another API's shape, `{"prompt": ...}`, is told what this one needs)."""
+        if isinstance(data, dict) and "task_description" not in data and "messages" not in data:
+            raise named_problem("missing", "task_description", "is required (or messages)")
+        return data
+
     @model_validator(mode="after")
     def _one_prompt(self) -> TaskRequest:
         """Exactly one of `task_description` and `messages`; a conversation a provider can take."""

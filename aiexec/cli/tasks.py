@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ from aiexec.client import (
     Submitted,
     Task,
 )
+from aiexec.client.files import read_json_file
 from infra.settings import get_settings
 
 TASK_TYPES = ("analytical", "creative", "code", "general")
@@ -88,6 +90,15 @@ def _register_submit(subparsers: Any) -> None:
         help="seconds from now by which the task must end (else it expires)",
     )
     submit.add_argument(
+        "--schema", dest="schema_file", type=Path, metavar="FILE",
+        help="a JSON Schema the answer must follow (its parsed answer: result.json); "
+        "with --file, for every task that has none",
+    )  # fmt: skip
+    submit.add_argument(
+        "--messages", dest="messages_file", type=Path, metavar="FILE",
+        help="a conversation (JSON array of {role, content}) instead of a prompt",
+    )  # fmt: skip
+    submit.add_argument(
         "--metadata", action="append", metavar="KEY=VALUE", default=[],
         help="echoed in the task document and the export (repeatable)",
     )  # fmt: skip
@@ -118,7 +129,11 @@ def _pairs(items: list[str], option: str) -> dict[str, str]:
 def request_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The request body the options describe (validated later, by the client)."""
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
-    body: dict[str, Any] = {"task_description": prompt}
+    body: dict[str, Any] = {} if prompt is None else {"task_description": prompt}
+    if args.messages_file is not None:
+        body["messages"] = read_json_file(args.messages_file, list, "--messages")
+    if args.schema_file is not None:
+        body["response_schema"] = read_json_file(args.schema_file, dict, "--schema")
     names = ("task_id", "task_type", "system", "max_output_tokens", "temperature")
     for name in (*names, "callback_url", "deadline_s"):
         if getattr(args, name) is not None:
@@ -133,8 +148,12 @@ def request_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    if bool(args.file) == bool(args.prompt):
-        error("submit: give a prompt (`-` reads it from stdin) or --file tasks.jsonl|.csv")
+    # A conversation (--messages) is a prompt too; giving both is the server's 400 to explain.
+    if bool(args.file) == bool(args.prompt or args.messages_file):
+        error(
+            "submit: give a prompt (`-` reads it from stdin), --messages FILE, "
+            "or --file tasks.jsonl|.csv"
+        )
         return EXIT_USAGE
     if args.file:
         from aiexec.cli.tasks_batch import cmd_submit_file

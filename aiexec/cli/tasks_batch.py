@@ -33,7 +33,7 @@ from aiexec.client import (
     read_task_file,
 )
 from aiexec.client.batch import submit_batch
-from aiexec.client.files import Entry
+from aiexec.client.files import Entry, read_json_file
 from shared.schemas import FieldProblem
 
 SHOWN_PROBLEMS = 20
@@ -87,12 +87,28 @@ def prepare(
     return valid, invalid
 
 
+def with_schema(entries: list[Entry], schema: dict[str, Any]) -> list[Entry]:
+    """`--schema` for every task of the file that names no response_schema of its own."""
+    return [
+        (n, read if isinstance(read, FieldProblem) else {"response_schema": schema} | read)
+        for n, read in entries
+    ]
+
+
 def cmd_submit_file(args: argparse.Namespace) -> int:
+    try:
+        schema = getattr(args, "schema_file", None)
+        default = None if schema is None else read_json_file(schema, dict, "--schema")
+    except ValueError as problem:
+        error(str(problem))
+        return EXIT_USAGE
     try:
         entries = list(read_task_file(args.file))
     except (OSError, ValueError, UnicodeDecodeError) as problem:
         error(f"cannot read {args.file}: {problem}")
         return EXIT_USAGE
+    if default is not None:
+        entries = with_schema(entries, default)
     concurrency = max(1, args.concurrency)
     client_id = os.environ.get(CLIENT_ENV) or "cli"
     with AIExecClient(via=args.via, client_id=client_id, max_connections=concurrency) as client:

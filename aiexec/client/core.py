@@ -152,15 +152,21 @@ class AIExecClient:
         wait_s: float = 0.0,
         callback_url: str | None = None,
         deadline_s: float | None = None,
+        response_schema: dict[str, Any] | None = None,
     ) -> Submitted:
         """Validate and hand over one task; with `wait_s`, wait up to that long for its result.
 
         `callback_url` and `deadline_s` set those request fields (see docs/contract.md: a signed
         POST when the task ends, verified with `aiexec.client.webhooks.verify`; the task's own
-        deadline). A `task_id` is chosen here when the request has none, so a retried send is
-        the same task.
+        deadline). `response_schema` asks for an answer that follows this JSON Schema (the
+        parsed answer is `Task.result_json`). A `task_id` is chosen here when the request has
+        none, so a retried send is the same task. A conversation is the request's `messages`.
         """
-        extra = {"callback_url": callback_url, "deadline_s": deadline_s}
+        extra = {
+            "callback_url": callback_url,
+            "deadline_s": deadline_s,
+            "response_schema": response_schema,
+        }
         extra = {k: v for k, v in extra.items() if v is not None}
         if extra:
             base = (

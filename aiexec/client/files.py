@@ -2,7 +2,8 @@
 
 CSV cells are text, so a few columns are converted: `max_output_tokens` (int), `temperature`
 and `deadline_s` (numbers), `providers` (comma/semicolon separated), `model.<provider>` and
-`metadata.<key>` columns (or JSON objects in `model` / `metadata`). Empty cells mean "not set".
+`metadata.<key>` columns (or JSON objects in `model` / `metadata`), and `messages` (a JSON array)
+and `response_schema` (a JSON object). Empty cells mean "not set".
 Anything else is passed through, so an unknown column is refused by validation with its name.
 """
 
@@ -21,6 +22,14 @@ from shared.schemas import FieldProblem
 # (line or row number, the request as read, or the reason it could not be read)
 Entry = tuple[int, dict[str, Any] | FieldProblem]
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
+# Columns whose cell is JSON text: (`model`, `metadata` may also be split into `name.key`
+# columns); a conversation is a list, a response schema an object.
+_JSON_COLUMNS: dict[str, tuple[type, str]] = {
+    "model": (dict, "object"),
+    "metadata": (dict, "object"),
+    "messages": (list, "array"),
+    "response_schema": (dict, "object"),
+}
 CSV_SUFFIXES = (".csv",)
 
 
@@ -105,9 +114,25 @@ def _convert(column: str, text: str) -> Any:
         raise _CellError(column, f"{text!r} is not a number") from error
     if column == "providers":
         return [name for name in re.split(r"[,;\s]+", text) if name]
-    if column in ("model", "metadata"):
+    if column in _JSON_COLUMNS:
+        kind, name = _JSON_COLUMNS[column]
         try:
-            return json.loads(text)
+            value = json.loads(text)
         except ValueError as error:
-            raise _CellError(column, "expected a JSON object") from error
+            raise _CellError(column, f"expected a JSON {name}") from error
+        if not isinstance(value, kind):
+            raise _CellError(column, f"expected a JSON {name}")
+        return value
     return text
+
+
+def read_json_file(path: Path, kind: type, option: str) -> Any:
+    """The JSON value of `path` (of type `kind`), or ValueError naming the option."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as problem:
+        raise ValueError(f"{option}: cannot read {path}: {problem}") from problem
+    if not isinstance(value, kind):
+        expected = "an array" if kind is list else "an object"
+        raise ValueError(f"{option}: {path} must hold {expected}")
+    return value

@@ -62,6 +62,11 @@ class Task:
         return None if self.result is None else self.result.get("text")
 
     @property
+    def result_json(self) -> Any:
+        """The parsed answer of a task with a `response_schema` (None otherwise)."""
+        return None if self.result is None else self.result.get("json")
+
+    @property
     def error(self) -> dict[str, Any] | None:
         value = self.document.get("error")
         return value if isinstance(value, dict) else None
