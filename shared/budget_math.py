@@ -6,6 +6,7 @@ Amounts are integer nano-USD, so sums are exact.
 
 from __future__ import annotations
 
+import json
 import math
 
 from shared.catalog import ModelInfo, Prices, catalog
@@ -30,6 +31,8 @@ def to_nusd(amount_usd: float) -> int:
 def reservation_nusd(settings: TaskSettings, request: TaskRequest, chain: list[str]) -> int:
     """The most one task can cost (see shared/budget.py), in nano-USD."""
     prompt = sum(len(text.encode()) for text in request.prompt_texts())
+    if request.response_schema is not None:  # providers count the schema as prompt tokens
+        prompt += len(json.dumps(request.response_schema).encode())
     input_tokens = prompt + PROMPT_OVERHEAD_TOKENS
     output_tokens = request.max_output_tokens or settings.max_output_tokens_limit
     known = [p for info in catalog().models.values() for p in (info.prices, *_changed(info))]
