@@ -33,11 +33,13 @@ from shared.providers.registry import SPECS
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = Path("build") / "functions"  # relative to the repository root
 
-# Every function: the functions-framework server, Firestore, Pub/Sub, settings.
+# Every function: the functions-framework server, Firestore, Pub/Sub, settings, and jsonschema
+# (shared/schemas.py checks a task's `response_schema` with it, and every function reads tasks).
 BASE_REQUIREMENTS = (
     "functions-framework",
     "google-cloud-firestore",
     "google-cloud-pubsub",
+    "jsonschema",
     "pydantic",
     "pydantic-settings",
 )
@@ -48,6 +50,9 @@ PROVIDER_REQUIREMENTS: Mapping[str, tuple[str, ...]] = {
 }
 REPORT_REQUIREMENTS = ("matplotlib", "httpx")  # the chart, the webhook
 INGEST_REQUIREMENTS = ("google-cloud-storage",)  # attachments: a gs:// object's size, checked
+# The callbacks function publishes nothing (no Pub/Sub client) and POSTs with the standard
+# library's http.client, pinned to the checked address (shared/callbacks/delivery.py).
+CALLBACKS_REQUIREMENTS = tuple(r for r in BASE_REQUIREMENTS if r != "google-cloud-pubsub")
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ def bundles(settings: Settings) -> list[Bundle]:
         Bundle("finalizer", "functions/finalizer/main.py", BASE_REQUIREMENTS),
         Bundle("sweeper", "functions/sweeper/main.py", BASE_REQUIREMENTS),
         Bundle("report", "functions/report/main.py", BASE_REQUIREMENTS + REPORT_REQUIREMENTS),
+        Bundle("callbacks", "functions/callbacks/main.py", CALLBACKS_REQUIREMENTS),
     ]
 
 

@@ -23,7 +23,10 @@ from typing import Any
 import httpx
 import pytest
 
+from aiexec.cli.webhook_receiver import Receiver
+from aiexec.client.webhooks import verify
 from infra import bundles
+from infra.localstack.envs import LOCAL_CALLBACK_ENV, LOCAL_CALLBACK_SECRET
 from infra.pubsub_apply import apply_topology
 from infra.settings import Settings
 from infra.topology import Topic, Topology
@@ -148,6 +151,33 @@ def test_a_bundle_holds_only_its_function_and_the_runtime(built: dict[str, Path]
             assert ours <= {"shared"}, f"{name}/{module.relative_to(directory)} imports {ours}"
 
 
+# The distributions' import names that must not load in the callbacks function: it publishes
+# nothing and POSTs with http.client.
+NOT_IN_CALLBACKS = ("google.cloud.pubsub_v1", "httpx", "openai", "anthropic", "google.genai")
+
+
+def test_the_callbacks_bundle_lists_exactly_what_its_function_imports() -> None:
+    """Its top-level requirements are the base minus Pub/Sub, and loading the function and
+    composing its service (what the first delivery does) imports each of them and nothing of
+    what it leaves out."""
+    [bundle] = [b for b in bundles.bundles(Settings()) if b.name == "callbacks"]
+    assert set(bundle.requirements) == set(bundles.BASE_REQUIREMENTS) - {"google-cloud-pubsub"}
+    probe = (
+        "import runpy, sys; runpy.run_path('functions/callbacks/main.py');"
+        "from shared.compose.callbacks import callbacks_service; callbacks_service();"
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=bundles.REPO_ROOT,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    loaded = set(done.stdout.split())
+    imports = {"functions-framework": "functions_framework", "jsonschema": "jsonschema",
+               "google-cloud-firestore": "google.cloud.firestore_v1", "pydantic": "pydantic",
+               "pydantic-settings": "pydantic_settings"}  # fmt: skip
+    assert set(imports) == set(bundle.requirements)
+    assert set(imports.values()) <= loaded
+    assert not loaded & set(NOT_IN_CALLBACKS)
+
+
 def test_bundle_sizes_are_printed(built: dict[str, Path]) -> None:
     """Files and bytes each function uploads (`pytest -s` shows them)."""
     print(f"\n{'bundle':<16} {'files':>6} {'bytes':>10}")
@@ -169,6 +199,9 @@ def test_requirements_are_exactly_each_functions_own(built: dict[str, Path]) -> 
     assert "google-genai" in names("worker-vertex") and "openai" not in names("worker-vertex")
     assert "matplotlib" in names("report") and "openai" not in names("report")
     assert "google-cloud-aiplatform" not in set().union(*(names(b) for b in built))
+    callbacks = names("callbacks")
+    assert "jsonschema" in callbacks and "google-cloud-firestore" in callbacks
+    assert {"google-cloud-pubsub", "httpx", "openai", "google-genai"}.isdisjoint(callbacks)
     for directory in built.values():
         assert (directory / "main.py").is_file()
         assert (directory / "shared" / "data" / "models.json").is_file()
@@ -293,3 +326,33 @@ def test_report_renders_and_stores_the_weekly_report(
     assert response.status_code < 300, response.text
     reports = list(TaskStore(isolated).client.collection(isolated.collection_reports).stream())
     assert reports, "the report function wrote no report"
+
+
+def test_callbacks_posts_a_finished_task_signed(
+    installed_bundles: dict[str, InstalledBundle], stack: Any, isolated: Settings, tmp_path: Path
+) -> None:
+    """The callbacks bundle, from its own requirements only, signs and POSTs a task the
+    finalizer bundle ended to a local receiver, and records the delivery on the task."""
+    receiver = Receiver(0).start()
+    try:
+        local = isolated.model_copy(update={"callback_allow_private": True})
+        task_id = submit(local, callback_url=receiver.url)
+        dead = {"v": 1, "task_id": task_id, "chain": isolated.providers, "hop": 2}
+        with serve(installed_bundles["finalizer"], "finalizer", function_env(stack, isolated),
+                   tmp_path) as url:  # fmt: skip
+            assert httpx.post(url + "/", json=push_body(dead), timeout=60).status_code < 300
+        task = TaskStore(isolated).get(task_id) or {}
+        event = {"task_id": task_id, "doc_id": task_id, "client_id": task.get("client_id", ""),
+                 "status": "failed"}  # fmt: skip
+        env = function_env(stack, isolated, **LOCAL_CALLBACK_ENV)
+        with serve(installed_bundles["callbacks"], "callbacks", env, tmp_path) as url:
+            response = httpx.post(url + "/", json=push_body(event), timeout=60)
+        assert response.status_code < 300, response.text
+        [posted] = receiver.for_task(task_id)
+        view = verify(LOCAL_CALLBACK_SECRET, posted.headers, posted.body)
+        assert view["status"] == "failed"
+        record = (TaskStore(isolated).get(task_id) or {})["callback"]
+        assert record["status"] == "delivered" and record["webhook_id"] == posted.headers[
+            "webhook-id"]  # fmt: skip
+    finally:
+        receiver.stop()
