@@ -1,8 +1,9 @@
 """The completion-callback section: signing, the outbound-URL guard and delivery retries.
 
 Read by ingest (the guard, at submission), the callbacks function (everything) and the tooling
-(the subscription's retry policy, the secret's mount); composed into `TaskSettings` so every
-function that handles tasks agrees on it (`shared/settings.py`).
+(the subscription's retry policy; the secret's mount is the deploy section's
+`callback_secret_name`); composed into `TaskSettings` so every function that handles tasks
+agrees on it (`shared/settings.py`).
 """
 
 from __future__ import annotations
@@ -24,11 +25,6 @@ class CallbackSettings(BaseSettings):
         "API key has no secret of its own (and for every task without API keys); from Secret "
         "Manager in production. Unset: callbacks of such tasks are recorded `failed` "
         "(`no_secret`), never sent unsigned.",
-    )
-    callback_secret_name: str = Field(
-        "aiexec-callback-secret",
-        description="Secret Manager secret deploy mounts into the callbacks function as "
-        "AIEXEC_CALLBACK_SECRET.",
     )
     callback_timeout_s: float = Field(
         10.0, gt=0, le=60, description="Connect + response timeout of one callback POST."

@@ -12,7 +12,9 @@ account that deploys never holds a role that could hand out more than the plan g
 * **Secrets** the functions mount: a provider key (the OpenAI API key) or a report secret must
   exist — it cannot be made up, so a missing one refuses the deploy and names the
   `gcloud secrets create` command; the API-key pepper is generated when missing (32 random bytes
-  from `secrets`) and never regenerated (every stored key hash depends on it).
+  from `secrets`) and never regenerated (every stored key hash depends on it), and so is the
+  callbacks' signing secret (`whsec_` + 32 random bytes, Standard Webhooks' format): clients
+  without a secret of their own verify deliveries with it, so a new value would break them.
 * **Runtime identities** (one per function and the push identity), who may act as them, and
   which of them may read which secret: see `infra/deploy/plan/bootstrap.py`, `bootstrap_steps`.
 * **Build identities.** Since May-June 2024, Cloud Build in a new project no longer runs builds
@@ -107,6 +109,7 @@ DEPLOYER_ROLE, BUILDER_ROLE, TESTER_ROLE = "deployer", "builder", "tester"
 SERVICE_ACCOUNT_USER = "roles/iam.serviceAccountUser"
 SOURCE_READER = "roles/storage.objectViewer"  # on the build source bucket only
 PEPPER_BYTES = 32
+WEBHOOK_FORMAT = "whsec"  # GeneratedSecret.format of the callbacks' signing secret
 # The default secret names share it: one condition term covers them all.
 SECRET_PREFIX = "aiexec-"  # noqa: S105 - a name prefix
 
@@ -259,12 +262,15 @@ class RequiredSecret:
 
 @dataclass(frozen=True)
 class GeneratedSecret:
-    """A secret the deploy makes up when it is missing (random bytes), and never replaces."""
+    """A secret the deploy makes up when it is missing (random bytes), and never replaces.
+    `format`: `urlsafe` (the pepper: URL-safe base64 text) or `whsec` (a Standard Webhooks
+    signing secret: `whsec_` + standard base64, what shared/callbacks/signing.py decodes)."""
 
     name: str
     env: str
     functions: tuple[str, ...]
     random_bytes: int = PEPPER_BYTES
+    format: str = "urlsafe"
 
 
 @dataclass(frozen=True)
@@ -321,6 +327,8 @@ def _secrets(
     for (name, env), names in users.items():
         if name == settings.api_key_pepper_secret:
             generated.append(GeneratedSecret(name, env, tuple(names)))
+        elif name == settings.callback_secret_name:
+            generated.append(GeneratedSecret(name, env, tuple(names), format=WEBHOOK_FORMAT))
         else:
             required.append(RequiredSecret(name, env, tuple(names)))
     return tuple(required), tuple(generated)

@@ -13,6 +13,7 @@ from infra.deploy.model import Function, SecretRef, ServiceAccount, Target
 from infra.settings import Settings
 from infra.settings_reference import env_name
 from infra.topology import (
+    FUNCTION_CALLBACKS,
     FUNCTION_FINALIZER,
     FUNCTION_INGEST,
     FUNCTION_INGEST_EVENTS,
@@ -67,6 +68,10 @@ LOCAL_ONLY = frozenset(
         "smtp_password_secret",
         "api_key_pepper",
         "api_key_pepper_secret",
+        "callback_secret_name",
+        # the callbacks subscription's retry policy (infra/topology.py), not the function's
+        "callback_min_backoff_s",
+        "callback_max_backoff_s",
     }
 )
 
@@ -175,6 +180,25 @@ def _worker(
     return function, account
 
 
+# The callbacks function POSTs to the clients' own https URLs, anywhere on the internet: a gen2
+# function's egress goes straight out (no VPC connector, `--egress-settings` unset), and the
+# outbound-URL guard (shared/outbound_urls.py) is what keeps it off private and metadata
+# addresses, checked at ingest and again, pinned, at delivery.
+CALLBACKS_EGRESS = (
+    "egress: the public internet (clients' https callback URLs), no VPC connector; private, "
+    "link-local and metadata addresses refused by the outbound-URL guard"
+)
+
+
+def _handler_secrets(settings: Settings, name: str) -> tuple[SecretRef, ...]:
+    if name == FUNCTION_REPORT:
+        return _report_secrets(settings)
+    if name == FUNCTION_CALLBACKS and settings.callback_secret_name:
+        # for clients without a secret of their own (`aiexec keys create` makes one)
+        return (SecretRef("AIEXEC_CALLBACK_SECRET", settings.callback_secret_name),)
+    return ()
+
+
 def _report_secrets(settings: Settings) -> tuple[SecretRef, ...]:
     refs = []
     if settings.report_webhook_secret:
@@ -199,6 +223,8 @@ def _handler(
         FUNCTION_FINALIZER: ("256Mi", 5, 10),
         FUNCTION_SWEEPER: ("256Mi", 1, 1),  # one sweep at a time is the point
         FUNCTION_REPORT: ("1Gi", 1, 1),  # matplotlib; one report at a time
+        # one POST of at most callback_timeout_s each, mostly waiting on the receiver
+        FUNCTION_CALLBACKS: ("256Mi", 10, 20),
     }
     memory, max_instances, concurrency = sizes[name]
     function = Function(
@@ -216,7 +242,8 @@ def _handler(
         env=tuple(
             sorted((runtime_env(settings, target.project) | threads_env(concurrency)).items())
         ),
-        secrets=_report_secrets(settings) if name == FUNCTION_REPORT else (),
+        secrets=_handler_secrets(settings, name),
+        note=CALLBACKS_EGRESS if name == FUNCTION_CALLBACKS else "",
     )
     return function, account
 
@@ -273,6 +300,12 @@ def functions(
             "report",
             f"{settings.topic_report_requests}-report",
         ),
+        FUNCTION_CALLBACKS: (
+            FUNCTION_CALLBACKS,
+            "callbacks",
+            "callbacks",
+            f"{settings.topic_results}-callbacks",
+        ),
     }
 
     def handler(name: str) -> tuple[Function, ServiceAccount]:
@@ -282,6 +315,7 @@ def functions(
         _worker(settings, target, topology, p, push_email) for p in reversed(settings.providers)
     ]
     return [
+        handler(FUNCTION_CALLBACKS),  # consumes task-results, which the others publish
         handler(FUNCTION_FINALIZER),
         *workers,
         handler(FUNCTION_INGEST_EVENTS),

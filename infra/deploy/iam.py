@@ -13,7 +13,9 @@ Security Rules do not apply to the server client libraries, which authorise with
 read 2026-11-29).
 Every function writes (ingest and ingest-events create tasks, workers and the finalizer finish
 them, the sweeper re-publishes and expires, the report stores its document), so none can take
-the read-only `roles/datastore.viewer`.
+the read-only `roles/datastore.viewer`; the callbacks function records each delivery on its
+task and reads a client's signing secret from its API key's document (`api_keys`), which the
+same database-wide role covers.
 
 Google's Pub/Sub service agent gets what dead-lettering needs — publisher on every dead-letter
 topic and subscriber on every subscription that dead-letters (without both, Pub/Sub silently

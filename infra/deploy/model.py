@@ -115,6 +115,7 @@ class Function:
     push_subscription: str | None = None  # the subscription that delivers to it
     env: tuple[tuple[str, str], ...] = ()
     secrets: tuple[SecretRef, ...] = ()
+    note: str = ""  # shown in the plan (the callbacks function's egress)
 
 
 @dataclass(frozen=True, order=True)

@@ -25,6 +25,7 @@ from infra.settings import Settings
 
 PROJECT, REGION, NUMBER = "acme-ai-prod", "europe-west1", "123456789012"
 OPENAI_SECRET, PEPPER = "aiexec-openai-api-key", "aiexec-api-key-pepper"
+CALLBACK_SECRET = "aiexec-callback-secret"
 
 
 def production(**overrides: Any) -> Production:

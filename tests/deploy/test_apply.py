@@ -136,7 +136,9 @@ def test_firestore_indexes_and_field_overrides_are_idempotent() -> None:
 
 @pytest.fixture
 def applier(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Applier:
-    prod = plan()[0].with_secret_versions({"aiexec-openai-api-key": "3"})
+    prod = plan()[0].with_secret_versions(
+        {"aiexec-openai-api-key": "3", "aiexec-callback-secret": "1"}
+    )
     topologies: list[Any] = []
 
     class Report:

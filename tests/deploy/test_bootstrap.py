@@ -22,6 +22,7 @@ from infra.deploy.plan.render import render
 from infra.deploy.plan.steps import Command
 from infra.topology import MAX_ACK_DEADLINE_S, PUSH_START_MARGIN_S
 from tests.deploy.conftest import (
+    CALLBACK_SECRET,
     OPENAI_SECRET,
     PEPPER,
     PROJECT,
@@ -67,10 +68,16 @@ def test_the_bootstrap_lists_apis_database_secrets_and_build_accounts() -> None:
     assert boot.required_secrets == (
         RequiredSecret(OPENAI_SECRET, "OPENAI_API_KEY", ("worker-openai",)),
     )
+    callback_secret = GeneratedSecret(
+        CALLBACK_SECRET, "AIEXEC_CALLBACK_SECRET", ("callbacks",), 32, format="whsec"
+    )
     assert boot.generated_secrets == (
+        callback_secret,
         GeneratedSecret(PEPPER, "AIEXEC_API_KEY_PEPPER", ("ingest",), 32),
     )
-    assert production().bootstrap.generated_secrets == ()  # keys off: ingest mounts no pepper
+    # keys off: ingest mounts no pepper; the callbacks' signing secret stays
+    assert production().bootstrap.generated_secrets == (callback_secret,)
+    assert production(callback_secret_name="").bootstrap.generated_secrets == ()
     assert [sa.email for sa in boot.accounts] == [
         f"aiexec-deployer@{PROJECT}.iam.gserviceaccount.com",
         f"aiexec-builder@{PROJECT}.iam.gserviceaccount.com",
@@ -138,7 +145,9 @@ def test_the_build_accounts_get_exactly_the_documented_roles() -> None:
         f"{MODIFIED_GRANTS}.hasOnly(['roles/datastore.user', 'roles/storage.objectViewer'])"
     )
     # No mounted secret (keys off, no provider key): no Secret Manager role at all.
-    keyless = production(provider_key_secrets="", providers=["vertex"]).bootstrap.bindings
+    keyless = production(
+        provider_key_secrets="", providers=["vertex"], callback_secret_name=""
+    ).bootstrap.bindings
     assert not any("secretmanager" in b.role for b in keyless)
     # What older bootstraps granted is revoked, whatever its condition.
     assert {(b.role, b.member) for b in prod.bootstrap.revoked} == {
@@ -207,6 +216,9 @@ def test_dry_run_shows_the_bootstrap_and_unresolved_versions(
         f'`printf %s "$OPENAI_API_KEY" | gcloud secrets create {OPENAI_SECRET} --data-file=- '
         f"--project={PROJECT}`",
         f"{PEPPER} → AIEXEC_API_KEY_PEPPER of ingest: generated when missing (32 random bytes",
+        f"{CALLBACK_SECRET} → AIEXEC_CALLBACK_SECRET of callbacks: generated when missing "
+        "(whsec_ + 32 random bytes, base64), never regenerated",
+        f"gcloud secrets versions access latest --secret={CALLBACK_SECRET} --project={PROJECT}",
         "## bootstrap: custom roles [gcloud]",
         "## bootstrap: build service accounts [gcloud]",
         "roles/run.builder",

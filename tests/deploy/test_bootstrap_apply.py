@@ -191,3 +191,18 @@ def test_a_datastore_mode_database_is_refused() -> None:
         ensure_database(fake, PROJECT, db)
     fake.database = ("FIRESTORE_NATIVE", "eur3")
     assert "cannot move" in ensure_database(fake, PROJECT, db)
+
+
+def test_the_callback_secret_is_generated_as_a_signing_secret_and_never_regenerated() -> None:
+    from shared.callbacks.signing import decode_secret
+
+    name = "aiexec-callback-secret"
+    fake = FakeGcloud()
+    secret = GeneratedSecret(name, "AIEXEC_CALLBACK_SECRET", ("callbacks",), format="whsec")
+    assert ensure_generated_secret(fake, PROJECT, secret) == "created (32 random bytes)"
+    ((argv, value),) = fake.inputs
+    assert argv[1:4] == ["secrets", "create", name] and "--data-file=-" in argv
+    assert value.startswith("whsec_") and len(decode_secret(value)) == 32  # what signing reads
+    assert value not in " ".join(" ".join(a) for a in fake.argvs)
+    assert ensure_generated_secret(fake, PROJECT, secret).startswith("unchanged")
+    assert fake.secrets[name] == [("ENABLED", value)]

@@ -221,7 +221,8 @@ def test_the_deploy_requires_api_keys_unless_the_substitution_turns_them_off(
         ingest = prod.function("ingest")
         assert ingest.public is required  # ingest checks the keys itself, so it is public
         assert bool(ingest.secrets) is required  # ... with the pepper mounted
-        assert bool(prod.bootstrap.generated_secrets) is required  # ... generated if missing
+        generated = {secret.env for secret in prod.bootstrap.generated_secrets}
+        assert ("AIEXEC_API_KEY_PEPPER" in generated) is required  # ... generated if missing
 
 
 def account_of(config: dict[str, Any]) -> str:

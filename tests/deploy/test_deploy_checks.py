@@ -22,6 +22,7 @@ from infra.deploy.preflight import (
     refusals,
 )
 from tests.deploy.conftest import (
+    CALLBACK_SECRET,
     NUMBER,
     OPENAI_SECRET,
     PEPPER,
@@ -102,21 +103,24 @@ def test_secrets_are_pinned_to_the_version_current_at_deploy_time() -> None:
     for value in ("k1", "k2", "k3"):
         fake.add_secret(OPENAI_SECRET, value)
     fake.add_secret(PEPPER)
+    fake.add_secret(CALLBACK_SECRET)
     prod = production(api_keys_required=True, smtp_password_secret="smtp:2")
-    assert prod.unpinned_secrets == (PEPPER, OPENAI_SECRET)  # smtp:2 is pinned by the settings
+    # smtp:2 is pinned by the settings
+    assert prod.unpinned_secrets == (PEPPER, CALLBACK_SECRET, OPENAI_SECRET)
     versions = resolve_secret_versions(fake, PROJECT, prod.unpinned_secrets)
-    assert versions == {OPENAI_SECRET: "3", PEPPER: "1"}
+    assert versions == {OPENAI_SECRET: "3", PEPPER: "1", CALLBACK_SECRET: "1"}
     pinned = prod.with_secret_versions(versions)
     assert pinned.unpinned_secrets == ()
     by_name = {fn.name: deploy_command(fn, pinned) for fn in pinned.functions}
     assert f"--set-secrets=OPENAI_API_KEY={OPENAI_SECRET}:3" in by_name["worker-openai"]
     assert f"--set-secrets=AIEXEC_API_KEY_PEPPER={PEPPER}:1" in by_name["ingest"]
     assert "--set-secrets=AIEXEC_SMTP_PASSWORD=smtp:2" in by_name["report"]
+    assert f"--set-secrets=AIEXEC_CALLBACK_SECRET={CALLBACK_SECRET}:1" in by_name["callbacks"]
     assert f"{OPENAI_SECRET}:3" in render(pinned, full_plan(pinned))
     # A rotation (a new version) changes the deploy command: the next deploy rolls a revision.
     fake.add_secret(OPENAI_SECRET, "k4")
     rotated = prod.with_secret_versions(
-        resolve_secret_versions(fake, PROJECT, (OPENAI_SECRET, PEPPER))
+        resolve_secret_versions(fake, PROJECT, prod.unpinned_secrets)
     )
     assert deploy_command(rotated.function("worker-openai"), rotated) != by_name["worker-openai"]
     # Nothing is ever deployed with an unresolved version.

@@ -15,6 +15,7 @@ from infra.deploy import Production
 from infra.deploy.definition import INDEXES_FILE
 from infra.deploy.plan.render import render
 from infra.deploy.plan.steps import Command, Step
+from infra.topology import PUSH_START_MARGIN_S
 from tests.deploy.conftest import NUMBER, PROJECT, REGION, plan, production
 
 pytestmark = pytest.mark.usefixtures("default_settings_env")
@@ -163,6 +164,10 @@ def test_secrets_travel_only_through_secret_manager(monkeypatch: pytest.MonkeyPa
         ),
         ("report-hook", f"serviceAccount:aiexec-report@{PROJECT}.iam.gserviceaccount.com"),
         ("smtp", f"serviceAccount:aiexec-report@{PROJECT}.iam.gserviceaccount.com"),
+        (
+            "aiexec-callback-secret",
+            f"serviceAccount:aiexec-callbacks@{PROJECT}.iam.gserviceaccount.com",
+        ),
     }
 
 
@@ -237,8 +242,8 @@ def test_deploy_order_puts_consumers_first_and_schedules_last() -> None:
     ]  # fmt: skip
     deployed = [argv[3] for argv in commands(steps) if argv[1:3] == ("functions", "deploy")]
     assert deployed == [
-        "finalizer", "worker-vertex", "worker-openai", "ingest-events", "ingest", "sweeper",
-        "report",
+        "callbacks", "finalizer", "worker-vertex", "worker-openai", "ingest-events", "ingest",
+        "sweeper", "report",
     ]  # fmt: skip
 
 
@@ -342,3 +347,103 @@ def test_every_function_runs_as_an_identity_of_its_own() -> None:
         created = {sa.email for sa in prod.service_accounts}
         assert set(accounts) <= created
         assert prod.push_account.email in created and prod.push_account.email not in accounts
+
+
+# --- the callbacks function ---------------------------------------------------------------
+
+CALLBACKS_ACCOUNT = f"aiexec-callbacks@{PROJECT}.iam.gserviceaccount.com"
+
+
+def test_the_callbacks_function_runs_within_its_subscriptions_ack_deadline() -> None:
+    """One POST (callback_timeout_s) and a few Firestore writes: its `--timeout` is the push
+    budget its subscription's ack deadline derives from, whatever the POST's timeout."""
+    for timeout_s in (10.0, 45.0, 60.0):
+        prod = production(callback_timeout_s=timeout_s)
+        fn = prod.function("callbacks")
+        sub = prod.topology.subscription("task-results-callbacks")
+        assert fn.push_subscription == sub.name and sub.topic == "task-results"
+        assert fn.timeout_s >= timeout_s + 15  # the claim's margin over the POST
+        assert sub.ack_deadline_s == fn.timeout_s + PUSH_START_MARGIN_S <= 600
+        assert (fn.bundle, fn.entry_point, fn.memory) == ("callbacks", "callbacks", "256Mi")
+        assert (fn.max_instances, fn.concurrency) == (10, 20)
+        assert dict(fn.env)["THREADS"] == "20"
+
+
+def test_the_callbacks_function_has_its_own_least_privileged_identity() -> None:
+    prod = production(api_keys_required=True)
+    fn = prod.function("callbacks")
+    assert fn.service_account == CALLBACKS_ACCOUNT
+    assert CALLBACKS_ACCOUNT in {sa.email for sa in prod.service_accounts}
+    mine = [b for b in prod.bindings if b.member == f"serviceAccount:{CALLBACKS_ACCOUNT}"]
+    assert {(b.kind, b.resource, b.role) for b in mine} == {
+        ("project", PROJECT, "roles/datastore.user"),  # tasks, and api_keys' client secrets
+        ("secret", "aiexec-callback-secret", "roles/secretmanager.secretAccessor"),
+    }
+    [firestore] = [b for b in mine if b.kind == "project"]
+    assert firestore.condition is not None
+    assert firestore.condition.expression == (
+        f'resource.name == "projects/{PROJECT}/databases/(default)"'
+    )
+    # it publishes nothing, reads no attachment, and only the push identity may invoke it
+    assert not fn.public
+    assert {b.member for b in prod.bindings_on("function", "callbacks")} == {PUSH}
+    sub = prod.topology.subscription("task-results-callbacks")
+    assert sub.push_service_account == PUSH.removeprefix("serviceAccount:")
+    assert sub.push_endpoint == f"https://{REGION}-{PROJECT}.cloudfunctions.net/callbacks"
+    assert sub.dead_letter_topic is None  # attempts are counted on the task
+
+
+def test_the_callback_secret_comes_from_secret_manager_only() -> None:
+    _, steps = plan(callback_secret_name="acme-hooks")
+    [deploy] = [a for a in commands(steps) if a[1:4] == ("functions", "deploy", "callbacks")]
+    assert "--set-secrets=AIEXEC_CALLBACK_SECRET=acme-hooks:<resolved at deploy>" in deploy
+    env = " ".join(a for a in deploy if a.startswith(("--set-env-vars", "'--set-env-vars")))
+    assert "CALLBACK_SECRET" not in env and "acme-hooks" not in env
+    # the deploy section's setting, never passed to a function
+    assert "AIEXEC_CALLBACK_SECRET_NAME" not in {
+        name for fn in production(callback_secret_name="acme-hooks").functions for name, _ in fn.env
+    }
+    # empty: nothing mounted (only clients with their own secret get callbacks)
+    _, none = plan(callback_secret_name="")
+    [bare] = [a for a in commands(none) if a[1:4] == ("functions", "deploy", "callbacks")]
+    assert "--clear-secrets" in bare
+
+
+def test_the_callbacks_subscription_takes_its_retry_policy_from_the_settings() -> None:
+    """In production the callbacks subscription's back-off is the callback settings' (the
+    retry schedule of a receiver that is down); every other push subscription keeps the
+    production 10-600 s; locally every subscription keeps the short local one."""
+    from infra.settings import Settings
+    from infra.topology import LOCAL_RETRY, build_topology, push_functions
+
+    prod = production(callback_min_backoff_s=30, callback_max_backoff_s=300)
+    subs = {s.name: s for s in prod.topology.subscriptions if s.is_push}
+    assert (subs["task-results-callbacks"].min_backoff_s,
+            subs["task-results-callbacks"].max_backoff_s) == (30, 300)  # fmt: skip
+    others = {(s.min_backoff_s, s.max_backoff_s) for n, s in subs.items() if "callbacks" not in n}
+    assert others == {(10, 600)}
+    settings = Settings(callback_min_backoff_s=30, callback_max_backoff_s=300)
+    endpoints = {name: f"http://127.0.0.1:1/{name}" for name in push_functions(settings)}
+    local = build_topology(settings, endpoints)
+    assert {(s.min_backoff_s, s.max_backoff_s) for s in local.subscriptions if s.is_push} == {
+        (LOCAL_RETRY.min_backoff_s, LOCAL_RETRY.max_backoff_s)
+    }
+
+
+@pytest.mark.usefixtures("offline")
+def test_dry_run_shows_the_callbacks_function_and_its_egress(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["deploy", "--project", PROJECT, "--region", REGION, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    for text in (
+        f"- callbacks (pushed by task-results-callbacks; IAM only; runs as {CALLBACKS_ACCOUNT})",
+        "- egress: the public internet (clients' https callback URLs), no VPC connector",
+        "subscription task-results-callbacks: task-results → push "
+        f"https://{REGION}-{PROJECT}.cloudfunctions.net/callbacks (OIDC aiexec-push@",
+        "build/functions/callbacks: functions/callbacks/main.py",
+        "AIEXEC_CALLBACK_SECRET=aiexec-callback-secret:<resolved at deploy>",
+        f"secret aiexec-callback-secret: roles/secretmanager.secretAccessor → "
+        f"serviceAccount:{CALLBACKS_ACCOUNT}",
+    ):
+        assert text in out, text

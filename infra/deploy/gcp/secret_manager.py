@@ -4,12 +4,13 @@ read a secret."""
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from infra.deploy.bootstrap import GeneratedSecret, RequiredSecret
+from infra.deploy.bootstrap import WEBHOOK_FORMAT, GeneratedSecret, RequiredSecret
 from infra.deploy.gcp.gcloud import (
     GcloudError,
     Runner,
@@ -20,6 +21,7 @@ from infra.deploy.gcp.gcloud import (
     not_found,
 )
 from infra.deploy.gcp.outcomes import CREATED, UNCHANGED
+from shared.callbacks.signing import SECRET_PREFIX
 
 ENABLED = "ENABLED"
 
@@ -92,26 +94,36 @@ def secret_create_args(name: str) -> tuple[str, ...]:
     return ("secrets", "create", name, "--replication-policy=automatic", "--data-file=-")
 
 
+def webhook_secret(random_bytes: int) -> str:
+    """A Standard Webhooks signing secret: `whsec_` + the standard base64 of random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(random_bytes)).decode()
+
+
 def ensure_generated_secret(
     run: Runner,
     project: str,
     secret: GeneratedSecret,
     token: Callable[[int], str] = secrets.token_urlsafe,
 ) -> str:
-    """Create the secret with `random_bytes` random bytes (URL-safe base64 text) when it has no
-    version; never replace one that exists: every stored API-key hash depends on the pepper."""
+    """Create the secret with `random_bytes` random bytes (URL-safe base64 text, or a `whsec_`
+    signing secret) when it has no version; never replace one that exists: every stored API-key
+    hash depends on the pepper, every client's verification on the signing secret."""
     lookup = latest_secret_version(run, project, secret.name)
     if lookup.version is not None:
         return f"{UNCHANGED} (version {lookup.version}; never regenerated)"
     if lookup.problem == "disabled":
         raise GcloudError(
             f"secret {secret.name}: its latest {lookup.detail}; it is not replaced by a new "
-            "random value (the stored API keys depend on it): enable that version"
+            "random value (what was made with it depends on it): enable that version"
         )
     if lookup.problem != "missing":
         raise GcloudError(f"cannot check secret {secret.name}: {lookup.detail}")
     exists = gcloud(run, project, "secrets", "describe", secret.name, "--format=value(name)")
-    value = token(secret.random_bytes)
+    value = (
+        webhook_secret(secret.random_bytes)
+        if secret.format == WEBHOOK_FORMAT
+        else token(secret.random_bytes)
+    )
     if exists.returncode == 0:  # a secret without a version: add its first one
         args: tuple[str, ...] = ("secrets", "versions", "add", secret.name, "--data-file=-")
     else:

@@ -5,7 +5,7 @@ secret."""
 
 from __future__ import annotations
 
-from infra.deploy.bootstrap import Bootstrap
+from infra.deploy.bootstrap import WEBHOOK_FORMAT, Bootstrap
 from infra.deploy.gcp.firestore import database_create_args
 from infra.deploy.gcp.gcloud import GCLOUD, gcloud_argv
 from infra.deploy.gcp.project_iam import custom_role_args, project_revoke_args
@@ -55,11 +55,21 @@ def _secret_steps(prod: Production, boot: Bootstrap) -> list[Step]:
         )
         steps.append(Step(phase, text, Call(GCLOUD, "secret-required", req)))
     for gen in boot.generated_secrets:
+        how = (
+            f"whsec_ + {gen.random_bytes} random bytes, base64"
+            if gen.format == WEBHOOK_FORMAT
+            else f"{gen.random_bytes} random bytes, secrets.token_urlsafe"
+        )
         text = (
             f"{gen.name} → {gen.env} of {', '.join(gen.functions)}: generated when missing "
-            f"({gen.random_bytes} random bytes, secrets.token_urlsafe), never regenerated; "
-            f"mounted as {_version(prod, gen.name)}"
+            f"({how}), never regenerated; mounted as {_version(prod, gen.name)}"
         )
+        if gen.format == WEBHOOK_FORMAT:
+            text += (
+                "; clients without their own secret verify callbacks with it (a project owner "
+                f"reads it: gcloud secrets versions access latest --secret={gen.name} "
+                f"--project={project})"
+            )
         create = gcloud_argv(*secret_create_args(gen.name), project=project)
         steps.append(Step(phase, text, Call(GCLOUD, "secret-generated", gen, (create,))))
     if not steps:

@@ -62,6 +62,8 @@ def function_steps(prod: Production) -> list[Step]:
         who = "public (API keys)" if fn.public else "IAM only"
         fed = f"pushed by {fn.push_subscription}" if fn.push_subscription else "HTTP"
         text = f"{fn.name} ({fed}; {who}; runs as {fn.service_account})"
+        if fn.note:
+            text += f"\n{fn.note}"
         steps.append(Step("functions", text, Command(deploy_command(fn, prod))))
     return steps
 
