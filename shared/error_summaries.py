@@ -10,6 +10,9 @@ only the summary below; the whole text goes to the worker's log, with the task's
 from __future__ import annotations
 
 SUMMARIES: dict[str, str] = {
+    "attachment_too_large": "an attached file is over the size limit",
+    "attachment_unavailable": "an attached file could not be read for now (storage or network)",
+    "attachment_unreadable": "an attached file does not exist or this service may not read it",
     "auth": "the provider refused this service's credentials",
     "bad_response": "the provider's answer could not be read",
     "blocked": "the provider's safety filters refused the prompt",

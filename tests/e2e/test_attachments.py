@@ -13,6 +13,7 @@ from google.cloud.storage import Client as StorageClient
 
 from infra.simulator.files import file_tokens
 from shared.providers.registry import SPECS
+from shared.schemas import TaskMessage
 from tests.attachments.conftest import pdf_bytes, png_bytes
 from tests.e2e.conftest import Pipeline, unique
 
@@ -157,3 +158,32 @@ def test_an_unreadable_file_published_to_the_topic_is_a_recorded_rejection(
         "attachment_unreadable",
         "attachments.0.uri",
     )
+
+
+def test_a_file_gone_before_the_worker_reads_it_fails_the_task_clearly(
+    pipeline: Pipeline, stack: Any
+) -> None:
+    """Ingest saw the object; it was deleted before the worker read it: the task fails at once
+    (attachment_unreadable, one attempt, no provider called, no hand-over), never stuck."""
+    gone = put(stack, "e2e/deleted-later.png", png_bytes(), "image/png")
+    task_id = unique("attach-gone")
+    request = {"task_description": PROMPT, "attachments": [gone.attachment], "task_id": task_id}
+    # What ingest stores and queues for an accepted task (its check passed while the file was
+    # there); then the file disappears before the worker gets the message.
+    creation = pipeline.store.creation(task_id, "tests", request, ["openai", "vertex"])
+    pipeline.store.commit_creation(creation)
+    StorageClient(project=stack.settings.project_id).bucket(stack.settings.storage_bucket).blob(
+        "e2e/deleted-later.png"
+    ).delete()
+    calls_before = pipeline.calls("openai")
+    message = TaskMessage(task_id=task_id, doc_id=task_id, chain=["openai", "vertex"], hop=0)
+    topic = stack.settings.provider_topic("openai")
+    pipeline.bus.publish(topic, message.model_dump_json().encode())
+    task = pipeline.wait(task_id)
+    assert task["status"] == "failed", task
+    assert task["error"]["code"] == "invalid_task"
+    assert task["error"]["message"].startswith("attachment_unreadable: ")
+    assert [(a["provider"], a["outcome"], a["error"]["code"]) for a in task["attempts"]] == [
+        ("openai", "invalid_task", "attachment_unreadable")
+    ]
+    assert pipeline.calls("openai") == calls_before  # the provider was never called
