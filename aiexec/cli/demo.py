@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from aiexec.cli.demo_callback import run_callback_demo
+from aiexec.cli.demo_structured import run_structured_demo
 from aiexec.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
 from aiexec.cli.tables import print_table
 from aiexec.cli.tasks import submit_http, submit_pubsub
@@ -156,6 +157,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     finally:
         _sim("openai", "ok")
+    structured = run_structured_demo(args.timeout)
     called_back = run_callback_demo(args.timeout)
     _weekly_report()
     tasks = healthy + outage
@@ -165,4 +167,4 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"\n== Summary: {done}/{len(tasks)} succeeded; {fell_back}/{len(outage)} of the outage "
         "tasks answered by Vertex AI after OpenAI failed. Results are in Firestore `tasks/`."
     )
-    return EXIT_OK if done == len(tasks) and called_back else EXIT_FAILED
+    return EXIT_OK if done == len(tasks) and called_back and structured else EXIT_FAILED
