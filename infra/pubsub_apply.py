@@ -3,8 +3,8 @@
 Missing topics and subscriptions are created; a subscription whose push endpoint, ack deadline,
 expiration policy, dead-letter policy or retry policy differ is updated in place
 (`update_subscription` with a field mask) — so drift such as a console edit back to a 31-day
-expiration or a shorter ack deadline is reported and repaired; one whose topic differs —
-immutable in Pub/Sub — is deleted and recreated (its backlog is lost; the report says so).
+expiration or a shorter ack deadline is reported and repaired; one whose topic or filter
+differs — immutable in Pub/Sub — is deleted and recreated (its backlog is lost; the report says so).
 Applying the same topology twice reports everything unchanged.
 
 Topics and subscriptions labelled `managed-by=aiexec` that the topology no longer declares (e.g.
@@ -147,6 +147,7 @@ def _desired(clients: _Clients, sub: Subscription) -> Any:
         push_config=_push_config(sub),
         labels=dict([MANAGED_LABEL]),
         expiration_policy=_expiration_policy(sub),
+        filter=sub.filter or "",
     )
     if sub.dead_letter_topic is not None:
         message.dead_letter_policy = pubsub_v1.types.DeadLetterPolicy(
@@ -204,6 +205,7 @@ def _fingerprint(message: Any) -> dict[str, object]:
         )
     return {
         "topic": pb.topic,
+        "filter": pb.filter,
         "push_config": (
             pb.push_config.push_endpoint,
             pb.push_config.oidc_token.service_account_email,
@@ -226,11 +228,14 @@ def _apply_subscription(clients: _Clients, sub: Subscription, report: ApplyRepor
         report.created.append(label)
         return
     want, have = _fingerprint(desired), _fingerprint(existing)
-    if want["topic"] != have["topic"]:
-        _recreate(clients, desired)
-        report.updated.append(label)
-        report.notes.append(f"{label}: topic changed, deleted and recreated (backlog lost)")
-        return
+    for immutable in ("topic", "filter"):  # Pub/Sub cannot update these in place
+        if want[immutable] != have[immutable]:
+            _recreate(clients, desired)
+            report.updated.append(label)
+            report.notes.append(
+                f"{label}: {immutable} changed, deleted and recreated (backlog lost)"
+            )
+            return
     paths = [name for name in _COMPARED_FIELDS if want[name] != have[name]]
     if not paths:
         report.unchanged.append(label)

@@ -49,6 +49,7 @@ from typing import NamedTuple, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from infra.settings import Settings
+from shared.events import CALLBACK_FILTER
 
 FUNCTION_INGEST = "ingest"
 FUNCTION_INGEST_EVENTS = "ingest-events"
@@ -134,6 +135,8 @@ class Subscription(_Frozen):
     max_delivery_attempts: int | None = Field(None, ge=5, le=100)
     min_backoff_s: int | None = Field(None, ge=0, le=600)
     max_backoff_s: int | None = Field(None, ge=0, le=600)
+    # Pub/Sub's subscription filter (immutable: a change recreates the subscription).
+    filter: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -283,6 +286,8 @@ def build_topology(
             max_backoff_s=settings.callback_max_backoff_s,
         )
     retries = {f"{results}-callbacks": callbacks_retry}
+    # Only the events of tasks with a callback reach the callbacks function.
+    filters = {f"{results}-callbacks": CALLBACK_FILTER}
     routes.append(_Route(f"{results}-callbacks", results, FUNCTION_CALLBACKS, None))
     subscriptions = [
         Subscription(
@@ -295,6 +300,7 @@ def build_topology(
             max_delivery_attempts=max_delivery_attempts if route.dead_letter_topic else None,
             min_backoff_s=retries.get(route.name, retry).min_backoff_s,
             max_backoff_s=retries.get(route.name, retry).max_backoff_s,
+            filter=filters.get(route.name),
         )
         for route in routes
     ]

@@ -11,6 +11,11 @@ from shared.errors import AIExecError
 
 DEAD_LETTER_SOURCE_ATTR = "CloudPubSubDeadLetterSourceSubscription"
 DEAD_LETTER_COUNT_ATTR = "CloudPubSubDeadLetterSourceDeliveryCount"
+# Set on the completion event of a task that has a `callback_url`. The callbacks function's
+# subscription filters on it in production, so a task without a callback costs that function
+# nothing; the Pub/Sub emulator ignores filters, and the function acks such an event unread.
+CALLBACK_ATTRIBUTE = "callback"
+CALLBACK_FILTER = f'attributes.{CALLBACK_ATTRIBUTE} = "1"'
 
 
 class MalformedEnvelopeError(AIExecError, ValueError):

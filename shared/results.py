@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from shared.bus import Bus
+from shared.events import CALLBACK_ATTRIBUTE
 from shared.schemas import ResultEvent, TaskStatus
 from shared.settings_core import CoreSettings
 
@@ -25,7 +26,9 @@ def publish_result(bus: Bus, settings: CoreSettings, task: dict[str, Any]) -> No
         model=result.get("model"),
         error_code=(task.get("error") or {}).get("code"),
     )
+    wants_callback = bool((task.get("request") or {}).get("callback_url"))
+    attributes = {CALLBACK_ATTRIBUTE: "1"} if wants_callback else {}
     try:
-        bus.publish(settings.topic_results, event.model_dump_json().encode())
+        bus.publish(settings.topic_results, event.model_dump_json().encode(), **attributes)
     except Exception:  # the task is already terminal; a lost event is only logged
         logger.exception("could not publish the completion event")

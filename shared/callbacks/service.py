@@ -23,7 +23,7 @@ from shared.callbacks.delivery import Answer, post
 from shared.callbacks.signing import headers as signed_headers
 from shared.clock import utcnow
 from shared.errors import AIExecError
-from shared.events import PubSubMessage
+from shared.events import CALLBACK_ATTRIBUTE, PubSubMessage
 from shared.firestore.callbacks import CallbackRecords, ClaimKind
 from shared.outbound_urls import OutboundUrlError
 from shared.schemas import ResultEvent
@@ -58,6 +58,8 @@ class Callbacks:
             log(logger, logging.ERROR, "not a completion event; acked", id=message.message_id)
             return "malformed"
         doc_id = event.doc_id or event.task_id
+        if message.attributes.get(CALLBACK_ATTRIBUTE) != "1":
+            return ClaimKind.NO_CALLBACK.value  # no callback_url: nothing to read or send
         with task_context(event.task_id):
             task = self.records.get(doc_id)
             if task is None or not (task.get("request") or {}).get("callback_url"):

@@ -29,6 +29,7 @@ from infra.topology import (
     push_functions,
     push_timeout_s,
 )
+from shared.events import CALLBACK_ATTRIBUTE, CALLBACK_FILTER
 
 pytestmark = pytest.mark.usefixtures("default_settings_env")
 
@@ -452,3 +453,55 @@ def test_a_message_a_push_endpoint_keeps_failing_is_dead_lettered_after_5_attemp
     assert message.attributes["CloudPubSubDeadLetterSourceSubscription"] == "src-push"
     assert message.attributes["CloudPubSubDeadLetterSourceDeliveryCount"] == "5"
     assert len(hits) == 5
+
+
+def test_only_tasks_with_a_callback_reach_the_callbacks_function() -> None:
+    topology = topology_for(["openai", "vertex"])
+    filters = {s.name: s.filter for s in topology.subscriptions}
+    assert filters.pop("task-results-callbacks") == CALLBACK_FILTER
+    assert set(filters.values()) == {None}
+
+
+def test_the_emulator_applies_the_callback_filter_and_a_changed_filter_recreates(
+    project: str,
+) -> None:
+    """The filter is part of the desired state (Pub/Sub cannot change it in place, so a change
+    recreates). The emulator stores it but delivers every message (it does not filter): the
+    callbacks function acks an event without the attribute unread."""
+    topic = Topic(name="results")
+    filtered = Subscription(name="results-callbacks", topic="results", filter=CALLBACK_FILTER)
+    report = apply_topology(Topology(topics=[topic], subscriptions=[filtered]), project)
+    assert "subscriptions/results-callbacks" in report.created
+    assert subscription(project, "results-callbacks").filter == CALLBACK_FILTER
+    publisher = pubsub_v1.PublisherClient()
+    path = publisher.topic_path(project, "results")
+    publisher.publish(path, b"without").result(timeout=30)
+    publisher.publish(path, b"with", **{CALLBACK_ATTRIBUTE: "1"}).result(timeout=30)
+    received = pull_until(project, "results-callbacks", expected=2)
+    assert sorted(received) == [b"with", b"without"]  # production Pub/Sub: only b"with"
+
+    unfiltered = filtered.model_copy(update={"filter": None})
+    again = apply_topology(Topology(topics=[topic], subscriptions=[unfiltered]), project)
+    assert again.updated == ["subscriptions/results-callbacks"]
+    assert any("filter changed" in note for note in again.notes)
+    assert subscription(project, "results-callbacks").filter == ""
+
+
+def pull_until(project: str, name: str, expected: int, timeout_s: float = 30.0) -> list[bytes]:
+    """Pull (and ack) until `expected` messages came, then one more pull finds nothing more."""
+    client = pubsub_v1.SubscriberClient()
+    path = f"projects/{project}/subscriptions/{name}"
+    got: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(got) < expected and time.monotonic() < deadline:
+            response = client.pull(subscription=path, max_messages=10, timeout=5)
+            if response.received_messages:
+                got += [m.message.data for m in response.received_messages]
+                ack_ids = [m.ack_id for m in response.received_messages]
+                client.acknowledge(subscription=path, ack_ids=ack_ids)
+        extra = client.pull(subscription=path, max_messages=10, timeout=5)
+        got += [m.message.data for m in extra.received_messages]
+        return got
+    finally:
+        client.close()
