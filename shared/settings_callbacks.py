@@ -51,6 +51,13 @@ class CallbackSettings(BaseSettings):
         "the longest redelivery delay (exponential in between).",
     )
 
+    callback_requeue_after_s: float = Field(
+        600.0,
+        gt=0,
+        description="The sweeper re-publishes the completion event of a task finished this "
+        "long ago whose callback no delivery has tried yet (its event was lost).",
+    )
+
     @field_validator("callback_secret")
     @classmethod
     def _whsec(cls, value: SecretStr | None) -> SecretStr | None:

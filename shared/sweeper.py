@@ -4,8 +4,11 @@ every few minutes, or by hand with `aiexec sweep`.
 - a task past its deadline fails with `error.code = "expired"`;
 - a `running` task whose lease ran out (its worker died) is re-published to its hop's topic, so
   the next delivery takes over;
-- a `queued` task untouched for `requeue_after_s` (its message was lost) is re-published.
-Re-publishing is always safe: workers deduplicate by status, hop and lease.
+- a `queued` task untouched for `requeue_after_s` (its message was lost) is re-published;
+- a finished task whose callback no delivery has tried after `callback_requeue_after_s` (its
+  completion event was lost) gets its completion event again.
+Re-publishing is always safe: workers deduplicate by status, hop and lease, the callbacks
+function by the task's callback record.
 """
 
 from __future__ import annotations
@@ -33,9 +36,14 @@ BATCH = 500
 class SweepReport:
     expired: list[str] = field(default_factory=list)
     republished: list[str] = field(default_factory=list)
+    callbacks: list[str] = field(default_factory=list)  # completion events sent again
 
     def as_dict(self) -> dict[str, object]:
-        return {"expired": self.expired, "republished": self.republished}
+        return {
+            "expired": self.expired,
+            "republished": self.republished,
+            "callbacks": self.callbacks,
+        }
 
 
 class Sweeper:
@@ -55,12 +63,19 @@ class Sweeper:
         stale = now - timedelta(seconds=self.settings.requeue_after_s)
         for task in self.store.query(TaskStatus.QUEUED.value, "updated_at", stale, BATCH):
             self._republish(task, TaskStatus.QUEUED, report)
+        untried = now - timedelta(seconds=self.settings.callback_requeue_after_s)
+        for task in self.store.untried_callbacks(untried, BATCH):
+            with task_context(str(task["task_id"])):
+                publish_result(self.bus, self.settings, task)
+                report.callbacks.append(doc_id_of(task))
+                log(logger, logging.WARNING, "re-sent a lost completion event (callback)")
         log(
             logger,
             logging.INFO,
             "sweep done",
             expired=len(report.expired),
             republished=len(report.republished),
+            callbacks=len(report.callbacks),
         )
         return report
 

@@ -62,6 +62,20 @@ class TaskReads:
         )
         return [snap.to_dict() or {} for snap in snaps]
 
+    def untried_callbacks(self, before: datetime, limit: int) -> list[dict[str, Any]]:
+        """Finished tasks, completed before `before`, whose callback is still pending with no
+        delivery tried (their completion event never reached the callbacks function)."""
+        snaps = (
+            self.client.collection(self.settings.collection_tasks)
+            .where(filter=FieldFilter("callback.status", "==", "pending"))
+            .where(filter=FieldFilter("callback.attempts", "==", 0))
+            .where(filter=FieldFilter("completed_at", "<", before))
+            .order_by("completed_at")
+            .limit(limit)
+            .stream()
+        )
+        return [snap.to_dict() or {} for snap in snaps]
+
     def count(self, status: str) -> int:
         """How many tasks are in `status` (an aggregation query: one read per 1000 matches)."""
         query: Any = self.client.collection(self.settings.collection_tasks).where(
