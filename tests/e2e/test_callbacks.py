@@ -16,7 +16,6 @@ from aiexec.client.webhooks import verify
 from infra.localstack.envs import LOCAL_CALLBACK_SECRET
 from infra.localstack.ports import port_free
 from shared.results import publish_result
-from shared.sweeper import Sweeper
 from tests.e2e.conftest import Pipeline, unique
 
 CALLBACK_WAIT_S = 60.0
@@ -85,18 +84,42 @@ def test_a_task_the_provider_refuses_after_acceptance_is_posted(
 
 
 def test_an_expired_task_is_posted(pipeline: Pipeline, receiver: Receiver) -> None:
-    for provider in pipeline.settings.providers:
-        pipeline.fault(provider, "down")
-    task_id = submit(pipeline, receiver.url, deadline_s=1)
-    # Expire it as the sweeper will once the deadline passed (its own clock: no sleep).
-    created = pipeline.store.get(task_id)
-    assert created is not None
-    report = Sweeper(pipeline.settings, pipeline.store, pipeline.bus).sweep(created["deadline_at"])
+    """A deadline no provider's retries can meet: every hop is skipped (an attempt `deadline`,
+    no call) and the task expires; its callback says so."""
+    chain = pipeline.settings.providers
+    shortest = min(pipeline.settings.timeout_for(p) for p in chain)
+    deadline_s = shortest * pipeline.settings.provider_attempts - 1
+    task_id = submit(pipeline, receiver.url, deadline_s=deadline_s)
     task = wait_callback(pipeline, task_id, "delivered")
-    if task_id in report.expired:
-        assert check_delivery(receiver, task)["error"]["code"] == "expired"
-    else:  # every provider failed it first: still one delivery
-        check_delivery(receiver, task)
+    assert (task["status"], task["error"]["code"]) == ("failed", "expired")
+    assert [a["outcome"] for a in task["attempts"]] == ["deadline"] * len(chain)
+    view = check_delivery(receiver, task)
+    assert (view["status"], view["error"]["code"]) == ("failed", "expired")
+    assert view["deadline_at"] is not None
+
+
+def test_a_task_published_with_a_callback_and_a_deadline(
+    pipeline: Pipeline, receiver: Receiver
+) -> None:
+    """The Pub/Sub door takes both fields as HTTP does: stored with the task, delivered."""
+    task_id = unique("cb-pubsub")
+    body = {"task_id": task_id, "task_description": "hello", "callback_url": receiver.url,
+            "deadline_s": 90}  # fmt: skip
+    pipeline.publish_task(body)
+    task = wait_callback(pipeline, task_id, "delivered")
+    assert task["request"]["callback_url"] == receiver.url
+    assert (task["deadline_at"] - task["created_at"]).total_seconds() == 90
+    assert check_delivery(receiver, task)["status"] == "succeeded"
+
+
+def test_a_bad_callback_published_is_rejected_with_the_field_named(pipeline: Pipeline) -> None:
+    task_id = unique("cb-pubsub-bad")
+    pipeline.publish_task(
+        {"task_id": task_id, "task_description": "hi", "callback_url": "ftp://example.com/x"}
+    )
+    task = pipeline.wait(task_id)
+    assert task["status"] == "rejected" and task["error"]["field"] == "callback_url"
+    assert "callback" not in task  # nothing to deliver for a task that never ran
 
 
 def test_duplicate_completion_events_deliver_once(pipeline: Pipeline, receiver: Receiver) -> None:
