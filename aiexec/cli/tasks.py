@@ -27,6 +27,7 @@ from aiexec.client import (
     Submitted,
     Task,
 )
+from aiexec.client.attachments import attachments
 from aiexec.client.files import read_json_file
 from infra.settings import get_settings
 
@@ -95,6 +96,11 @@ def _register_submit(subparsers: Any) -> None:
         "with --file, for every task that has none",
     )  # fmt: skip
     submit.add_argument(
+        "--attach", action="append", metavar="URI", default=[],
+        help="attach a file: gs://bucket/object (`aiexec upload` prints one) or https://...; "
+        "its type guessed from the name, or TYPE@URI (repeatable)",
+    )  # fmt: skip
+    submit.add_argument(
         "--messages", dest="messages_file", type=Path, metavar="FILE",
         help="a conversation (JSON array of {role, content}) instead of a prompt",
     )  # fmt: skip
@@ -138,6 +144,8 @@ def request_from_args(args: argparse.Namespace) -> dict[str, Any]:
     for name in (*names, "callback_url", "deadline_s"):
         if getattr(args, name) is not None:
             body[name] = getattr(args, name)
+    if args.attach:
+        body["attachments"] = attachments(args.attach)  # ValueError: a type it cannot tell
     if args.providers:
         body["providers"] = [p.strip() for p in args.providers.split(",") if p.strip()]
     if args.model:
@@ -147,13 +155,22 @@ def request_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
-def cmd_submit(args: argparse.Namespace) -> int:
+def _usage_problem(args: argparse.Namespace) -> str | None:
     # A conversation (--messages) is a prompt too; giving both is the server's 400 to explain.
     if bool(args.file) == bool(args.prompt or args.messages_file):
-        error(
+        return (
             "submit: give a prompt (`-` reads it from stdin), --messages FILE, "
             "or --file tasks.jsonl|.csv"
         )
+    if args.file and args.attach:
+        return "submit: --attach is for one task; in --file, give each task its `attachments`"
+    return None
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    problem = _usage_problem(args)
+    if problem is not None:
+        error(problem)
         return EXIT_USAGE
     if args.file:
         from aiexec.cli.tasks_batch import cmd_submit_file

@@ -19,6 +19,8 @@ from typing import Any, Literal, Self
 
 import httpx
 
+from aiexec.client.attachments import AttachmentLike
+from aiexec.client.attachments import attachments as to_attachments
 from aiexec.client.errors import (
     ClientError,
     RequestRefusedError,
@@ -153,19 +155,23 @@ class AIExecClient:
         callback_url: str | None = None,
         deadline_s: float | None = None,
         response_schema: dict[str, Any] | None = None,
+        attachments: Sequence[AttachmentLike] | None = None,
     ) -> Submitted:
         """Validate and hand over one task; with `wait_s`, wait up to that long for its result.
 
         `callback_url` and `deadline_s` set those request fields (see docs/contract.md: a signed
         POST when the task ends, verified with `aiexec.client.webhooks.verify`; the task's own
         deadline). `response_schema` asks for an answer that follows this JSON Schema (the
-        parsed answer is `Task.result_json`). A `task_id` is chosen here when the request has
-        none, so a retried send is the same task. A conversation is the request's `messages`.
+        parsed answer is `Task.result_json`). `attachments` are files for the prompt: URIs
+        (`gs://…`, `https://…`; typed by their name, or `TYPE@URI`) or `{uri, mime_type}`.
+        A `task_id` is chosen here when the request has none, so a retried send is the same
+        task. A conversation is the request's `messages`.
         """
         extra = {
             "callback_url": callback_url,
             "deadline_s": deadline_s,
             "response_schema": response_schema,
+            "attachments": None if attachments is None else to_attachments(attachments),
         }
         extra = {k: v for k, v in extra.items() if v is not None}
         if extra:

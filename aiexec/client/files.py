@@ -3,7 +3,9 @@
 CSV cells are text, so a few columns are converted: `max_output_tokens` (int), `temperature`
 and `deadline_s` (numbers), `providers` (comma/semicolon separated), `model.<provider>` and
 `metadata.<key>` columns (or JSON objects in `model` / `metadata`), and `messages` (a JSON array)
-and `response_schema` (a JSON object). Empty cells mean "not set".
+and `response_schema` (a JSON object), `attachments` (a JSON array of `{uri, mime_type}`, or
+URIs separated by spaces or `;`, each `TYPE@URI` or typed by its name). Empty cells mean "not
+set".
 Anything else is passed through, so an unknown column is refused by validation with its name.
 """
 
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from aiexec.client.attachments import attachments
 from shared.errors import AIExecError
 from shared.schemas import FieldProblem
 
@@ -29,6 +32,7 @@ _JSON_COLUMNS: dict[str, tuple[type, str]] = {
     "metadata": (dict, "object"),
     "messages": (list, "array"),
     "response_schema": (dict, "object"),
+    "attachments": (list, "array"),
 }
 CSV_SUFFIXES = (".csv",)
 
@@ -114,6 +118,11 @@ def _convert(column: str, text: str) -> Any:
         raise _CellError(column, f"{text!r} is not a number") from error
     if column == "providers":
         return [name for name in re.split(r"[,;\s]+", text) if name]
+    if column == "attachments" and not text.startswith("["):
+        try:
+            return attachments(u for u in re.split(r"[;\s]+", text) if u)
+        except ValueError as error:
+            raise _CellError(column, str(error)) from error
     if column in _JSON_COLUMNS:
         kind, name = _JSON_COLUMNS[column]
         try:
