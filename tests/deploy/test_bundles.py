@@ -31,6 +31,7 @@ from infra.pubsub_apply import apply_topology
 from infra.settings import Settings
 from infra.topology import Topic, Topology
 from shared.bus import Bus
+from shared.events import CALLBACK_ATTRIBUTE
 from shared.ingest import Ingest
 from shared.providers.registry import known_providers
 from shared.store import TaskStore
@@ -92,11 +93,12 @@ def serve(bundle: InstalledBundle, target: str, env: dict[str, str], tmp: Path) 
             proc.wait()
 
 
-def push_body(data: dict[str, Any]) -> dict[str, Any]:
+def push_body(data: dict[str, Any], **attributes: str) -> dict[str, Any]:
     """What a Pub/Sub push subscription POSTs to the function."""
     encoded = base64.b64encode(json.dumps(data).encode()).decode()
     return {
-        "message": {"data": encoded, "attributes": {}, "messageId": uuid.uuid4().hex[:12],
+        "message": {"data": encoded, "attributes": attributes,
+                    "messageId": uuid.uuid4().hex[:12],
                     "publishTime": "2026-01-05T08:00:00Z"},
         "subscription": "projects/demo/subscriptions/bundle-test",
     }  # fmt: skip
@@ -346,7 +348,8 @@ def test_callbacks_posts_a_finished_task_signed(
                  "status": "failed"}  # fmt: skip
         env = function_env(stack, isolated, **LOCAL_CALLBACK_ENV)
         with serve(installed_bundles["callbacks"], "callbacks", env, tmp_path) as url:
-            response = httpx.post(url + "/", json=push_body(event), timeout=60)
+            marked = push_body(event, **{CALLBACK_ATTRIBUTE: "1"})  # as results.py marks it
+            response = httpx.post(url + "/", json=marked, timeout=60)
         assert response.status_code < 300, response.text
         [posted] = receiver.for_task(task_id)
         view = verify(LOCAL_CALLBACK_SECRET, posted.headers, posted.body)

@@ -441,6 +441,7 @@ def test_dry_run_shows_the_callbacks_function_and_its_egress(
         "- egress: the public internet (clients' https callback URLs), no VPC connector",
         "subscription task-results-callbacks: task-results → push "
         f"https://{REGION}-{PROJECT}.cloudfunctions.net/callbacks (OIDC aiexec-push@",
+        'retry 10-600 s filter attributes.callback = "1"',  # only tasks with a callback
         "build/functions/callbacks: functions/callbacks/main.py",
         "AIEXEC_CALLBACK_SECRET=aiexec-callback-secret:<resolved at deploy>",
         f"secret aiexec-callback-secret: roles/secretmanager.secretAccessor → "

@@ -45,6 +45,8 @@ def describe_subscription(sub: Subscription) -> str:
         parts.append(f"retry {sub.min_backoff_s}-{sub.max_backoff_s} s")
     if sub.dead_letter_topic:
         parts.append(f"dead letter {sub.dead_letter_topic} after {sub.max_delivery_attempts}")
+    if sub.filter:
+        parts.append(f"filter {sub.filter}")
     return " ".join(parts)
 
 
