@@ -44,6 +44,8 @@ def render_openapi(settings: IngestSettings, today: date | None = None) -> dict[
     request["system"]["maxLength"] = settings.max_prompt_chars
     request["max_output_tokens"]["maximum"] = settings.max_output_tokens_limit
     request["deadline_s"]["maximum"] = _number(settings.max_task_deadline_s)
+    for part in ("Attachment", "FilePart"):  # the types this deployment accepts
+        schemas[part]["properties"]["mime_type"]["enum"] = list(settings.attachment_mime_types)
     if today is not None:
         request["model"]["properties"] = {
             provider: _model_schema(
