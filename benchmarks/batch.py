@@ -46,6 +46,8 @@ class BatchRun:
     seen: dict[str, float] = field(default_factory=dict)  # id → when its completion arrived
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)  # id → final document
     submit_errors: int = 0
+    accept_ms: list[float] = field(default_factory=list)  # each accepted submit's duration
+    submit_span_s: float | None = None  # first submit began → last submit returned
 
     @property
     def finished(self) -> list[str]:
@@ -167,17 +169,22 @@ def _submit_all(run: BatchRun, submit: Submit) -> None:
 
     def one(task_id: str) -> None:
         body = json.dumps({"task_description": PROMPT.format(task_id), "task_id": task_id})
-        run.submitted[task_id] = time.monotonic()
+        began = run.submitted[task_id] = time.monotonic()
         try:
             accepted = submit(task_id, body.encode())
         except (httpx.HTTPError, gexc.GoogleAPIError, TimeoutError):  # counted; and lost
             accepted = False
-        if not accepted:
-            with lock:
+        ended = time.monotonic()
+        with lock:
+            if accepted:
+                run.accept_ms.append((ended - began) * 1000)
+            else:
                 run.submit_errors += 1
 
+    began = time.monotonic()
     with ThreadPoolExecutor(max_workers=SUBMIT_THREADS) as pool:
         list(pool.map(one, run.ids))
+    run.submit_span_s = time.monotonic() - began
 
 
 def read_docs(db: Any, collection: str, ids: list[str]) -> dict[str, dict[str, Any]]:

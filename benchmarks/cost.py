@@ -104,3 +104,10 @@ def provider_usd_per_million(docs: list[dict[str, Any]]) -> float | None:
     if not priced:
         return None
     return round(sum(priced) / len(priced) * MILLION, 2)
+
+
+def tokens_per_task(docs: list[dict[str, Any]]) -> float | None:
+    """Mean total tokens per task (its `usage.total_tokens`, over every attempt)."""
+    tokens = [(d.get("usage") or {}).get("total_tokens") for d in docs]
+    counted = [float(t) for t in tokens if isinstance(t, int | float)]
+    return round(sum(counted) / len(counted), 1) if counted else None

@@ -18,6 +18,7 @@ from benchmarks import scenarios
 from benchmarks.batch import Completions, http_submitter, pubsub_submitter
 from benchmarks.floor import main as floor
 from benchmarks.floorstack import FloorStack
+from benchmarks.peer import PeerConfig
 from benchmarks.scenarios import Probe, Target
 from benchmarks.stats import Figures
 from infra.chaos import ChaosRunner
@@ -34,6 +35,16 @@ _HIDDEN = (
     *("OPENAI_API_KEY", "OPENAI_BASE_URL", "THREADS", "WORKERS"),
 )
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# A killed worker's tasks wait out their lease (provider timeout x attempts + margin: 120 s by
+# default) and those it had not leased yet their ack deadline or the sweeper's requeue (120 s)
+# before they are taken over; the crash measurement shortens both (35 s, 20 s) to fit the
+# benchmark's time. At 0-1 s provider latency no call comes near the 10 s timeout.
+CRASH_RECOVERY = {
+    "openai_timeout_s": 10.0,
+    "vertex_timeout_s": 10.0,
+    "lease_margin_s": 5.0,
+    "requeue_after_s": 20.0,
+}
 Progress = Callable[[str], None]
 
 
@@ -49,6 +60,7 @@ class Options:
     state_dir: Path = REPO_ROOT / ".aiexec" / "bench"
     repo_root: Path = REPO_ROOT
     warmup: bool = True
+    peer: bool = True  # LiteLLM's Router beside the pipeline (the `bench` dependency group)
 
     @property
     def n_latency(self) -> int:
@@ -82,6 +94,7 @@ class Bench:
     targets: dict[str, Target]
     primary: str
     progress: Progress
+    peer: PeerConfig
 
     def timeout_s(self, n: int) -> float:
         return 120.0 + 0.5 * n
@@ -113,7 +126,9 @@ def running_bench(options: Options, progress: Progress) -> Iterator[Bench]:
         for stale in counters.glob("*.json"):  # a previous run's processes
             stale.unlink()
         settings = free_port_settings(
-            Settings(count_operations_dir=str(counters), worker_threads=options.worker_threads)
+            Settings(
+                count_operations_dir=str(counters), worker_threads=options.worker_threads
+            ).model_copy(update=CRASH_RECOVERY)
         )
         stack = LocalStack(settings, options.state_dir / "stack", options.repo_root)
         progress("starting the local stack (emulators, simulator, functions) ...")
@@ -146,8 +161,17 @@ def _clients(
     probe.subscriptions = _subscriptions(stack)
     http = httpx.Client(timeout=60.0, limits=httpx.Limits(max_connections=32))
     targets = _targets(stack, floor_stack, runner, http, groups)
+    peer = PeerConfig(
+        simulator=stack.url("simulator").rstrip("/"),
+        project=settings.vertex_project or settings.project_id,
+        concurrency=options.worker_threads,
+        work_dir=options.state_dir / "peer",
+        location=settings.vertex_location,
+    )
     try:
-        yield Bench(options, stack, floor_stack, probe, targets, settings.providers[0], progress)
+        yield Bench(
+            options, stack, floor_stack, probe, targets, settings.providers[0], progress, peer
+        )
     finally:
         http.close()
         for target in targets.values():

@@ -188,6 +188,85 @@ def dollar_rows(cost: Mapping[str, Any]) -> list[Row]:
     return rows
 
 
+PEER_ROWS = (
+    ("throughput", "throughput (tasks/s)"),
+    ("client_p50_ms", "p50 (ms, submit -> answer/event)"),
+    ("client_p95_ms", "p95 (ms)"),
+    ("provider_calls", "provider calls per task"),
+    ("fallback_rate", "fallback rate"),
+    ("lost", "lost (never answered)"),
+    ("lost_without_resubmit", "lost unless the caller re-submits"),
+    ("duplicate_calls", "provider calls made twice"),
+    ("restart_s", "restart (s)"),
+)
+PEER_SCENARIOS = (("healthy", "healthy"), ("primary_down", "down"), ("crash", "crash"))
+
+
+def peer_rows(peer: Mapping[str, Any] | None) -> list[Row]:
+    """Scenario by scenario: the peer's figure as the reference, the pipeline's, their ratio."""
+    rows: list[Row] = []
+    for scenario, title in PEER_SCENARIOS:
+        figures = (peer or {}).get(scenario)
+        if not figures:
+            continue
+        for key, label in PEER_ROWS:
+            pair = figures.get(key)
+            if pair is None or (pair.get("peer") is None and pair.get("pipeline") is None):
+                continue
+            counted = key in ("lost", "lost_without_resubmit", "duplicate_calls", "fallback_rate")
+            rows.append(
+                row(
+                    f"{title}: {label}",
+                    pair.get("peer"),
+                    pair.get("pipeline"),
+                    ratio_of=not counted,
+                )
+            )
+    return rows
+
+
+def hot_rows(m: Mapping[str, Any]) -> list[Row]:
+    """The hottest document of the batch via the topic (and of the HTTP one: ingest's side)."""
+    rows: list[Row] = []
+    for key, title in (("pipeline_topic", "via the topic"), ("pipeline_http", "via HTTP")):
+        f = m.get(key) or {}
+        if not f.get("hot_doc"):
+            continue
+        at = f.get("hot_doc_writes_per_s_at_target")
+        at_peak = f.get("hot_doc_writes_per_s_at_target_peak")
+        target_rate = f.get("hot_doc_target_tasks_per_s", 1000)
+        rows += [
+            row(f"{title}: {f['hot_doc']}", None, None, ratio_of=False),
+            row("  writes/s sustained over the batch", None, f.get("hot_doc_writes_per_s")),
+            row("  writes per task", None, f.get("hot_doc_writes_per_task")),
+            row(f"  writes/s at {target_rate:.0f} tasks/s, the bench's shards", None, at),
+            row(
+                f"  ... with AIEXEC_PEAK_TASKS_PER_S={target_rate:.0f}",
+                None,
+                at_peak,
+                _at_most(at_peak, 1.0, "<= 1 (Firestore)"),
+            ),
+        ]
+    return rows
+
+
+def ingest_rows(m: Mapping[str, Any], published: Mapping[str, Any]) -> list[Row]:
+    """`POST /tasks` accepted by one ingest process; reference: LiteLLM's published proxy
+    overhead (the fastest configuration it publishes)."""
+    f = m.get("pipeline_http") or {}
+    if f.get("accepted_per_s") is None:
+        return []
+    best = min(published.get("proxy_overhead") or [{}], key=lambda r: r.get("p50_ms", 1e9))
+    return [
+        row("accepted per second (one process, 16 client threads)", best.get("rps"),
+            f.get("accepted_per_s"), ratio_of=False),
+        row("overhead p50 (ms, request -> 202)", best.get("p50_ms"), f.get("accept_p50_ms"),
+            ratio_of=False),
+        row("overhead p95 (ms)", best.get("p95_ms"), f.get("accept_p95_ms"), ratio_of=False),
+        row("overhead p99 (ms)", best.get("p99_ms"), f.get("accept_p99_ms"), ratio_of=False),
+    ]  # fmt: skip
+
+
 MEMORY_PAIRS = (("ingest", "floor-ingest"), ("ingest-events", "floor-ingest-events"))
 
 
@@ -217,6 +296,16 @@ def render(results: Mapping[str, Any]) -> str:
             latency_rows(m, opts),
         ),
         ("Cost per task (reference: the floor; via the topic)", cost_rows(m, results["cost"])),
+        ("Hottest document (the batch's writes to one document)", hot_rows(m)),
+        (
+            _ingest_title(results.get("published") or {}),
+            ingest_rows(m, results.get("published") or {}),
+        ),
+        (
+            "Beside a peer, LiteLLM's Router: same simulator, chain, N, concurrency (reference: "
+            "the peer)\n  down = primary down; crash = killed at 50 % and restarted, once",
+            peer_rows(results.get("peer")),
+        ),
         (
             "Memory (reference: the floor's counterpart)",
             memory_rows(results["memory_mib"], primary),
@@ -230,6 +319,15 @@ def render(results: Mapping[str, Any]) -> str:
         lines.extend(_line(("  " + r[0], *r[1:])) for r in rows)
     lines += ["", *_notes(results)]
     return "\n".join(lines)
+
+
+def _ingest_title(published: Mapping[str, Any]) -> str:
+    best = min(published.get("proxy_overhead") or [{}], key=lambda r: r.get("p50_ms", 1e9))
+    return (
+        "Ingest acceptance, POST /tasks (reference: LiteLLM proxy overhead as published, "
+        f"{best.get('instances', '?')} instances x 4 CPU; {published.get('source', '?')}, "
+        f"taken {published.get('taken', '?')})"
+    )
 
 
 def _notes(results: Mapping[str, Any]) -> list[str]:

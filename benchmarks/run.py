@@ -8,6 +8,7 @@ single tasks), then the provider at a realistic latency. Unrecorded warm-up batc
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -16,8 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import procstats, scenarios
+from benchmarks import peer, procstats, scenarios
+from benchmarks.batch import new_ids
 from benchmarks.cost import dollars_per_million, load_prices
+from benchmarks.crash import KILL_AT, pipeline_crash
 from benchmarks.harness import (
     Bench,
     Options,
@@ -54,6 +57,33 @@ def one_repeat(bench: Bench, index: int) -> dict[str, Figures]:
             out[f"{target}_{via}"], _ = bench.batch(target, via, bench.options.tasks, tag)
     out |= _primary_down(bench, tag)
     out["provider_latency"] = _slow_provider(bench, tag)
+    if bench.options.peer:
+        out["peer_healthy"] = _peer_batch(bench, f"{tag}-peer")
+        settle = bench.stack.settings.circuit_cache_s + 0.5
+        with scenarios.primary_down(bench.probe.runner, bench.primary, settle):
+            out["peer_down"] = _peer_batch(bench, f"{tag}-peer-down")
+    return out
+
+
+def _peer_batch(bench: Bench, tag: str, kill_at: float | None = None) -> Figures:
+    n = bench.options.tasks
+    what = f", killed at {kill_at:.0%} and restarted" if kill_at else ""
+    bench.progress(f"{tag}: peer (LiteLLM Router), {n} tasks{what} ...")
+    ids = new_ids(f"{tag}-{int(time.time() * 1000)}-", n)
+    calls = bench.probe.runner.total_calls
+    run = peer.run_peer(bench.peer, ids, tag, calls, kill_at=kill_at, timeout_s=bench.timeout_s(n))
+    figures = peer.peer_figures(run, bench.primary)
+    tput = figures["throughput"]
+    rate = f"{tput:.1f} tasks/s" if tput else f"{figures['lost']} lost"
+    bench.progress(f"{tag}: peer: {rate}, client p50 {figures['client_p50_ms']} ms")
+    return figures
+
+
+def crash_pair(bench: Bench) -> dict[str, Figures]:
+    """Once, after everything else (see benchmarks/crash.py)."""
+    out = {"pipeline": pipeline_crash(bench, bench.options.tasks, "crash")}
+    if bench.options.peer:
+        out["peer"] = _peer_batch(bench, "crash-peer", kill_at=KILL_AT)
     return out
 
 
@@ -112,6 +142,7 @@ def run(options: Options, progress: Progress = stderr_progress) -> dict[str, Any
         memory = procstats.peak_rss_mib(bench.probe.groups)
         functions = {name: bench.targets[name].functions for name in bench.targets}
         primary = bench.primary
+        crash = crash_pair(bench)
     medians = {key: median_figures([r[key] for r in repeats]) for key in repeats[0]}
     prices = load_prices()
     return {
@@ -121,10 +152,60 @@ def run(options: Options, progress: Progress = stderr_progress) -> dict[str, Any
         "cost": cost_summary(medians, prices),
         "paired_throughput_ratios": paired_ratios(repeats),
         "runs": repeats,
+        "crash": crash,
+        "peer": peer_summary(medians, crash) if options.peer else None,
         "memory_mib": memory,
         "functions": functions,
         "prices": {k: prices[k] for k in ("currency", "taken", "notes")},
+        "published": load_published(),
     }
+
+
+PEER_FIGURES = (
+    "throughput",
+    "client_p50_ms",
+    "client_p95_ms",
+    "succeeded",
+    "failed",
+    "lost",
+    "lost_without_resubmit",
+    "provider_calls",
+    "duplicate_calls",
+    "fallback_rate",
+    "restart_s",
+)
+
+
+def peer_summary(medians: dict[str, Figures], crash: dict[str, Figures]) -> dict[str, Any]:
+    """Scenario → figure → {pipeline, peer, ratio (pipeline / peer)}: the side-by-side table."""
+    pairs = {
+        "healthy": (medians.get("pipeline_topic"), medians.get("peer_healthy")),
+        "primary_down": (medians.get("primary_down"), medians.get("peer_down")),
+        "crash": (crash.get("pipeline"), crash.get("peer")),
+    }
+    out: dict[str, Any] = {}
+    for scenario, (pipe, other) in pairs.items():
+        if not pipe or not other:
+            continue
+        out[scenario] = {
+            key: {
+                "pipeline": pipe.get(key),
+                "peer": other.get(key),
+                "ratio": ratio(pipe.get(key), other.get(key)),
+            }
+            for key in PEER_FIGURES
+            if key in pipe or key in other
+        }
+    return out
+
+
+PUBLISHED_FILE = Path(__file__).with_name("litellm_published.json")
+
+
+def load_published() -> dict[str, Any]:
+    """LiteLLM's published proxy overhead (with its source and when it was taken)."""
+    published: dict[str, Any] = json.loads(PUBLISHED_FILE.read_text(encoding="utf-8"))
+    return published
 
 
 def paired_ratios(repeats: list[dict[str, Figures]]) -> dict[str, list[float | None]]:
@@ -181,6 +262,7 @@ def _meta(options: Options, load_before: tuple[float, ...], elapsed_s: float) ->
             "worker_threads": options.worker_threads,
             "provider_latency_ms": options.provider_latency_ms,
             "provider_jitter_ms": options.provider_jitter_ms,
+            "peer": options.peer,
         },
     }
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from benchmarks import cost, procstats
 from benchmarks.batch import BatchRun, Completions, Submit, run_batch
+from benchmarks.hotdoc import hot_figures
 from benchmarks.stats import Figures, in_flight, spread
 from infra.chaos import ChaosRunner
 
@@ -80,6 +81,18 @@ def batch_figures(run: BatchRun, via: str) -> Figures:
     return figures
 
 
+def submit_figures(run: BatchRun, via: str) -> Figures:
+    """Ingest acceptance (HTTP only): `POST /tasks` answered per second over the submission
+    (16 client threads), and each request's time to its 202 (the ingest overhead: the
+    simulator is not involved before the answer)."""
+    if via != "http" or not run.accept_ms:
+        return {}
+    span = run.submit_span_s
+    accepted = len(run.ids) - run.submit_errors
+    figures: Figures = {"accepted_per_s": round(accepted / span, 1) if span else None}
+    return figures | spread(run.accept_ms, "accept")
+
+
 def cost_figures(
     probe: Probe, target: Target, measured: dict[str, Any], *, tasks: int, client_messages: int
 ) -> Figures:
@@ -92,6 +105,12 @@ def cost_figures(
     figures["cpu_ms_functions"] = 1000 * sum(cpu.get(f, 0.0) for f in target.functions) / tasks
     figures["cpu_ms_firestore"] = 1000 * cpu.get("firestore", 0.0) / tasks
     figures["cpu_ms_pubsub"] = 1000 * cpu.get("pubsub", 0.0) / tasks
+    if tasks:  # where the writes go (docs/scaling.md: per-collection limits)
+        figures["firestore_writes_by_collection"] = {
+            key.removeprefix("firestore.writes."): round(value / tasks, 3)
+            for key, value in sorted(total.items())
+            if key.startswith("firestore.writes.")
+        }
     return figures
 
 
@@ -121,6 +140,9 @@ def measure_batch(
             figures["firestore_ops"] - polling
         ) * per_success
     figures["provider_usd_per_million"] = cost.provider_usd_per_million(list(run.docs.values()))
+    figures["provider_tokens_per_task"] = cost.tokens_per_task(list(run.docs.values()))
+    figures |= hot_figures(measured["counts"], n, run.wall_s)
+    figures |= submit_figures(run, via)
     return figures, run
 
 

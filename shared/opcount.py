@@ -34,9 +34,17 @@ from shared.settings import TaskSettings
 
 FLUSH_INTERVAL_S = 0.2
 BILLING_ROUNDING_MS = 100
+# Writes per document path: only documents written at least this often appear in the counters
+# file (`doc.<path>` keys), so a batch's task documents (a few writes each) stay out of it and
+# the shared ones (rollup, budget, rate-limit shards, circuits) — the candidates for the hottest
+# document — are in it. A document crossing the threshold during a measurement is over-counted
+# by at most this many writes in that delta.
+HOT_DOC_MIN_WRITES = 8
+DOC_PREFIX = "doc."
 
 _lock = threading.Lock()
 _counts: Counter[str] = Counter()
+_doc_writes: Counter[str] = Counter()  # document path (below `/documents/`) → writes
 _dirty = threading.Event()
 _local = threading.local()
 _where: list[Path] = []  # the counters directory, once counting is on in this process
@@ -64,8 +72,16 @@ def add(key: str, amount: int = 1) -> None:
 
 
 def snapshot() -> dict[str, int]:
+    """The counters, with `doc.<path>` for each document written `HOT_DOC_MIN_WRITES` times."""
     with _lock:
-        return dict(_counts)
+        hot = {DOC_PREFIX + path: n for path, n in _doc_writes.items() if n >= HOT_DOC_MIN_WRITES}
+        return dict(_counts) | hot
+
+
+def document_of(path: str) -> str:
+    """`projects/p/databases/d/documents/rollups/2026-11-30-03` → `rollups/2026-11-30-03`."""
+    _, _, rest = path.partition("/documents/")
+    return rest or path
 
 
 # --- Pub/Sub ---------------------------------------------------------------------------------
@@ -122,6 +138,8 @@ def _counted_commit(commit: Callable[..., Any]) -> Callable[..., Any]:
                 kind, path = _write_target(write)
                 _counts[f"firestore.{kind}"] += 1
                 _counts[f"firestore.{kind}.{collection_of(path)}"] += 1
+                if kind == "writes":
+                    _doc_writes[document_of(path)] += 1
         _dirty.set()
         return response
 

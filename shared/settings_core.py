@@ -9,11 +9,12 @@ sections are mixed in per service by `shared/settings.py`.
 from __future__ import annotations
 
 import json
+import math
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Every composed settings class reads the environment the same way.
@@ -24,6 +25,21 @@ SETTINGS_CONFIG = SettingsConfigDict(
 _TOPIC_RE = re.compile(r"^(?!goog)[A-Za-z][A-Za-z0-9._~+%-]{2,254}$")
 # Client names (shared/task_ids.py; repeated here because settings load before everything).
 _CLIENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Firestore's guidance for one document: about 1 sustained write per second.
+WRITES_PER_DOC_PER_S = 1.0
+# Writes per task to each sharded family: one rollup increment per finished task; one budget
+# reservation per accepted task of a client with a budget (settlement only when short).
+SHARDED_WRITES_PER_TASK = {"rollup_shards": (1.0, 1000), "budget_shards": (1.0, 64)}
+
+
+def shard_counts(peak_tasks_per_s: float) -> dict[str, int]:
+    """Shard counts that keep each shard document at or under ~1 write/s at this peak (capped:
+    a budget's shards are read together when one is short). Rate limits size their own shards
+    from each client's rate (shared/ratelimit.py `Plan`)."""
+    return {
+        name: max(1, min(cap, math.ceil(peak_tasks_per_s * per_task / WRITES_PER_DOC_PER_S)))
+        for name, (per_task, cap) in SHARDED_WRITES_PER_TASK.items()
+    }
 
 
 def _env(*names: str) -> AliasChoices:
@@ -128,12 +144,20 @@ class CoreSettings(BaseSettings):
     collection_rollups: str = Field(
         "rollups", description="Firestore collection of the daily usage rollups (sharded)."
     )
+    peak_tasks_per_s: float = Field(
+        16.0,
+        gt=0,
+        le=100_000,
+        description="Peak tasks per second the deployment is sized for (one client's peak "
+        "included): shard counts not set explicitly follow it, so that no document takes more "
+        "than ~1 write/s (AIEXEC_ROLLUP_SHARDS = peak, AIEXEC_BUDGET_SHARDS = peak up to 64).",
+    )
     rollup_shards: int = Field(
         16,
         ge=1,
-        le=100,
-        description="Rollup documents per day; about the peak of finished tasks per second "
-        "(each document takes ~1 write/s). A report reads at most 2 x days x shards documents.",
+        le=1000,
+        description="Rollup documents per day; default: AIEXEC_PEAK_TASKS_PER_S (each document "
+        "takes ~1 write/s). A report reads at most 2 x days x shards documents.",
     )
     report_timezone: str = Field(
         "UTC",
@@ -266,6 +290,14 @@ class CoreSettings(BaseSettings):
         if len(set(value.values())) != len(value):
             raise ValueError("two clients share a topic")
         return value
+
+    @model_validator(mode="after")
+    def _shards_from_peak(self) -> Self:
+        """Shard counts left unset follow `peak_tasks_per_s` (`shard_counts`)."""
+        for name, count in shard_counts(self.peak_tasks_per_s).items():
+            if name in type(self).model_fields and name not in self.model_fields_set:
+                object.__setattr__(self, name, count)  # frozen model: set while validating
+        return self
 
     def provider_topic(self, provider: str) -> str:
         return f"{self.topic_prefix}{provider}"

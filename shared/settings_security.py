@@ -65,11 +65,11 @@ class SecuritySettings(BaseSettings):
         None, ge=0, description="Monthly budget of the anonymous client when API keys are off."
     )
     budget_shards: int = Field(
-        8,
+        16,
         ge=1,
         le=64,
-        description="Documents a client's monthly budget is split over (each takes ~1 write/s): "
-        "about the peak accepted submissions per second of one client.",
+        description="Documents a client's monthly budget is split over (each takes ~1 write/s); "
+        "default: AIEXEC_PEAK_TASKS_PER_S (a client's peak of accepted submissions/s), up to 64.",
     )
     max_json_depth: int = Field(
         8, ge=2, le=64, description="Deepest JSON nesting accepted in a task request."

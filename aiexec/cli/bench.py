@@ -7,6 +7,7 @@ the test suite; prints one table on stdout (progress on stderr) and writes the J
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -45,6 +46,11 @@ def register(subparsers: Any) -> None:
     )
     bench.add_argument("--no-warmup", action="store_true", help="skip the warm-up batches")
     bench.add_argument(
+        "--no-peer",
+        action="store_true",
+        help="skip the peer (LiteLLM's Router) beside the pipeline",
+    )
+    bench.add_argument(
         "--state-dir",
         type=Path,
         default=None,
@@ -66,6 +72,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print("aiexec bench: --tasks, --repeat, --singles and --worker-threads must be >= 1")
         return EXIT_USAGE
     extra = {"state_dir": args.state_dir.resolve()} if args.state_dir else {}
+    peer = not args.no_peer
+    if peer and importlib.util.find_spec("litellm") is None:
+        print(
+            "aiexec bench: LiteLLM is not installed (`make bench` installs the `bench` "
+            "dependency group): the peer is skipped",
+            file=sys.stderr,
+        )
+        peer = False
     options = Options(
         **extra,
         tasks=args.tasks,
@@ -76,6 +90,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         provider_latency_ms=args.provider_latency_ms,
         provider_jitter_ms=args.provider_jitter_ms,
         warmup=not args.no_warmup,
+        peer=peer,
     )
     try:
         results = run(options)

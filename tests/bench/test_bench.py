@@ -6,6 +6,7 @@ depend on the machine.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from typing import Any
 
@@ -25,6 +26,10 @@ SINGLES = (
     "idle_primary_down",
 )
 TASKS = 5
+# The peer runs when LiteLLM is installed (`make bench` installs the `bench` group; `make test`
+# does not need it).
+PEER = importlib.util.find_spec("litellm") is not None
+PEERS = ("peer_healthy", "peer_down") if PEER else ()
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +45,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_every_measurement_is_there(results: dict[str, Any]) -> None:
     assert set(results) >= {"meta", "medians", "runs", "cost", "memory_mib", "prices"}
-    assert set(results["medians"]) == {*BATCHES, *SINGLES, "provider_latency"}
+    assert set(results["medians"]) == {*BATCHES, *SINGLES, *PEERS, "provider_latency"}
     assert len(results["runs"]) == 1
     assert results["meta"]["options"]["tasks"] == TASKS
     for key in BATCHES:
@@ -99,3 +104,30 @@ def test_the_slow_provider_runs_calls_concurrently(results: dict[str, Any]) -> N
     assert slow["lost"] == 0
     assert slow["calls_in_flight_max"] >= 1
     assert results["meta"]["machine"]  # the table says what it ran on
+
+
+def test_the_crash_loses_nothing(results: dict[str, Any]) -> None:
+    crash = results["crash"]["pipeline"]
+    assert crash["tasks"] == TASKS
+    assert crash["lost"] == 0  # nobody re-submitted: the lease and the sweeper recovered them
+    assert crash["lost_without_resubmit"] == 0
+
+
+def test_hottest_document_and_ingest_acceptance(results: dict[str, Any]) -> None:
+    http = results["medians"]["pipeline_http"]
+    assert http["accepted_per_s"] > 0
+    assert http["accept_p50_ms"] <= http["accept_p99_ms"]
+    assert results["published"]["source"].startswith("https://docs.litellm.ai/")
+    topic = results["medians"]["pipeline_topic"]
+    assert topic["firestore_writes_by_collection"]["tasks"] == pytest.approx(3, abs=1)
+    assert "hot_doc" in topic  # None when no document reached the counting threshold
+
+
+@pytest.mark.skipif(not PEER, reason="LiteLLM (the `bench` dependency group) not installed")
+def test_the_peer_beside_the_pipeline(results: dict[str, Any]) -> None:
+    peer = results["peer"]
+    assert set(peer) == {"healthy", "primary_down", "crash"}
+    assert peer["healthy"]["lost"]["peer"] == 0
+    assert peer["primary_down"]["fallback_rate"]["peer"] == 1.0
+    assert results["crash"]["peer"]["lost"] == 0  # after the caller re-submitted
+    assert "Beside a peer" in render(results)

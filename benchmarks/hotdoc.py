@@ -1,0 +1,78 @@
+"""The hottest document: the most writes any single Firestore document took during a batch,
+from the per-document counters (`shared/opcount.py`, `doc.<path>` keys), and what that becomes
+at a target rate.
+
+Scaling: shards are picked at random per write, so a document's share of the tasks' writes is
+fixed by the configured shard counts; at R tasks/s it takes writes_per_task x R writes/s. The
+target is Firestore's guidance for one document: about 1 sustained write per second.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+
+from benchmarks.stats import Figures
+from shared.opcount import DOC_PREFIX
+from shared.settings_core import shard_counts
+
+TARGET_TASKS_PER_S = 1000
+MAX_WRITES_PER_DOC_PER_S = 1.0
+BENCH_PEAK_TASKS_PER_S = 16.0  # the bench runs the default AIEXEC_PEAK_TASKS_PER_S
+SHARDED = {"rollups": "rollup_shards", "budgets": "budget_shards"}  # collection → its setting
+
+
+def peak_factor(collection: str, bench_peak: float, target_peak: float) -> float:
+    """How a sharded collection's per-document writes shrink when AIEXEC_PEAK_TASKS_PER_S goes
+    from `bench_peak` to `target_peak` (1 for a collection not sharded by it)."""
+    setting = SHARDED.get(collection)
+    if setting is None:
+        return 1.0
+    return shard_counts(bench_peak)[setting] / shard_counts(target_peak)[setting]
+
+
+def doc_writes(counts: Mapping[str, Counter[str]]) -> Counter[str]:
+    """Document path → writes, summed over the components (several processes write a shard)."""
+    out: Counter[str] = Counter()
+    for component in counts.values():
+        for key, value in component.items():
+            if key.startswith(DOC_PREFIX) and value > 0:
+                out[key.removeprefix(DOC_PREFIX)] += value
+    return out
+
+
+def collection_of_doc(path: str) -> str:
+    parts = path.split("/")
+    return parts[-2] if len(parts) >= 2 else path
+
+
+def hot_figures(
+    counts: Mapping[str, Counter[str]],
+    tasks: int,
+    wall_s: float | None,
+    at_tasks_per_s: float = TARGET_TASKS_PER_S,
+) -> Figures:
+    """The hottest document of a batch: which, its writes, per second sustained over the batch,
+    per task, and per second at `at_tasks_per_s`; the hottest per collection too."""
+    writes = doc_writes(counts)
+    if not writes or tasks <= 0:
+        return {"hot_doc": None}
+    path, most = writes.most_common(1)[0]
+    per_task = most / tasks
+    factor = peak_factor(collection_of_doc(path), BENCH_PEAK_TASKS_PER_S, at_tasks_per_s)
+    by_collection: dict[str, list[object]] = {}
+    for doc, n in writes.most_common():
+        collection = collection_of_doc(doc)
+        if collection not in by_collection:
+            by_collection[collection] = [doc, round(n / tasks, 4)]
+    return {
+        "hot_doc": path,
+        "hot_doc_writes": most,
+        "hot_doc_writes_per_s": round(most / wall_s, 2) if wall_s else None,
+        "hot_doc_writes_per_task": round(per_task, 4),
+        "hot_doc_writes_per_s_at_target": round(per_task * at_tasks_per_s, 2),
+        # ... with AIEXEC_PEAK_TASKS_PER_S = the target rate (the shards it derives)
+        "hot_doc_writes_per_s_at_target_peak": round(per_task * at_tasks_per_s * factor, 3),
+        "hot_doc_target_tasks_per_s": at_tasks_per_s,
+        "hot_docs_by_collection": by_collection,
+    }

@@ -1,0 +1,139 @@
+"""The benchmark's pure logic: the peer's figures, the hottest document, ingest acceptance, the
+side-by-side table and the shard counts derived from the peak. No stack, no timing."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.batch import BatchRun
+from benchmarks.hotdoc import doc_writes, hot_figures, peak_factor
+from benchmarks.peer import PeerRun, expected_calls, first_answers, peer_figures, read_answers
+from benchmarks.report import peer_rows
+from benchmarks.run import peer_summary
+from benchmarks.scenarios import submit_figures
+from infra.settings import Settings
+from shared import opcount
+from shared.settings_core import shard_counts
+
+
+def _answer(
+    task_id: str, ended: float, provider: str = "openai", ok: bool = True
+) -> dict[str, Any]:
+    return {"task_id": task_id, "started": 0.0, "ended": ended, "ok": ok, "provider": provider}
+
+
+def test_peer_figures_healthy() -> None:
+    run = PeerRun(ids=["a", "b", "c", "d"], submitted_at=100.0, provider_calls=4)
+    run.answers = {i: _answer(i, 100.0 + n + 1) for n, i in enumerate(run.ids)}
+    f = peer_figures(run, "openai")
+    assert (f["succeeded"], f["failed"], f["lost"]) == (4, 0, 0)
+    assert f["wall_s"] == 4.0
+    assert f["throughput"] == 1.0
+    assert f["client_p50_ms"] == 2000.0
+    assert f["duplicate_calls"] == 0
+    assert f["fallback_rate"] == 0.0
+    assert "lost_without_resubmit" not in f
+
+
+def test_peer_figures_crash_counts_resubmission_and_duplicates() -> None:
+    run = PeerRun(ids=["a", "b", "c", "d"], submitted_at=0.0, provider_calls=6)
+    run.answered_before_kill = 2  # the caller re-submitted c and d; 2 calls were in flight
+    run.restart_s = 3.0
+    run.answers = {i: _answer(i, 1.0 + n) for n, i in enumerate(run.ids)}
+    f = peer_figures(run, "openai")
+    assert f["lost"] == 0
+    assert f["lost_without_resubmit"] == 2
+    assert f["duplicate_calls"] == 2
+    assert f["restart_s"] == 3.0
+
+
+def test_peer_figures_lost_has_no_throughput() -> None:
+    run = PeerRun(ids=["a", "b"], submitted_at=0.0, provider_calls=1)
+    run.answers = {"a": _answer("a", 1.0)}
+    f = peer_figures(run, "openai")
+    assert f["lost"] == 1
+    assert f["throughput"] is None
+
+
+def test_expected_calls_counts_fallbacks_twice() -> None:
+    answers = [_answer("a", 1, "openai"), _answer("b", 1, "gemini"), _answer("c", 1, "vertex")]
+    assert expected_calls(answers, "openai") == 5
+
+
+def test_answers_survive_a_cut_line_and_keep_the_first(tmp_path: Path) -> None:
+    path = tmp_path / "answers.jsonl"
+    lines = [json.dumps(_answer("a", 1.0)), json.dumps(_answer("a", 2.0)), '{"task_id": "b", "en']
+    path.write_text("\n".join(lines))
+    answers = first_answers(read_answers(path))
+    assert list(answers) == ["a"]
+    assert answers["a"]["ended"] == 1.0
+    assert read_answers(tmp_path / "missing") == []
+
+
+def test_hottest_document_summed_over_components_and_scaled() -> None:
+    counts = {
+        "worker-openai": Counter({"doc.rollups/2026-11-30-03": 30, "firestore.writes": 900}),
+        "worker-vertex": Counter({"doc.rollups/2026-11-30-03": 10, "doc.circuits/openai": 12}),
+        "ingest": Counter({"doc.budgets/c:2026-11:01": 0}),
+    }
+    assert doc_writes(counts) == Counter({"rollups/2026-11-30-03": 40, "circuits/openai": 12})
+    f = hot_figures(counts, tasks=1000, wall_s=20.0)
+    assert f["hot_doc"] == "rollups/2026-11-30-03"
+    assert f["hot_doc_writes_per_s"] == 2.0
+    assert f["hot_doc_writes_per_task"] == 0.04
+    assert f["hot_doc_writes_per_s_at_target"] == 40.0
+    # 16 rollup shards in the bench, 1,000 once AIEXEC_PEAK_TASKS_PER_S=1000
+    assert f["hot_doc_writes_per_s_at_target_peak"] == pytest.approx(40.0 * 16 / 1000)
+    assert f["hot_docs_by_collection"]["circuits"] == ["circuits/openai", 0.012]
+    assert peak_factor("circuits", 16, 1000) == 1.0  # not sharded by the peak
+    assert hot_figures({}, tasks=10, wall_s=1.0) == {"hot_doc": None}
+
+
+def test_opcount_shows_only_documents_written_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(opcount, "_doc_writes", Counter({"tasks/a": 3, "rollups/d-01": 8}))
+    snap = opcount.snapshot()
+    assert snap.get("doc.rollups/d-01") == 8
+    assert "doc.tasks/a" not in snap
+    assert opcount.document_of("projects/p/databases/(default)/documents/x/y") == "x/y"
+
+
+def test_submit_figures_http_only() -> None:
+    run = BatchRun(ids=["a", "b", "c", "d"], accept_ms=[1.0, 2.0, 3.0, 4.0], submit_span_s=2.0)
+    f = submit_figures(run, "http")
+    assert f["accepted_per_s"] == 2.0
+    assert f["accept_p50_ms"] == 2.0
+    assert f["accept_p99_ms"] == 4.0
+    assert submit_figures(run, "topic") == {}
+
+
+def test_side_by_side_table_and_ratios() -> None:
+    medians = {
+        "pipeline_topic": {"throughput": 20.0, "client_p50_ms": 900.0, "lost": 0},
+        "peer_healthy": {"throughput": 40.0, "client_p50_ms": 300.0, "lost": 0},
+        "primary_down": {"throughput": 18.0, "lost": 0},
+        "peer_down": {"throughput": 9.0, "lost": 0},
+    }
+    crash = {"pipeline": {"throughput": 10.0, "lost": 0, "lost_without_resubmit": 0}}
+    summary = peer_summary(medians, crash)
+    assert summary["healthy"]["throughput"] == {"pipeline": 20.0, "peer": 40.0, "ratio": 0.5}
+    assert summary["primary_down"]["throughput"]["ratio"] == 2.0
+    assert "crash" not in summary  # no peer figures: no row
+    rows = peer_rows(summary)
+    labels = [r[0] for r in rows]
+    assert "healthy: throughput (tasks/s)" in labels
+    lost = next(r for r in rows if r[0] == "healthy: lost (never answered)")
+    assert lost[3] == "-"  # counts get no ratio
+
+
+def test_shard_counts_follow_the_peak() -> None:
+    assert shard_counts(16) == {"rollup_shards": 16, "budget_shards": 16}
+    assert shard_counts(1000) == {"rollup_shards": 1000, "budget_shards": 64}
+    assert shard_counts(0.5) == {"rollup_shards": 1, "budget_shards": 1}
+    assert Settings(peak_tasks_per_s=100).rollup_shards == 100
+    assert Settings(peak_tasks_per_s=100, rollup_shards=7).rollup_shards == 7  # explicit wins
+    assert Settings(peak_tasks_per_s=100).budget_shards == 64
