@@ -137,3 +137,53 @@ def test_shard_counts_follow_the_peak() -> None:
     assert Settings(peak_tasks_per_s=100).rollup_shards == 100
     assert Settings(peak_tasks_per_s=100, rollup_shards=7).rollup_shards == 7  # explicit wins
     assert Settings(peak_tasks_per_s=100).budget_shards == 64
+
+
+def _results() -> dict[str, Any]:
+    topic = {
+        "firestore_reads": 1.0,
+        "firestore_reads_circuits": 0.01,
+        "firestore_writes": 5.0,
+        "firestore_writes_by_collection": {"tasks": 3.0, "usage": 1.0, "rollups": 1.0},
+        "pubsub_published": 3.0,
+        "pubsub_delivered": 3.0,
+        "pubsub_bytes_per_message": 200.0,
+        "invocations": 2.0,
+        "cpu_ms_functions": 10.0,
+        "provider_calls": 1.0,
+        "provider_tokens_per_task": 70.0,
+        "hot_doc": "rollups/2026-11-30-03",
+        "hot_doc_writes_per_task": 1 / 16,
+    }
+    return {
+        "meta": {
+            "date": "2026-11-30",
+            "git": "abc",
+            "machine": "vm: 2 CPUs, 23.5 GiB",
+            "load_before": [1.0, 1.0, 1.0],
+            "options": {"provider_latency_ms": 800.0, "worker_threads": 32},
+        },
+        "medians": {"pipeline_topic": topic, "pipeline_http": {"accepted_per_s": 250.0}},
+        "cost": {"pipeline": {"usd_infra_total": 10.0, "usd_provider_tokens": 40.0}},
+        "memory_mib": {"ingest": {"max_mib": 90.0}, "worker-openai": {"max_mib": 400.0}},
+        "primary": "openai",
+    }
+
+
+def test_scaling_plan_is_the_per_task_figures_times_the_rate() -> None:
+    from benchmarks.scaling import memory_tier, plan, render
+
+    p = plan(_results(), 1000)
+    assert p["worker_instances"] == 25  # 1000 x 0.8 s in flight / 32 per instance
+    assert p["ingest_instances"] == 4
+    assert p["writes_per_s"] == 5000
+    assert p["tasks_writes_per_s"] == 3000
+    assert p["hot_default_shards"] == pytest.approx(62.5)
+    assert p["hot_peak_shards"] == pytest.approx(1.0)  # 1,000 rollup shards at peak 1000
+    assert p["rpm"] == 60_000
+    assert p["tpm"] == 4_200_000
+    assert p["infra_usd_day"] == pytest.approx(864.0)
+    assert p["provider_usd_day"] == pytest.approx(3456.0)
+    assert memory_tier(400.0) == 1024
+    text = render(_results())
+    assert "| 10 tasks/s | 100 tasks/s | 1,000 tasks/s |" in text
