@@ -3,8 +3,10 @@ from the per-document counters (`shared/opcount.py`, `doc.<path>` keys), and wha
 at a target rate.
 
 Scaling: shards are picked at random per write, so a document's share of the tasks' writes is
-fixed by the configured shard counts; at R tasks/s it takes writes_per_task x R writes/s. The
-target is Firestore's guidance for one document: about 1 sustained write per second.
+fixed by the configured shard counts; at R tasks/s it takes writes_per_task x R writes/s. With
+`AIEXEC_PEAK_TASKS_PER_S` = R, a sharded family (rollups, budgets) is spread over the shards
+derived for R: each takes (the family's writes per task) x R / shards on average. The target
+is Firestore's guidance for one document: about 1 sustained write per second.
 """
 
 from __future__ import annotations
@@ -18,17 +20,21 @@ from shared.settings_core import shard_counts
 
 TARGET_TASKS_PER_S = 1000
 MAX_WRITES_PER_DOC_PER_S = 1.0
-BENCH_PEAK_TASKS_PER_S = 16.0  # the bench runs the default AIEXEC_PEAK_TASKS_PER_S
 SHARDED = {"rollups": "rollup_shards", "budgets": "budget_shards"}  # collection → its setting
 
 
-def peak_factor(collection: str, bench_peak: float, target_peak: float) -> float:
-    """How a sharded collection's per-document writes shrink when AIEXEC_PEAK_TASKS_PER_S goes
-    from `bench_peak` to `target_peak` (1 for a collection not sharded by it)."""
+def at_peak(collection: str, family_per_task: float, doc_per_task: float, rate: float) -> float:
+    """Writes/s to one document of `collection` at `rate` tasks/s with AIEXEC_PEAK_TASKS_PER_S =
+    `rate`: the family's mean per shard when sharded by the peak, else the document's own."""
     setting = SHARDED.get(collection)
     if setting is None:
-        return 1.0
-    return shard_counts(bench_peak)[setting] / shard_counts(target_peak)[setting]
+        return doc_per_task * rate
+    return family_per_task * rate / shard_counts(rate)[setting]
+
+
+def family_writes(counts: Mapping[str, Counter[str]], collection: str) -> int:
+    key = f"firestore.writes.{collection}"
+    return sum(component.get(key, 0) for component in counts.values())
 
 
 def doc_writes(counts: Mapping[str, Counter[str]]) -> Counter[str]:
@@ -59,12 +65,11 @@ def hot_figures(
         return {"hot_doc": None}
     path, most = writes.most_common(1)[0]
     per_task = most / tasks
-    factor = peak_factor(collection_of_doc(path), BENCH_PEAK_TASKS_PER_S, at_tasks_per_s)
+    collection = collection_of_doc(path)
+    family = family_writes(counts, collection) / tasks
     by_collection: dict[str, list[object]] = {}
     for doc, n in writes.most_common():
-        collection = collection_of_doc(doc)
-        if collection not in by_collection:
-            by_collection[collection] = [doc, round(n / tasks, 4)]
+        by_collection.setdefault(collection_of_doc(doc), [doc, round(n / tasks, 4)])
     return {
         "hot_doc": path,
         "hot_doc_writes": most,
@@ -72,7 +77,10 @@ def hot_figures(
         "hot_doc_writes_per_task": round(per_task, 4),
         "hot_doc_writes_per_s_at_target": round(per_task * at_tasks_per_s, 2),
         # ... with AIEXEC_PEAK_TASKS_PER_S = the target rate (the shards it derives)
-        "hot_doc_writes_per_s_at_target_peak": round(per_task * at_tasks_per_s * factor, 3),
+        "hot_doc_writes_per_s_at_target_peak": round(
+            at_peak(collection, family, per_task, at_tasks_per_s), 3
+        ),
+        "hot_doc_family_writes_per_task": round(family, 4),
         "hot_doc_target_tasks_per_s": at_tasks_per_s,
         "hot_docs_by_collection": by_collection,
     }

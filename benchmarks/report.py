@@ -241,7 +241,7 @@ def hot_rows(m: Mapping[str, Any]) -> list[Row]:
             row("  writes per task", None, f.get("hot_doc_writes_per_task")),
             row(f"  writes/s at {target_rate:.0f} tasks/s, the bench's shards", None, at),
             row(
-                f"  ... with AIEXEC_PEAK_TASKS_PER_S={target_rate:.0f}",
+                f"  ... AIEXEC_PEAK_TASKS_PER_S={target_rate:.0f} (mean per shard)",
                 None,
                 at_peak,
                 _at_most(at_peak, 1.0, "<= 1 (Firestore)"),

@@ -65,11 +65,12 @@ class SecuritySettings(BaseSettings):
         None, ge=0, description="Monthly budget of the anonymous client when API keys are off."
     )
     budget_shards: int = Field(
-        16,
+        20,
         ge=1,
         le=64,
         description="Documents a client's monthly budget is split over (each takes ~1 write/s); "
-        "default: AIEXEC_PEAK_TASKS_PER_S (a client's peak of accepted submissions/s), up to 64.",
+        "default: AIEXEC_PEAK_TASKS_PER_S / 0.8 (a client's peak of accepted submissions/s), "
+        "up to 64.",
     )
     max_json_depth: int = Field(
         8, ge=2, le=64, description="Deepest JSON nesting accepted in a task request."

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from benchmarks.batch import BatchRun
-from benchmarks.hotdoc import doc_writes, hot_figures, peak_factor
+from benchmarks.hotdoc import at_peak, doc_writes, hot_figures
 from benchmarks.peer import PeerRun, expected_calls, first_answers, peer_figures, read_answers
 from benchmarks.report import peer_rows
 from benchmarks.run import peer_summary
@@ -77,8 +77,16 @@ def test_answers_survive_a_cut_line_and_keep_the_first(tmp_path: Path) -> None:
 
 def test_hottest_document_summed_over_components_and_scaled() -> None:
     counts = {
-        "worker-openai": Counter({"doc.rollups/2026-11-30-03": 30, "firestore.writes": 900}),
-        "worker-vertex": Counter({"doc.rollups/2026-11-30-03": 10, "doc.circuits/openai": 12}),
+        "worker-openai": Counter(
+            {"doc.rollups/2026-11-30-03": 30, "firestore.writes.rollups": 600}
+        ),
+        "worker-vertex": Counter(
+            {
+                "doc.rollups/2026-11-30-03": 10,
+                "doc.circuits/openai": 12,
+                "firestore.writes.rollups": 400,
+            }
+        ),
         "ingest": Counter({"doc.budgets/c:2026-11:01": 0}),
     }
     assert doc_writes(counts) == Counter({"rollups/2026-11-30-03": 40, "circuits/openai": 12})
@@ -87,10 +95,11 @@ def test_hottest_document_summed_over_components_and_scaled() -> None:
     assert f["hot_doc_writes_per_s"] == 2.0
     assert f["hot_doc_writes_per_task"] == 0.04
     assert f["hot_doc_writes_per_s_at_target"] == 40.0
-    # 16 rollup shards in the bench, 1,000 once AIEXEC_PEAK_TASKS_PER_S=1000
-    assert f["hot_doc_writes_per_s_at_target_peak"] == pytest.approx(40.0 * 16 / 1000)
+    # 1 rollup write per task over 1,250 shards once AIEXEC_PEAK_TASKS_PER_S=1000
+    assert f["hot_doc_family_writes_per_task"] == 1.0
+    assert f["hot_doc_writes_per_s_at_target_peak"] == pytest.approx(0.8)
     assert f["hot_docs_by_collection"]["circuits"] == ["circuits/openai", 0.012]
-    assert peak_factor("circuits", 16, 1000) == 1.0  # not sharded by the peak
+    assert at_peak("circuits", 5.0, 0.012, 1000) == 12.0  # not sharded by the peak
     assert hot_figures({}, tasks=10, wall_s=1.0) == {"hot_doc": None}
 
 
@@ -131,10 +140,10 @@ def test_side_by_side_table_and_ratios() -> None:
 
 
 def test_shard_counts_follow_the_peak() -> None:
-    assert shard_counts(16) == {"rollup_shards": 16, "budget_shards": 16}
-    assert shard_counts(1000) == {"rollup_shards": 1000, "budget_shards": 64}
+    assert shard_counts(16) == {"rollup_shards": 20, "budget_shards": 20}
+    assert shard_counts(1000) == {"rollup_shards": 1250, "budget_shards": 64}
     assert shard_counts(0.5) == {"rollup_shards": 1, "budget_shards": 1}
-    assert Settings(peak_tasks_per_s=100).rollup_shards == 100
+    assert Settings(peak_tasks_per_s=100).rollup_shards == 125
     assert Settings(peak_tasks_per_s=100, rollup_shards=7).rollup_shards == 7  # explicit wins
     assert Settings(peak_tasks_per_s=100).budget_shards == 64
 
@@ -179,7 +188,7 @@ def test_scaling_plan_is_the_per_task_figures_times_the_rate() -> None:
     assert p["writes_per_s"] == 5000
     assert p["tasks_writes_per_s"] == 3000
     assert p["hot_default_shards"] == pytest.approx(62.5)
-    assert p["hot_peak_shards"] == pytest.approx(1.0)  # 1,000 rollup shards at peak 1000
+    assert p["hot_peak_shards"] == pytest.approx(0.8)  # 1,250 rollup shards at peak 1000
     assert p["rpm"] == 60_000
     assert p["tpm"] == 4_200_000
     assert p["infra_usd_day"] == pytest.approx(864.0)
