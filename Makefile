@@ -47,7 +47,7 @@ down: install
 	$(BIN)/aiexec down
 
 # The pipeline against the floor of its infrastructure and a peer, LiteLLM's Router (own stack
-# on free ports; ~8 min). The peer is in the `bench` dependency group, added here only:
+# on free ports; 8-11 min). The peer is in the `bench` dependency group, added here only:
 # --inexact adds it without removing anything; `install`'s exact sync (when the lock changes)
 # drops it again, which nothing but this target needs.
 bench: install prereqs
