@@ -36,7 +36,9 @@ def _errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException
     import requests
     from google.api_core import exceptions as api
 
-    unreadable = (api.NotFound, api.Forbidden, api.Unauthorized, api.BadRequest)
+    # UnicodeError/ValueError: a name the library cannot put in a request (a lone surrogate
+    # from JSON's \udXXX escapes, an invalid bucket name): no such object can exist.
+    unreadable = (api.NotFound, api.Forbidden, api.Unauthorized, api.BadRequest, ValueError)
     passing = (
         api.TooManyRequests,
         api.ServerError,

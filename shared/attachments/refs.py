@@ -24,7 +24,10 @@ class GcsObject:
 
 
 def scheme(uri: str) -> str:
-    return urlsplit(uri).scheme.lower()
+    # Not urlsplit: it raises on a malformed authority ("https://[x"), which the URL's own
+    # check then refuses with the field named; the scheme is what precedes the first ':'.
+    head, colon, _ = uri.partition(":")
+    return head.lower() if colon else ""
 
 
 def gcs_object(uri: str) -> GcsObject:

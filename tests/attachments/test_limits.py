@@ -96,3 +96,13 @@ def test_a_gs_uri_names_its_bucket_and_object() -> None:
         "dir/scan%201.pdf",
         "gs://bucket/dir/scan%201.pdf",
     )
+
+
+def test_the_scheme_of_a_malformed_url_is_read_without_parsing_it() -> None:
+    """A '[' in the host makes urlsplit raise; the scheme is still `https`, so the URL goes
+    to its own check, which refuses it as not a valid URL (400, not 500)."""
+    from shared.attachments.refs import scheme
+
+    assert scheme("https://\u0106[q/a.pdf") == "https"
+    assert scheme("GS://bucket/a.png") == "gs"
+    assert scheme("no-scheme") == ""
