@@ -70,6 +70,7 @@ def test_every_part_answers(stack: Any) -> None:
         "finalizer",
         "sweeper",
         "report",
+        "callbacks",
     }
     assert httpx.get(f"{stack.ingest_url}/health", timeout=10).status_code == 200
     assert httpx.get(f"{stack.simulator_url}/_sim/health", timeout=10).status_code == 200
@@ -195,7 +196,7 @@ def test_java_versions_are_parsed() -> None:
 def test_a_process_that_dies_at_startup_shows_its_log(tmp_path: Path) -> None:
     """A broken function: start() fails fast, names it, shows its log, stops the rest."""
     repo = tmp_path / "repo"
-    for name in ("ingest", "worker", "finalizer", "sweeper", "report"):
+    for name in sorted(p.parent.name for p in (REPO_ROOT / "functions").glob("*/main.py")):
         source = repo / "functions" / name / "main.py"
         source.parent.mkdir(parents=True)
         source.write_text((REPO_ROOT / "functions" / name / "main.py").read_text())
@@ -251,7 +252,8 @@ def test_settings_env_round_trips_overrides() -> None:
 def test_free_port_settings_are_distinct_and_free() -> None:
     settings = free_port_settings(Settings(providers=["a1", "b1", "c1"]))
     ports = [u.port for u in port_uses(settings)]
-    assert len(set(ports)) == len(ports) == 13  # 10 fixed (emulators, simulator, functions) + 3 workers
+    # 10 fixed (emulators, simulator, functions) + 3 workers
+    assert len(set(ports)) == len(ports) == 13
     assert settings.ingest_url == f"http://127.0.0.1:{settings.ingest_port}"
     check_ports(settings)
 
