@@ -24,8 +24,10 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
+# The locked environment, with the `bench` group (LiteLLM, the benchmark's peer: `make bench`
+# runs it and `make test` checks it; no deployed function gets it, see infra/bundles.py).
 $(VENV)/.installed: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --group bench --python $(PYTHON)
 	@touch $@
 
 install: $(VENV)/.installed
@@ -47,11 +49,8 @@ down: install
 	$(BIN)/aiexec down
 
 # The pipeline against the floor of its infrastructure and a peer, LiteLLM's Router (own stack
-# on free ports; 8-11 min). The peer is in the `bench` dependency group, added here only:
-# --inexact adds it without removing anything; `install`'s exact sync (when the lock changes)
-# drops it again, which nothing but this target needs.
+# on free ports; 8-11 min). The peer is in the `bench` dependency group, which `install` syncs.
 bench: install prereqs
-	$(UV) sync --frozen --inexact --group bench --python $(PYTHON)
 	$(BIN)/aiexec bench
 
 lint: install
