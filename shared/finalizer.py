@@ -14,8 +14,9 @@ from pydantic import ValidationError
 from shared.bus import Bus
 from shared.events import PubSubMessage, topic_of_subscription
 from shared.pubsub_clients import pubsub_client
+from shared.request_problems import readable_task_id
 from shared.results import publish_result
-from shared.schemas import FieldProblem, TaskMessage, readable_task_id
+from shared.schemas import FieldProblem, TaskMessage
 from shared.settings import TaskSettings
 from shared.store import TaskStore
 from shared.structured_logs import log, task_context

@@ -28,14 +28,13 @@ from shared.model_policy import check_models
 from shared.outbound_urls import OutboundUrlError
 from shared.pubsub_clients import pubsub_client
 from shared.request_guard import RequestProblemError, check_json
+from shared.request_problems import describe_validation_error, readable_task_id
 from shared.routing import EntryRouter
 from shared.schemas import (
     FieldProblem,
     TaskMessage,
     TaskRequest,
     TaskStatus,
-    describe_validation_error,
-    readable_task_id,
 )
 from shared.settings import IngestSettings
 from shared.store import TaskStore

@@ -37,6 +37,7 @@ from aiexec.client.models import (
     Via,
 )
 from aiexec.client.queries import firestore_errors, iter_documents
+from aiexec.client.responses import MAX_RETRY_WAIT_S, answer_of, retry_after
 from infra.settings import Settings, get_settings
 from shared.bus import Bus
 from shared.ingest import Ingest
@@ -48,7 +49,6 @@ API_KEY_ENV = "AIEXEC_API_KEY"
 CLIENT_ENV = "AIEXEC_CLIENT_ID"
 # Statuses worth retrying a submission on: the task id makes the retry idempotent.
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
-MAX_RETRY_WAIT_S = 30.0
 
 RequestLike = TaskRequest | Mapping[str, Any]
 
@@ -262,9 +262,9 @@ class AIExecClient:
                 time.sleep(min(2.0**attempt * 0.2, MAX_RETRY_WAIT_S))  # back-off, not a poll
                 continue
             if response.status_code in RETRY_STATUSES and attempt < self.retries:
-                time.sleep(_retry_after(response) or min(2.0**attempt * 0.2, MAX_RETRY_WAIT_S))
+                time.sleep(retry_after(response) or min(2.0**attempt * 0.2, MAX_RETRY_WAIT_S))
                 continue
-            return _answer(response)
+            return answer_of(response)
         raise AssertionError("unreachable: the loop returns or raises")
 
     # --- reading ------------------------------------------------------------------------
@@ -376,27 +376,3 @@ class AIExecClient:
             ) from error
         with self._lock:
             self._answering.add(host)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return min(float(response.headers["Retry-After"]), MAX_RETRY_WAIT_S)
-    except (KeyError, ValueError):
-        return None
-
-
-def _answer(response: httpx.Response) -> dict[str, Any]:
-    """The JSON body of a success, or `RequestRefusedError` with ingest's problem."""
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if response.status_code < 400 and isinstance(data, dict):
-        return data
-    error = data.get("error") if isinstance(data, dict) else None
-    if isinstance(error, dict) and "code" in error and "message" in error:
-        problem = FieldProblem.model_validate(error)
-    else:
-        text = response.text[:200] or response.reason_phrase
-        problem = FieldProblem(code=f"http_{response.status_code}", message=text)
-    raise RequestRefusedError(response.status_code, problem, _retry_after(response))

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from shared.schemas import TaskRequest, describe_validation_error
+from shared.request_problems import describe_validation_error
+from shared.schemas import TaskRequest
 
 USER = {"role": "user", "content": "hi"}
 IMAGE = {"type": "file", "uri": "gs://bucket/cat.png", "mime_type": "image/png"}

@@ -7,7 +7,8 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from shared.schemas import TaskMessage, TaskRequest, describe_validation_error, readable_task_id
+from shared.request_problems import describe_validation_error, readable_task_id
+from shared.schemas import TaskMessage, TaskRequest
 
 
 def problem_for(body: str) -> tuple[str, str | None]:
