@@ -3,7 +3,8 @@
 Layout: `rollups/{YYYY-MM-DD}-{shard:02d}` holds, for one day of the report's time zone, a map
 `cells` keyed by `provider|model|client`; each cell counts calls (by outcome), tokens by
 category, cost (integer nano-USD, so sums are exact and order-independent), call and task
-latency histograms, error codes, and finished tasks (succeeded, failed, fallbacks).
+latency histograms, error codes, and finished tasks (succeeded, failed, fallbacks); and the
+batch lane's share of them (`batch_*`: calls, tokens, cost, saved against online prices, tasks).
 
 Why this shape:
 
@@ -67,12 +68,14 @@ OTHER_PROVIDER = "(other)"  # not a configured provider (never written by the wo
 # stay far from Firestore's 1500-byte field path limit too.
 _MAX_LABEL_BYTES = 256
 # A cell's worst case in Firestore's storage size (a field name's UTF-8 bytes + 1, 8 bytes a
-# number): ~20 counters (~500 B), a call latency histogram (calls end at the provider timeout:
-# ~60 buckets, ~0.7 KB), a task latency histogram (4 buckets per doubling: ~140 up to a year,
-# ~1.7 KB), outcome and error codes of our own vocabulary (at most 64 characters each, ~0.8 KB).
+# number): ~27 counters with the batch lane's (~700 B), a call latency histogram (calls end at
+# the provider timeout: ~60 buckets, ~0.7 KB), a task latency histogram (4 buckets per doubling:
+# ~140 up to a year, ~1.7 KB), outcome and error codes of our own vocabulary (at most 64
+# characters each, ~0.8 KB).
 # Typical cells take 300-600 bytes (tests/integration/test_rollup_bounds.py measures them).
 MAX_CELL_BYTES = 4096
 MISSED = "missed"  # the field of a `{day}-missed-{shard}` document
+ONLINE_LANE, BATCH_LANE = "online", "batch"  # a usage document's `lane` (absent = online)
 
 Tree = dict[str, Any]  # nested str -> (Tree | number)
 
@@ -196,6 +199,23 @@ def add_call(cell: Tree, usage: Mapping[str, Any]) -> None:
         _bump(cell, ["call_errors", code_key(usage.get("error_code") or outcome)], 1)
     if usage.get("structured"):  # answers checked against a response_schema (valid or not)
         _bump(cell, ["structured_calls"], 1)
+    if usage.get("lane") == BATCH_LANE:
+        _add_batch_call(cell, usage)
+
+
+def _add_batch_call(cell: Tree, usage: Mapping[str, Any]) -> None:
+    """The batch lane's share of a cell (the online lane is the rest): calls, tokens, cost and
+    the same tokens at online prices, so the report shows what the lane saved. The online
+    figure counts only where both prices are known (an unpriced call saves nothing known)."""
+    _bump(cell, ["batch_calls"], 1)
+    if tokens := int(usage.get("total_tokens") or 0):
+        _bump(cell, ["batch_tokens"], tokens)
+    cost, online = usage.get("cost_usd"), usage.get("online_cost_usd")
+    if cost is not None:
+        _bump(cell, ["batch_cost_nusd"], round(float(cost) * NANOS_PER_USD))
+    if cost is not None and online is not None:
+        saved = round(float(online) * NANOS_PER_USD) - round(float(cost) * NANOS_PER_USD)
+        _bump(cell, ["batch_saved_nusd"], saved)
 
 
 def was_fallback(task: Mapping[str, Any]) -> bool:
@@ -217,11 +237,21 @@ def task_dimensions(task: Mapping[str, Any]) -> tuple[str, str, str]:
     return str(last.get("provider") or ""), str(last.get("model") or ""), client
 
 
+def task_lane(task: Mapping[str, Any]) -> str:
+    """The lane that finished a task: its last attempt's (`lane` absent = online), so a batch
+    task moved to the online lane counts there."""
+    attempts = task.get("attempts") or [{}]
+    return str(attempts[-1].get("lane") or ONLINE_LANE)
+
+
 def add_task(cell: Tree, task: Mapping[str, Any], completed_at: datetime, sign: int = 1) -> None:
     """Counters of one task that just became succeeded or failed (sign=-1 takes them back)."""
     status = str(task.get("status"))
     _bump(cell, ["tasks"], sign)
     _bump(cell, ["succeeded" if status == "succeeded" else "failed"], sign)
+    if task_lane(task) == BATCH_LANE:
+        _bump(cell, ["batch_tasks"], sign)
+        _bump(cell, ["batch_succeeded" if status == "succeeded" else "batch_failed"], sign)
     if was_fallback(task):
         _bump(cell, ["fallbacks"], sign)
     created = task.get("created_at")

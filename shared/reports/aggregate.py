@@ -26,12 +26,21 @@ from shared.settings import TaskSettings
 NONE_LABEL = "(none)"
 TOP_FAILURES = 10
 CHANGE_METRICS = ("tasks", "succeeded", "failed", "fallback_rate", "tokens", "cost_usd")
+# The batch lane's share of a cell (shared/rollups.py); the online lane is the rest.
+BATCH_FIELDS = (
+    "batch_calls", "batch_tokens", "batch_cost_nusd", "batch_saved_nusd", "batch_tasks",
+    "batch_succeeded", "batch_failed",
+)  # fmt: skip
 _INT_FIELDS = (
     "calls", "cost_nusd", "unpriced_calls", "tasks", "succeeded", "failed", "fallbacks",
-    "structured_calls",
+    "structured_calls", *BATCH_FIELDS,
 )  # fmt: skip
 _MAP_FIELDS = ("outcomes", "call_ms", "call_errors", "task_ms", "task_errors")
 READ_TIMEOUT_S = 30.0  # an unreachable Firestore is an error, not a hang (the CLI)
+
+
+def _usd(nanos: int) -> float:
+    return round(nanos / NANOS_PER_USD, 9)
 
 
 @dataclass
@@ -57,7 +66,7 @@ class Counters:
 
     @property
     def cost_usd(self) -> float:
-        return round(self.ints["cost_nusd"] / NANOS_PER_USD, 9)
+        return _usd(self.ints["cost_nusd"])
 
     def row(self) -> dict[str, Any]:
         """The numbers of one report line (totals, a provider, a model, a client)."""
@@ -90,6 +99,31 @@ class Counters:
             "structured_calls": checked,
             "structured_valid_rate": round(valid / checked, 4) if checked else None,
         }
+
+    def lanes(self) -> dict[str, dict[str, Any]]:
+        """Tasks, calls, tokens and cost per lane, and what the batch lane saved against the
+        same tokens at online prices (the online lane saves nothing by definition)."""
+        ints = self.ints
+        batch = {
+            "tasks": ints["batch_tasks"],
+            "succeeded": ints["batch_succeeded"],
+            "failed": ints["batch_failed"],
+            "calls": ints["batch_calls"],
+            "tokens": ints["batch_tokens"],
+            "cost_usd": _usd(ints["batch_cost_nusd"]),
+            "saved_usd": _usd(ints["batch_saved_nusd"]),
+        }
+        online = {
+            name: ints[source] - ints[f"batch_{name}"]
+            for name, source in (
+                ("tasks", "tasks"),
+                ("succeeded", "succeeded"),
+                ("failed", "failed"),
+                ("calls", "calls"),
+                ("tokens", "total_tokens"),
+            )
+        } | {"cost_usd": _usd(ints["cost_nusd"] - ints["batch_cost_nusd"]), "saved_usd": 0.0}
+        return {"online": online, "batch": batch}
 
     def tokens_by_category(self) -> dict[str, int]:
         return {name.removesuffix("_tokens"): self.ints[name] for name in TOKEN_FIELDS}
@@ -310,6 +344,7 @@ def build_report(
         "by_provider": {k: v.row() for k, v in _group(current.cells, "provider").items()},
         "by_model": _by_model(current.cells),
         "by_client": {k: v.row() for k, v in _group(current.cells, "client").items()},
+        "by_lane": _total(current.cells).lanes(),
         "by_day": _by_day(period, current.cells),
         "latency": {
             name: totals[name] for name in ("p50_ms", "p95_ms", "call_p50_ms", "call_p95_ms")

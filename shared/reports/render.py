@@ -110,5 +110,11 @@ def chat_message(report: Mapping[str, Any]) -> str:
     ]
     if failures:
         lines.append(f"Top failures: {failures}")
+    batch = (report.get("by_lane") or {}).get("batch") or {}
+    if batch.get("tasks") or batch.get("calls"):
+        lines.append(
+            f"Batch lane: {batch['tasks']} tasks / ${batch['cost_usd']:.4f}, "
+            f"saved ${batch['saved_usd']:.4f} vs online prices"
+        )
     lines += [f"Note: {note}" for note in report.get("notes") or []]
     return "\n".join(printable(line) for line in lines)

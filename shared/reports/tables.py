@@ -169,6 +169,15 @@ BY_MODEL: list[Column] = [
     ("valid JSON", RIGHT, lambda _key, r: _validity(r)),
 ]
 BY_CLIENT: list[Column] = [("client", LEFT, _name), *TASKS, *CALLS_TOKENS_COST]
+BY_LANE: list[Column] = [
+    ("lane", LEFT, _name),
+    *TASKS,
+    ("calls", RIGHT, _counted("calls")),
+    ("tokens", RIGHT, _counted("tokens")),
+    ("cost", RIGHT, lambda _key, r: usd(r["cost_usd"])),
+    # The same tokens at online prices minus what they cost (the online lane: nothing).
+    ("saved vs online", RIGHT, lambda _key, r: usd(r["saved_usd"])),
+]
 BY_DAY: list[Column] = [
     ("day", LEFT, lambda day, _r: f"{date.fromisoformat(day):%a %Y-%m-%d}"),
     *TASKS,
@@ -228,6 +237,7 @@ def report_tables(report: Mapping[str, Any]) -> list[Table]:
         _breakdown("By provider", BY_PROVIDER, report["by_provider"]),
         _breakdown("By model", BY_MODEL, report["by_model"]),
         _breakdown("By client", BY_CLIENT, report["by_client"]),
+        _breakdown("By lane", BY_LANE, report.get("by_lane") or {}),
         _breakdown("By day", BY_DAY, report["by_day"], by_key=True),
         _failure_table(report["top_failures"]),
         _lifecycle_table(report.get("model_lifecycle") or []),
