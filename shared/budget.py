@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from shared import metric_events
 from shared.budget_math import NANOS_PER_USD, take, to_nusd, usd
 from shared.budget_settlement import BudgetSettlement
 from shared.budget_shards import committed_nusd
@@ -65,6 +66,7 @@ from shared.schemas import FieldProblem
 from shared.structured_logs import log
 
 logger = logging.getLogger(__name__)
+WARN_PCT = 80  # a budget this used is logged once per shard (the 80 % alert)
 RESERVATION_TTL = timedelta(days=62)  # `expire_at`: a TTL policy may drop stale ones
 
 
@@ -172,6 +174,8 @@ class Budgets(BudgetSettlement):
                 committed_usd=committed / NANOS_PER_USD,
                 budget_usd=limit_usd,
             )
+            used = 100.0 * committed / ask.limit if ask.limit else 100.0
+            metric_events.budget_threshold(logger, client_id, ask.month, 100, used)
             raise BudgetExceededError(client_id, ask.month, committed, ask.limit, amount)
         return found
 
@@ -216,7 +220,19 @@ class Budgets(BudgetSettlement):
         batch.commit()
         if task is not None:
             task.created = True
+        for index, part in parts.items():
+            _crossed_warning(ask, allowances[chosen[index]], committed_nusd(snaps[index]), part)
         return Reservation(ask.client_id, ask.month, ask.doc_id, ask.amount, named, new=True)
+
+
+def _crossed_warning(ask: _Ask, allowance: int, before: int, part: int) -> None:
+    """Log once per shard when this reservation takes it past WARN_PCT of its allowance.
+    Each reservation picks its shard at random, so the shards fill evenly and the first one
+    past the line says the client's month is there too (docs/observability.md)."""
+    line = allowance * WARN_PCT // 100
+    if allowance and before < line <= before + part:
+        used = 100.0 * (before + part) / allowance
+        metric_events.budget_threshold(logger, ask.client_id, ask.month, WARN_PCT, used)
 
 
 def _from_doc(doc: dict[str, Any], doc_id: str, *, new: bool) -> Reservation:

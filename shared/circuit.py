@@ -53,6 +53,9 @@ class CircuitView:
     window_start: datetime | None = None
     opened_at: datetime | None = None
     probe_until: datetime | None = None
+    # When it left `closed`: a failed probe re-opens it (`opened_at`, the cooldown's start)
+    # but does not restart this, so an alert can tell how long the provider has been skipped.
+    open_since: datetime | None = None
 
     @classmethod
     def of(cls, data: dict[str, Any] | None) -> CircuitView:
@@ -65,6 +68,7 @@ class CircuitView:
             window_start=data.get("window_start"),
             opened_at=data.get("opened_at"),
             probe_until=data.get("probe_until"),
+            open_since=data.get("open_since") or data.get("opened_at"),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -75,6 +79,7 @@ class CircuitView:
             "window_start": self.window_start,
             "opened_at": self.opened_at,
             "probe_until": self.probe_until,
+            "open_since": self.open_since,
         }
 
 
@@ -192,7 +197,8 @@ class CircuitBreaker:
         failure opens the circuit); the caller has decided it counts."""
         if probe:
             now = self._clock()
-            self._write(CircuitView(CircuitState.OPEN, 1, 0, now, now))
+            since = self.view().open_since or now
+            self._write(CircuitView(CircuitState.OPEN, 1, 0, now, now, open_since=since))
             log(
                 logger,
                 logging.WARNING,
@@ -215,7 +221,12 @@ class CircuitBreaker:
             )
             state = CircuitState.OPEN if opens else CircuitState.CLOSED
             return CircuitView(
-                state, failures, successes, view.window_start or now, now if opens else None
+                state,
+                failures,
+                successes,
+                view.window_start or now,
+                now if opens else None,
+                open_since=now if opens else None,
             )
 
         written = self._change(count)
@@ -259,6 +270,7 @@ def circuit_states(settings: TaskSettings, client: Any) -> dict[str, dict[str, A
         name: {
             "state": found.get(name, CircuitView()).state.value,
             "opened_at": found.get(name, CircuitView()).opened_at,
+            "open_since": found.get(name, CircuitView()).open_since,
             "failures": found.get(name, CircuitView()).failures,
         }
         for name in settings.providers

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared import metric_events
 from shared.bus import Bus
 from shared.events import PubSubMessage, topic_of_subscription
 from shared.pubsub_clients import pubsub_client
@@ -52,6 +53,9 @@ class Finalizer:
                 code=failed["error"]["code"],
                 attempts=len(failed.get("attempts", [])),
             )
+            metric_events.task_finished(logger, failed, by="finalizer")
+            if message.dead_letter_source:
+                metric_events.dead_lettered(logger, message.dead_letter_source, recorded=True)
             return "failed"
 
     def _not_a_task_message(self, message: PubSubMessage) -> str:
@@ -84,6 +88,8 @@ class Finalizer:
                 source=message.dead_letter_source,
                 recorded=recorded,  # a document written, not merely an id read
             )
+            if message.dead_letter_source:
+                metric_events.dead_lettered(logger, message.dead_letter_source, recorded)
             return "unprocessable"
 
 

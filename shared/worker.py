@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from shared import fallback
+from shared import fallback, metric_events
 from shared.bus import Bus
 from shared.catalog import known_name
 from shared.circuit import CircuitBreaker, CircuitState, Decision
@@ -84,6 +84,7 @@ class Worker:
             return self._skip(begin.kind, begin.task, message)
         task = begin.task or {}
         calls, outcome = self._call(task, hop)
+        metric_events.provider_calls(logger, calls, metric_events.lane_of(task))
         written = self.store.finish(message.doc, owner, skipped + calls, outcome, lease=begin)
         if written is None:
             log(logger, logging.WARNING, "lease lost before finishing; calls recorded only")
@@ -288,13 +289,7 @@ class Worker:
     def _after(self, task: dict[str, Any], outcome: Outcome, message: TaskMessage) -> str:
         if outcome.status.terminal:
             publish_result(self.bus, self.settings, task)
-            log(
-                logger,
-                logging.INFO,
-                "task finished",
-                status=outcome.status.value,
-                provider=self.provider.name,
-            )
+            metric_events.task_finished(logger, task, by=self.provider.name)
             return outcome.status.value
         assert outcome.next_hop is not None
         return self._forward(message, outcome.next_hop, "provider failed")
