@@ -1,7 +1,8 @@
 """The settings, in sections, and what each service is given.
 
 A section is a mixin of flat fields in a module of its own: core (`settings_core.py`: identity,
-names, chain, circuits, deadlines), completion callbacks (`settings_callbacks.py`), each
+names, chain, circuits, deadlines), completion callbacks (`settings_callbacks.py`), the batch
+lane (`settings_batch.py`), each
 provider (`shared/providers/<name>/settings.py`, read by name through `provider_section`), the
 models that span providers (`settings_models.py`), ingest's defences (`settings_security.py`),
 report delivery (`settings_reports.py`), and, outside the runtime, the tooling's deploy and
@@ -21,6 +22,7 @@ from functools import lru_cache
 from shared.providers.anthropic.settings import AnthropicSettings
 from shared.providers.openai.settings import OpenAISettings
 from shared.providers.vertex.settings import VertexSettings
+from shared.settings_batch import BatchSettings
 from shared.settings_callbacks import CallbackSettings
 from shared.settings_core import SETTINGS_CONFIG, CoreSettings
 from shared.settings_models import ModelSettings
@@ -35,9 +37,10 @@ class ProvidersSettings(
     """Every provider's section (a new provider adds its section here) and the shared models."""
 
 
-class TaskSettings(CoreSettings, ProvidersSettings, CallbackSettings):
+class TaskSettings(CoreSettings, ProvidersSettings, CallbackSettings, BatchSettings):
     """What every function that handles tasks reads (worker, finalizer, sweeper, callbacks);
-    the callback section too, since ingest checks a `callback_url` the way delivery does."""
+    the callback section too, since ingest checks a `callback_url` the way delivery does; the
+    batch lane's, since the batcher, the poller, the sweeper and /health read its jobs."""
 
     model_config = SETTINGS_CONFIG
 

@@ -16,6 +16,7 @@ from shared.providers.spec import ProviderSpec
 from shared.providers.vertex.spec import SPEC as VERTEX
 
 if TYPE_CHECKING:  # specs and the registry load neither settings nor an SDK
+    from shared.batch.provider import BatchProvider
     from shared.settings import TaskSettings
 
 SPECS: dict[str, ProviderSpec] = {s.name: s for s in (OPENAI, VERTEX, ANTHROPIC)}
@@ -44,3 +45,25 @@ def get_provider(name: str, settings: TaskSettings) -> Provider:
         if key not in _instances:
             _instances[key] = (settings, spec.create(settings))
         return _instances[key][1]
+
+
+_batch_lock = threading.Lock()
+_batch_instances: dict[tuple[str, int], tuple[TaskSettings, BatchProvider]] = {}
+
+
+def batch_capable(name: str) -> bool:
+    """Whether `name` has a batch lane (its spec's `batch`)."""
+    spec = SPECS.get(name)
+    return spec is not None and spec.batch is not None
+
+
+def get_batch_provider(name: str, settings: TaskSettings) -> BatchProvider:
+    """The (cached) batch adapter for `name`; KeyError when it has no batch lane."""
+    batch = spec_for(name).batch
+    if batch is None:
+        raise KeyError(f"provider {name!r} has no batch lane")
+    key = (name, id(settings))
+    with _batch_lock:
+        if key not in _batch_instances:
+            _batch_instances[key] = (settings, batch.create(settings))
+        return _batch_instances[key][1]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from shared.batch.provider import BatchProvider
     from shared.providers.base import Provider
     from shared.settings import TaskSettings
 
@@ -42,6 +43,21 @@ class SimulatorSpec:
 
 
 @dataclass(frozen=True)
+class BatchSpec:
+    """The provider's batch API (`batch.py` beside its adapter): half price, hours of latency.
+
+    `max_lines` and `max_bytes` are the provider's own limits on one job's input file (the
+    batcher splits below them, or below AIEXEC_BATCH_MAX_LINES/_BYTES when lower); `source`
+    says where they were read and when."""
+
+    create: Callable[[TaskSettings], BatchProvider]  # imports the SDK only when called
+    max_lines: int
+    max_bytes: int
+    source: str
+    needs_bucket: bool = False  # its files live in AIEXEC_BATCH_BUCKET (none set: not batched)
+
+
+@dataclass(frozen=True)
 class ProviderSpec:
     name: str  # the chain's name: topic `tasks-<name>`, function `worker-<name>`, PROVIDER=<name>
     title: str  # for people: "OpenAI"
@@ -57,3 +73,5 @@ class ProviderSpec:
     # URI schemes of attachments the provider reads itself (Vertex AI: `gs://`); a file of any
     # other scheme is read by the worker and sent inline (shared/attachments/resolve.py).
     native_file_schemes: tuple[str, ...] = ()
+    # Its batch lane (shared/batch/), or None: its batch tasks run online.
+    batch: BatchSpec | None = None

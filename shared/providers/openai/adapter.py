@@ -107,7 +107,7 @@ class OpenAIProvider:
                 messages=messages,
                 max_completion_tokens=_or_omit(request.max_output_tokens),
                 temperature=_or_omit(request.temperature),
-                response_format=_response_format(request),
+                response_format=response_format(request),
             )
         except openai.APIError as exc:
             raise classify(exc) from exc
@@ -175,7 +175,7 @@ def _data_uri(part: FileData) -> str:
     return f"data:{part.mime_type};base64," + base64.b64encode(part.data or b"").decode()
 
 
-def _response_format(request: CompletionRequest) -> ResponseFormatJSONSchema | openai.Omit:
+def response_format(request: CompletionRequest) -> ResponseFormatJSONSchema | openai.Omit:
     """Structured outputs in strict mode: the answer is decoded under the schema (ingest
     accepted only schemas strict mode supports: shared/structured_output.py)."""
     if request.response_schema is None:

@@ -1,0 +1,43 @@
+"""The batcher's wiring (issue 16), pushed by its subscription of `batch-requests`: the jobs'
+data layer, the bus and the providers' batch adapters (an adapter, and its SDK, loaded only
+when a task of that provider is batched). The poller (shared/compose/poller.py) shares
+`lane_parts`."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+from shared.batch.batcher import Batcher
+from shared.batch.outcomes import LaneExits
+from shared.bus import Bus
+from shared.firestore.batches import BatchJobs
+from shared.providers.registry import get_batch_provider
+from shared.settings import task_settings
+from shared.structured_logs import configure, log
+
+logger = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def lane_parts() -> tuple[BatchJobs, LaneExits]:
+    settings = task_settings()
+    jobs = BatchJobs(settings)
+    return jobs, LaneExits(settings, jobs, Bus(settings))
+
+
+@lru_cache(maxsize=1)
+def batcher_service() -> Batcher:
+    configure("batcher")
+    settings = task_settings()
+    jobs, exits = lane_parts()
+    return Batcher(settings, jobs, exits, lambda name: get_batch_provider(name, settings))
+
+
+def handle_batcher_event(event: Any) -> None:
+    """Any message on `batch-requests` triggers one batcher run; its content does not matter."""
+    del event
+    run = batcher_service().run()
+    log(logger, logging.INFO, "batcher run", submitted=run.submitted, reconciled=run.reconciled,
+        online=len(run.online))  # fmt: skip
