@@ -13,6 +13,7 @@ from typing import Any
 from infra import bundles
 from infra.deploy.gcp.firestore import apply_field, apply_index, ensure_database
 from infra.deploy.gcp.gcloud import Runner
+from infra.deploy.gcp.monitoring import MONITORING_CALLS
 from infra.deploy.gcp.outcomes import UNCHANGED
 from infra.deploy.gcp.project_iam import (
     ensure_custom_role,
@@ -181,4 +182,5 @@ _BOOTSTRAP_CALLS: dict[str, Callable[[Runner, str, Any], str]] = {
     "bucket": ensure_bucket,
     "project-binding": ensure_project_binding,
     "project-revoke": revoke_project_role,
+    **MONITORING_CALLS,
 }

@@ -127,6 +127,7 @@ _APIS = (
     ("iam.googleapis.com", "one service account per function"),
     ("cloudresourcemanager.googleapis.com", "project IAM bindings, the project number"),
     ("logging.googleapis.com", "function and build logs"),
+    ("monitoring.googleapis.com", "the log-based metrics' alert policies and dashboard"),
 )
 
 # The function invoker policies (gen2 functions are Cloud Run services) and nothing else of
@@ -184,6 +185,10 @@ def deployer_grants(
         Grant("roles/pubsub.admin", "topics, subscriptions and their IAM; the smoke publishes"),
         Grant("roles/cloudscheduler.admin", "the sweep and weekly report jobs"),
         Grant("roles/datastore.indexAdmin", "Firestore indexes and the usage TTL policy"),
+        Grant("roles/logging.configWriter", "the log-based metrics the alerts and dashboard use"),
+        Grant("roles/monitoring.alertPolicyEditor", "the alert policies"),
+        Grant("roles/monitoring.notificationChannelEditor", "the alerts' email channel"),
+        Grant("roles/monitoring.dashboardEditor", "the dashboard"),
         Grant(
             "roles/datastore.viewer",
             f"the database check; the smoke test reads its task ({DATABASE} only)",

@@ -124,6 +124,7 @@ class FakeGcloud:
         self.buckets: set[str] = set()
         self.roles: dict[str, list[str]] = {}
         self.fail = fail
+        self.monitoring: dict[tuple[str, str], dict[str, Any]] = {}  # (kind, name) → config
 
     def add_secret(self, name: str, value: str = "v", state: str = "ENABLED") -> None:
         self.secrets.setdefault(name, []).append((state, value))
@@ -140,7 +141,7 @@ class FakeGcloud:
     def _answer(self, argv: list[str], kwargs: dict[str, Any]) -> tuple[int, str, str]:
         words = argv[1:]
         flags = {a.split("=", 1)[0]: a.split("=", 1)[-1] for a in words if a.startswith("--")}
-        iam = self._iam(words, flags)
+        iam = self._iam(words, flags) or self._monitoring(words, flags)
         if iam is not None:
             return iam
         if words[:3] == ["iam", "service-accounts", "describe"]:
@@ -169,6 +170,38 @@ class FakeGcloud:
             self.secrets[words[2]] = [("ENABLED", kwargs["input"])]
         elif words[:3] == ["secrets", "versions", "add"]:
             self.secrets[words[3]].append(("ENABLED", kwargs["input"]))
+        return 0, "", ""
+
+    def _monitoring(self, words: list[str], flags: dict[str, str]) -> tuple[int, str, str] | None:
+        """Log metrics, alert policies, channels, dashboards: kept by name with the config
+        their file held; None: not one of those."""
+        words = words[1:] if words[0] == "alpha" else words
+        kinds = {
+            ("logging", "metrics"): "metric",
+            ("monitoring", "policies"): "policy",
+            ("monitoring", "dashboards"): "dashboard",
+            ("monitoring", "channels"): "channel",
+        }
+        kind = kinds.get((words[0], words[1])) if len(words) > 2 else None
+        if kind is None:
+            return None
+        verb, file = words[2], flags.get("--config-from-file") or flags.get("--policy-from-file")
+        config = json.loads(Path(file).read_text()) if file else {}
+        if kind == "metric" and verb == "describe":
+            held = self.monitoring.get((kind, words[3]))
+            return (0, held["description"] + "\n", "") if held else (1, "", "NOT_FOUND")
+        if kind == "metric":
+            self.monitoring[(kind, words[3])] = config
+        elif kind == "channel" and verb == "create":
+            email = flags["--channel-labels"].split("=", 1)[1]
+            self.monitoring[(kind, email)] = {"name": f"projects/p/notificationChannels/{email}"}
+        elif verb == "list":
+            wanted = flags["--filter"].rsplit("=", 1)[1].strip('"')
+            held = self.monitoring.get((kind, wanted))
+            labels = (held or {}).get("userLabels") or (held or {}).get("labels") or {}
+            return 0, (f"{held.get('name', wanted)}\t{labels}\n" if held else ""), ""
+        elif verb in ("create", "update"):
+            self.monitoring[(kind, config["displayName"])] = config
         return 0, "", ""
 
     def _iam(self, words: list[str], flags: dict[str, str]) -> tuple[int, str, str] | None:

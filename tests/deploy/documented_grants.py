@@ -38,6 +38,10 @@ DEPLOYER_GRANTS = {
     "roles/pubsub.admin": None,
     "roles/cloudscheduler.admin": None,
     "roles/datastore.indexAdmin": None,
+    "roles/logging.configWriter": None,
+    "roles/monitoring.alertPolicyEditor": None,
+    "roles/monitoring.notificationChannelEditor": None,
+    "roles/monitoring.dashboardEditor": None,
     "roles/datastore.viewer": DATABASE_ONLY,
     "roles/secretmanager.viewer": (
         f'resource.name.startsWith("projects/{NUMBER}/secrets/aiexec-") || '

@@ -238,6 +238,8 @@ def test_deploy_order_puts_consumers_first_and_schedules_last() -> None:
     phases = list(dict.fromkeys(s.phase for s in steps))
     assert phases == [
         "project roles", "firestore", "pub/sub topology", "pub/sub IAM", "source bundles",
+        "monitoring: log-based metrics", "monitoring: notification channels",
+        "monitoring: alert policies", "monitoring: dashboard",
         "functions", "invokers", "scheduler",
     ]  # fmt: skip
     deployed = [argv[3] for argv in commands(steps) if argv[1:3] == ("functions", "deploy")]

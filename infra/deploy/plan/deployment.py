@@ -1,6 +1,7 @@
 """The deployment as steps (what the deployer's build applies), in dependency order: the
 identities' project roles, Firestore before the code that queries it, the topology before its
-IAM, the source bundles, the functions before their invokers, and the Cloud Scheduler jobs
+IAM, the source bundles, the log-based metrics (counting before the functions log), alert
+policies and dashboard, the functions before their invokers, and the Cloud Scheduler jobs
 (the first producers of traffic) last."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from infra import bundles
 from infra.deploy.model import FieldOverride, Production, SchedulerJob
 from infra.deploy.plan.functions import function_steps, revoke_public_steps
 from infra.deploy.plan.iam_steps import binding_steps
+from infra.deploy.plan.monitoring import monitoring_steps
 from infra.deploy.plan.steps import Call, Step
 from infra.topology import Subscription, Topology
 
@@ -122,6 +124,7 @@ def build_plan(prod: Production) -> list[Step]:
         *_topology(prod.topology),
         *_pubsub_iam(prod),
         *_bundles(prod),
+        *monitoring_steps(prod),
         *function_steps(prod),
         *binding_steps(prod, "invokers", ("function",)),
         *revoke_public_steps(prod),
