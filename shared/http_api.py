@@ -21,6 +21,7 @@ from werkzeug.routing import Map, Rule
 
 from shared.auth import Admission, presented_key
 from shared.circuit import circuit_states
+from shared.clock import utcnow
 from shared.ingest import Ingest, RequestProblemError
 from shared.model_lifecycle import today_utc
 from shared.model_lifecycle import warnings as model_warnings
@@ -30,6 +31,9 @@ from shared.request_guard import read_body
 from shared.schemas import TERMINAL_STATUSES as _TERMINAL
 from shared.schemas import FieldProblem, TaskStatus, check_task_id
 from shared.settings import IngestSettings
+from shared.status_data import read_status
+from shared.status_page import HEADERS as STATUS_HEADERS
+from shared.status_page import render_status
 from shared.task_ids import doc_id_of
 from shared.task_view import public_view
 from shared.waits import WaitSlots, instance_cap, request_threads
@@ -44,6 +48,7 @@ ROUTES = Map(
         Rule("/tasks/<task_id>", endpoint="get_task", methods=["GET"]),
         Rule("/health", endpoint="health", methods=["GET"]),
         Rule("/openapi.json", endpoint="openapi", methods=["GET"]),
+        Rule("/status", endpoint="status_page", methods=["GET"]),
         Rule("/", endpoint="v2_execute", methods=["POST"]),
     ],
     strict_slashes=False,
@@ -264,6 +269,16 @@ class HttpApi:
             document = render_openapi(self.settings, today)
             self._openapi = (today, json.dumps(document, ensure_ascii=False).encode())
         return flask.Response(self._openapi[1], status=200, mimetype="application/json")
+
+    def status_page(self, request: flask.Request) -> Any:
+        """The read-only HTML status page (shared/status_page.py), behind the API's
+        authentication; it reads counters and rollups only (shared/status_data.py)."""
+        caller = self.admission.authenticate(request.headers)
+        own = caller.client_id if self.settings.api_keys_required else None
+        view = read_status(self.settings, self.ingest.store.client, utcnow(), own)
+        return flask.Response(
+            render_status(view), status=200, mimetype="text/html", headers=STATUS_HEADERS
+        )
 
     def v2_execute(self, request: flask.Request) -> Any:
         """The V2 backend's synchronous call, kept for its clients: submit, wait, answer.

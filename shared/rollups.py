@@ -5,6 +5,8 @@ Layout: `rollups/{YYYY-MM-DD}-{shard:02d}` holds, for one day of the report's ti
 category, cost (integer nano-USD, so sums are exact and order-independent), call and task
 latency histograms, error codes, and finished tasks (succeeded, failed, fallbacks); and the
 batch lane's share of them (`batch_*`: calls, tokens, cost, saved against online prices, tasks).
+Beside `cells`, the status page's fields of the tasks that ended that day (`status_hours`,
+`slowest`: shared/status_counts.py), in the same write.
 
 Why this shape:
 
@@ -49,6 +51,7 @@ from shared.budget_math import NANOS_PER_USD
 from shared.catalog import known_name
 from shared.firestore.rollups import RollupDocuments
 from shared.settings import TaskSettings
+from shared.status_counts import StatusFields, finished_fields
 from shared.task_ids import check_client_name
 
 BUCKET_RATIO = 2**0.25
@@ -301,9 +304,11 @@ class Rollups:
         """Add `usage_docs` and (if given) a task that just became terminal; returns writes.
 
         `writer` is the transaction (or batch) that creates those usage documents / makes the
-        task terminal: the rollups then count each exactly once.
+        task terminal: the rollups then count each exactly once. The task's status-page fields
+        (shared/status_counts.py) ride in the same document write.
         """
-        return self._write(writer, client, self.cells_by_day(usage_docs, task, now))
+        status = self._status_fields(task, now) if task is not None else None
+        return self._write(writer, client, self.cells_by_day(usage_docs, task, now), status)
 
     def retract(self, writer: Any, client: Any, task: Mapping[str, Any]) -> int:
         """Take back a terminal task's counters (a failed task replayed to `queued`), so that
@@ -314,7 +319,18 @@ class Rollups:
         cell: Tree = {}
         add_task(cell, task, completed_at, sign=-1)
         day = local_day(completed_at, self.zone)
-        return self._write(writer, client, {day: {self._key(*task_dimensions(task)): cell}})
+        status = self._status_fields(task, completed_at, sign=-1)
+        return self._write(writer, client, {day: {self._key(*task_dimensions(task)): cell}}, status)
+
+    def _status_fields(
+        self, task: Mapping[str, Any], now: datetime, sign: int = 1
+    ) -> StatusFields | None:
+        provider, model, _ = task_dimensions(task)
+        labels = (
+            provider_label(self.settings, provider),
+            model_label(self.settings, provider, model),
+        )
+        return finished_fields(task, now, labels, local_day(now, self.zone), sign=sign)
 
     def record_missed(
         self,
@@ -341,8 +357,14 @@ class Rollups:
         self._add_by_day(writer, client, missed_id, MISSED, misses)
         return dict(sum(misses.values(), Counter()))
 
-    def _write(self, writer: Any, client: Any, days: dict[str, dict[str, Tree]]) -> int:
-        self._add_by_day(writer, client, rollup_id, "cells", days)
+    def _write(
+        self,
+        writer: Any,
+        client: Any,
+        days: dict[str, dict[str, Tree]],
+        status: StatusFields | None = None,
+    ) -> int:
+        self._add_by_day(writer, client, rollup_id, "cells", days, status=status)
         return len(days)
 
     def _add_by_day(
@@ -352,12 +374,20 @@ class Rollups:
         document_id: Callable[[str, int], str],
         field: str,
         days: Mapping[str, Tree],
+        *,
+        status: StatusFields | None = None,
     ) -> None:
         """Add each day's counters to `field` of that day's document in one shard (chosen at
-        random, once for the whole commit)."""
+        random, once for the whole commit), and `status` to its day's."""
         shard = secrets.randbelow(self.settings.rollup_shards)
         for day, counters in days.items():
-            fields = {"day": day, "tz": self.settings.report_timezone, "shard": shard}
-            self.documents.stage_add(
-                writer, client, document_id(day, shard), fields, {field: counters}
-            )
+            fields: dict[str, Any] = {
+                "day": day,
+                "tz": self.settings.report_timezone,
+                "shard": shard,
+            }
+            adds: dict[str, Any] = {field: counters}
+            if status is not None and status.day == day:
+                fields |= status.sets
+                adds |= status.counters
+            self.documents.stage_add(writer, client, document_id(day, shard), fields, adds)
