@@ -29,7 +29,7 @@ from shared.openapi import render_openapi
 from shared.providers.registry import known_providers
 from shared.request_guard import read_body
 from shared.schemas import TERMINAL_STATUSES as _TERMINAL
-from shared.schemas import FieldProblem, TaskStatus, check_task_id
+from shared.schemas import FieldProblem, TaskRequest, TaskStatus, check_task_id
 from shared.settings import IngestSettings
 from shared.status_data import read_status
 from shared.status_page import HEADERS as STATUS_HEADERS
@@ -190,6 +190,7 @@ class HttpApi:
         caller = self.admission.admit(request.headers)  # 401/403, then 429
         wait_s = self._wait_param(request)
         task_request = self._read(request)
+        wait_s = _lane_wait(task_request, wait_s)
         # A slot before the task exists (429 too_many_waits creates nothing); none when this
         # client already waits on this task_id: that request is answered at once.
         with self.waits.hold(caller.client_id, task_request.task_id, wait_s) as may_wait:
@@ -287,7 +288,7 @@ class HttpApi:
         """
         caller = self.admission.admit(request.headers)
         request_body = self._read(request, json_type_required=False)
-        wait_s = self.settings.sync_wait_s
+        wait_s = _lane_wait(request_body, self.settings.sync_wait_s)
         with self.waits.hold(caller.client_id, request_body.task_id, wait_s) as may_wait:
             submission = self.ingest.submit(
                 request_body, caller.client_id, caller.monthly_budget_usd
@@ -320,6 +321,12 @@ class HttpApi:
             },
             202,
         )
+
+
+def _lane_wait(task_request: TaskRequest, wait_s: float) -> float:
+    """A batch task takes hours (the provider's batch window): no request is held for it; it
+    is answered at once (202) with where to read it."""
+    return 0.0 if task_request.lane == "batch" else wait_s
 
 
 def _options(error: MethodNotAllowed) -> Any:

@@ -101,7 +101,9 @@ class Ingest:
         doc_id = self.store.doc_id(task_id, client_id)
         body = request.model_dump(mode="json", exclude_none=True) | {"task_id": task_id}
         with task_context(task_id):
-            skipped = self.router.skipped(chain, body)
+            # A batch task calls no provider now: open circuits are the batcher's to weigh.
+            batch = request.lane == "batch"
+            skipped = [] if batch else self.router.skipped(chain, body)
             creation = self.store.creation(task_id, client_id, body, chain, skipped, doc_id=doc_id)
             if monthly_budget_usd is None:
                 self.store.commit_creation(creation)
@@ -111,18 +113,20 @@ class Ingest:
             task, created = creation.result
             if not created:
                 self._check_same(task, body, client_id)
-                if _untouched(task):
+                if _untouched(task) and task.get("mode") != "batch":
                     # The first submission may have died between create and publish; a second
                     # publish is harmless (workers deduplicate) and makes the retry complete it.
                     self._enqueue(task, task["chain"], int(task.get("hop", 0)))
                 log(logger, logging.INFO, "duplicate submission", status=task["status"])
                 return Submission(task, created=False)
-            self._enqueue(task, chain, len(skipped))
+            if not batch:  # a batch task waits, queued, for the batcher (batch-requests)
+                self._enqueue(task, chain, len(skipped))
             log(
                 logger,
                 logging.INFO,
                 "task accepted",
                 client_id=client_id,
+                mode=request.lane,
                 chain=chain,
                 open_circuits_skipped=[record.provider for record in skipped],
                 prompt_chars=request.prompt_chars,

@@ -91,6 +91,9 @@ ModelName = Annotated[str, AfterValidator(_model_name)]
 
 class TaskStatus(StrEnum):
     QUEUED = "queued"
+    # In a provider's batch job (the batch lane): not terminal; back to `queued` when the task
+    # falls back to the online lane, else on to a terminal status when its job's line is read.
+    BATCHED = "batched"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -105,7 +108,17 @@ class TaskStatus(StrEnum):
 TERMINAL_STATUSES: tuple[str, ...] = tuple(s.value for s in TaskStatus if s.terminal)
 
 
+# Statuses a task passes through before it ends (what a waiting client keeps waiting on).
+PENDING_STATUSES: tuple[str, ...] = tuple(s.value for s in TaskStatus if not s.terminal)
+
+
 TaskType = Literal["analytical", "creative", "code", "general"]
+# The lane a task runs in: `online` (a worker calls the provider now) or `batch` (the provider's
+# batch API, at its batch prices, within the task's deadline; shared/batch_lane.py).
+TaskMode = Literal["online", "batch"]
+MODE_FIELD = "mode"
+# A batch job may take hours (OpenAI's window is 24 h): a batch task's deadline is at least this.
+BATCH_MIN_DEADLINE_S = 3600.0
 
 
 def check_task_id(value: str) -> str:
@@ -144,6 +157,8 @@ class TaskRequest(BaseModel):
     callback_url: str | None = Field(default=None, min_length=1)
     # Seconds from creation after which the task is not started (and expires); bounded.
     deadline_s: float | None = Field(default=None, ge=1)
+    # The lane (absent: online); a batch task's deadline is at least BATCH_MIN_DEADLINE_S.
+    mode: TaskMode | None = None
 
     @field_validator("task_description", "system")
     @classmethod
@@ -194,6 +209,23 @@ class TaskRequest(BaseModel):
             )
         check_conversation(self.messages, self.system)
         return self
+
+    @model_validator(mode="after")
+    def _batch_deadline(self) -> TaskRequest:
+        """A batch job may take hours: a batch task asking for less is refused, naming
+        `deadline_s` (without one it gets the batch default, AIEXEC_BATCH_DEADLINE_S)."""
+        short = self.deadline_s is not None and self.deadline_s < BATCH_MIN_DEADLINE_S
+        if self.mode == "batch" and short:
+            raise named_problem(
+                "invalid_field",
+                "deadline_s",
+                f"must be at least {BATCH_MIN_DEADLINE_S:g} seconds for mode batch",
+            )
+        return self
+
+    @property
+    def lane(self) -> TaskMode:
+        return self.mode or "online"
 
     def prompt_texts(self) -> list[str]:
         """The text the task sends (system included), files apart."""

@@ -141,6 +141,19 @@ class CoreSettings(BaseSettings):
     requeue_after_s: float = Field(
         120.0, gt=0, description="The sweeper re-publishes a queued task untouched this long."
     )
+    # --- batch lane deadlines (the batcher's own settings: settings_batch.py) ---------------
+    batch_deadline_s: float = Field(
+        86_400.0,
+        ge=3600,
+        description="Deadline of a `mode: batch` task that gives no `deadline_s` (at most "
+        "AIEXEC_MAX_TASK_DEADLINE_S; a batch task's own deadline_s is at least 3600).",
+    )
+    batch_online_margin_s: float = Field(
+        900.0,
+        gt=0,
+        description="A queued batch task whose deadline is nearer than this moves to the online "
+        "lane (the sweeper publishes it to its first provider's topic).",
+    )
     # --- usage rollups ------------------------------------------------------------------
     collection_rollups: str = Field(
         "rollups", description="Firestore collection of the daily usage rollups (sharded)."

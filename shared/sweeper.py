@@ -55,13 +55,15 @@ class Sweeper:
     def sweep(self, now: datetime | None = None) -> SweepReport:
         now = now or utcnow()
         report = SweepReport()
-        for status in (TaskStatus.QUEUED, TaskStatus.RUNNING):
+        for status in (TaskStatus.QUEUED, TaskStatus.BATCHED, TaskStatus.RUNNING):
             for task in self.store.query(status.value, "deadline_at", now, BATCH):
                 self._expire(doc_id_of(task), report)
         for task in self.store.query(TaskStatus.RUNNING.value, "lease_until", now, BATCH):
             self._republish(task, TaskStatus.RUNNING, report)
         stale = now - timedelta(seconds=self.settings.requeue_after_s)
-        for task in self.store.query(TaskStatus.QUEUED.value, "updated_at", stale, BATCH):
+        # Online tasks only: a queued batch task waits for the batcher, not for a worker.
+        queued = TaskStatus.QUEUED.value
+        for task in self.store.query(queued, "updated_at", stale, BATCH, mode="online"):
             self._republish(task, TaskStatus.QUEUED, report)
         untried = now - timedelta(seconds=self.settings.callback_requeue_after_s)
         for task in self.store.untried_callbacks(untried, BATCH):

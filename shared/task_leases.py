@@ -23,6 +23,7 @@ class BeginKind(StrEnum):
     TERMINAL = "terminal"  # already finished: a duplicate delivery
     LEASED = "leased"  # another delivery holds a live lease
     STALE = "stale"  # the task has moved past this hop already
+    BATCH_LANE = "batch_lane"  # the batch lane's (queued for the batcher, or batched): no worker's
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,23 @@ def refusal(task: dict[str, Any], hop: int, now: datetime) -> BeginKind | None:
     """Why a delivery at `hop` may not take `task` now (None: it may)."""
     if task["status"] in TERMINAL_STATUSES:
         return BeginKind.TERMINAL
+    if in_batch_lane(task):
+        return BeginKind.BATCH_LANE
     if hop < int(task.get("hop", 0)):
         return BeginKind.STALE
     lease_until = task.get("lease_until")
     if task["status"] == TaskStatus.RUNNING and lease_until and lease_until > now:
         return BeginKind.LEASED
     return None
+
+
+def in_batch_lane(task: dict[str, Any]) -> bool:
+    """Waiting for the batcher (queued, `mode: batch`) or in a provider's batch job (`batched`):
+    a stray delivery must not run it online too (moving it online sets `mode: online` first)."""
+    status = task.get("status")
+    return status == TaskStatus.BATCHED or (
+        status == TaskStatus.QUEUED and task.get("mode") == "batch"
+    )
 
 
 def outcome_fields(outcome: Outcome, now: datetime) -> dict[str, Any]:

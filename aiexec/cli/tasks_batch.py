@@ -34,7 +34,7 @@ from aiexec.client import (
 )
 from aiexec.client.batch import submit_batch
 from aiexec.client.files import Entry, read_json_file
-from shared.schemas import FieldProblem
+from shared.schemas import PENDING_STATUSES, FieldProblem
 
 SHOWN_PROBLEMS = 20
 
@@ -155,7 +155,7 @@ def _report(args: argparse.Namespace, summary: BatchSummary, finished: Counter[s
     )
     _print_problems(summary, as_json=False, sent=True)
     if finished is not None:
-        still = sum(n for status, n in finished.items() if status in ("queued", "running"))
+        still = sum(n for status, n in finished.items() if status in PENDING_STATUSES)
         print(
             f"finished: {finished['succeeded']} succeeded, {finished['failed']} failed, "
             f"{finished['rejected']} rejected, {still} still running"
@@ -182,6 +182,6 @@ def _exit_code(summary: BatchSummary, finished: Counter[str] | None) -> int:
         return EXIT_UNREACHABLE
     if summary.refused or (finished and (finished["failed"] or finished["rejected"])):
         return EXIT_FAILED
-    if finished and sum(finished[s] for s in ("queued", "running", "published", "missing")):
+    if finished and sum(finished[s] for s in (*PENDING_STATUSES, "published", "missing")):
         return EXIT_TIMEOUT
     return EXIT_OK

@@ -17,6 +17,7 @@ from aiexec.cli.main import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT
 from aiexec.cli.tables import render, table
 from aiexec.client import Task
 from shared.http_api import jsonable
+from shared.schemas import PENDING_STATUSES
 from shared.terminal import json_printable, printable
 
 PREVIEW_CHARS = 60
@@ -31,12 +32,12 @@ def error(message: str) -> None:
 
 
 def exit_for(status: str | None) -> int:
-    """0 succeeded, 1 failed or rejected, 4 still queued/running (the wait timed out)."""
+    """0 succeeded, 1 failed or rejected, 4 still queued/batched/running (the wait timed out)."""
     if status == "succeeded":
         return EXIT_OK
     if status in ("failed", "rejected"):
         return EXIT_FAILED
-    return EXIT_TIMEOUT if status in ("queued", "running", "published") else EXIT_OK
+    return EXIT_TIMEOUT if status in (*PENDING_STATUSES, "published") else EXIT_OK
 
 
 def _time(value: Any) -> str:

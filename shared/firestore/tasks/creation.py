@@ -102,6 +102,8 @@ class IngestWrites(TaskCommits):
             # The request's own `deadline_s` (bounded at ingest), else the deployment's.
             "deadline_at": now + timedelta(seconds=_deadline_s(self.settings, request)),
             "completed_at": None,
+            # The lane, top level so the batcher can query `mode == batch, status == queued`.
+            "mode": _mode(request),
         }
         if request.get("callback_url"):
             doc["callback"] = {"status": "pending", "attempts": 0}
@@ -175,6 +177,14 @@ class IngestWrites(TaskCommits):
         return taken
 
 
+def _mode(request: dict[str, Any]) -> str:
+    return "batch" if request.get("mode") == "batch" else "online"
+
+
 def _deadline_s(settings: TaskSettings, request: dict[str, Any]) -> float:
     own = request.get("deadline_s")
-    return float(own) if isinstance(own, int | float) else settings.task_deadline_s
+    if isinstance(own, int | float):
+        return float(own)
+    if _mode(request) == "batch":
+        return min(settings.batch_deadline_s, settings.max_task_deadline_s)
+    return settings.task_deadline_s

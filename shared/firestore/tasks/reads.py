@@ -50,11 +50,16 @@ class TaskReads:
         """The tasks of `doc_ids` that exist, by document id (one batched read)."""
         return tasks_by_id(self.settings, self.client, doc_ids)
 
-    def query(self, status: str, field: str, before: datetime, limit: int) -> list[dict[str, Any]]:
-        """Tasks in `status` whose timestamp `field` is before `before` (oldest first)."""
+    def query(
+        self, status: str, field: str, before: datetime, limit: int, *, mode: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Tasks in `status` whose timestamp `field` is before `before` (oldest first); with a
+        `mode`, only that lane's (`online`, `batch`: the task document's top-level `mode`)."""
+        query: Any = self.client.collection(self.settings.collection_tasks)
+        if mode is not None:
+            query = query.where(filter=FieldFilter("mode", "==", mode))
         snaps = (
-            self.client.collection(self.settings.collection_tasks)
-            .where(filter=FieldFilter("status", "==", status))
+            query.where(filter=FieldFilter("status", "==", status))
             .where(filter=FieldFilter(field, "<", before))
             .order_by(field)
             .limit(limit)

@@ -62,6 +62,7 @@ class RecoveryWrites(TaskCommits):
                 "updated_at": now,
                 "deadline_at": now + timedelta(seconds=self.settings.task_deadline_s),
                 "replays": int(task.get("replays", 0)) + 1,
+                "mode": "online",  # published to a worker at once, whatever its first lane
                 "previous_errors": [*task.get("previous_errors", []), task.get("error")],
             }
             txn.update(ref, update)
@@ -83,6 +84,8 @@ class RecoveryWrites(TaskCommits):
             task = snap.to_dict() if snap.exists else None
             if not task or task["status"] != status or int(task.get("hop", 0)) != hop:
                 return False
+            if task.get("mode") == "batch" and status == TaskStatus.QUEUED:
+                return False  # it waits for the batcher, not for a worker
             txn.update(
                 ref, {"updated_at": self._now(), "requeues": int(task.get("requeues", 0)) + 1}
             )
