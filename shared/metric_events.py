@@ -58,7 +58,8 @@ def task_finished(logger: logging.Logger, task: dict[str, Any], by: str) -> None
     attempts = task.get("attempts") or []
     chain = task.get("chain") or []
     last = attempts[-1] if attempts else {}
-    providers = {str(a.get("provider")) for a in attempts}
+    providers = {str(a.get("provider")) for a in attempts} | {str(result.get("provider"))}
+    providers.discard("None")
     fell_back = bool(chain) and bool(providers - {str(chain[0])})
     log(
         logger,

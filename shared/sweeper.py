@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared import fallback
+from shared import fallback, metric_events
 from shared.bus import Bus
 from shared.clock import utcnow
 from shared.results import publish_result
@@ -26,6 +26,7 @@ from shared.schemas import TaskMessage, TaskStatus
 from shared.settings import TaskSettings
 from shared.store import TaskStore
 from shared.structured_logs import log, task_context
+from shared.sweep_observations import observe
 from shared.task_ids import doc_id_of
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class Sweeper:
                 publish_result(self.bus, self.settings, task)
                 report.callbacks.append(doc_id_of(task))
                 log(logger, logging.WARNING, "re-sent a lost completion event (callback)")
+        observe(self.settings, self.store.client, now)
         log(
             logger,
             logging.INFO,
@@ -92,6 +94,7 @@ class Sweeper:
                 publish_result(self.bus, self.settings, failed)
                 report.expired.append(doc_id)
                 log(logger, logging.WARNING, "task expired")
+                metric_events.task_finished(logger, failed, by="sweeper")
 
     def _republish(self, task: dict[str, Any], status: TaskStatus, report: SweepReport) -> None:
         task_id, doc_id, hop = str(task["task_id"]), doc_id_of(task), int(task.get("hop", 0))
