@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from aiexec.cli.dashboard import status_url
 from aiexec.cli.demo_callback import run_callback_demo
 from aiexec.cli.demo_structured import run_structured_demo
 from aiexec.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
@@ -166,5 +167,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(
         f"\n== Summary: {done}/{len(tasks)} succeeded; {fell_back}/{len(outage)} of the outage "
         "tasks answered by Vertex AI after OpenAI failed. Results are in Firestore `tasks/`."
+    )
+    print(
+        f"\n== Status page: {status_url(get_settings().ingest_url)} (`aiexec dashboard` opens it "
+        "while the stack runs: `make up`)"
     )
     return EXIT_OK if done == len(tasks) and called_back and structured else EXIT_FAILED
