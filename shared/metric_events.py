@@ -48,12 +48,13 @@ YES, NO = "yes", "no"  # string labels: a log-based metric extracts strings
 
 def lane_of(task: dict[str, Any]) -> str:
     """The task's lane: `online` unless its request asked for `batch`."""
-    return str((task.get("request") or {}).get("mode") or "online")
+    return str(task.get("mode") or (task.get("request") or {}).get("mode") or "online")
 
 
-def task_finished(logger: logging.Logger, task: dict[str, Any], by: str) -> None:
+def task_finished(logger: logging.Logger, task: dict[str, Any], by: str, **extra: Any) -> None:
     """The terminal status of `task` (as written), its lane, who answered and whether another
-    provider than the chain's first took part (the fallback rate's numerator)."""
+    provider than the chain's first took part (the fallback rate's numerator); `extra` fields
+    only inform whoever reads the line."""
     result = task.get("result") or {}
     attempts = task.get("attempts") or []
     chain = task.get("chain") or []
@@ -73,6 +74,7 @@ def task_finished(logger: logging.Logger, task: dict[str, Any], by: str) -> None
         fallback=YES if fell_back else NO,
         error_code=str((task.get("error") or {}).get("code") or ""),
         finished_by=by,
+        **extra,
     )
 
 

@@ -9,7 +9,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from shared import fallback
+from shared import fallback, metric_events
 from shared.batch import settle
 from shared.batch.jobs import Lane
 from shared.batch.provider import LineResult
@@ -48,15 +48,7 @@ class LaneExits:
                 return None
             if written["status"] == TaskStatus.SUCCEEDED:
                 publish_result(self.bus, self.settings, written)
-                log(
-                    logger,
-                    logging.INFO,
-                    "task finished",
-                    status="succeeded",
-                    lane="batch",
-                    provider=lane.provider,
-                    job_id=job_id,
-                )
+                metric_events.task_finished(logger, written, by="poller", job_id=job_id)
                 return TaskStatus.SUCCEEDED.value
             self._publish(written, lane, settle.BATCH_LINE_ERROR)
             return TaskStatus.QUEUED.value

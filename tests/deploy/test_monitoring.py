@@ -27,11 +27,14 @@ from infra.deploy.monitoring import (
 )
 from infra.settings import Settings
 from shared import worker as worker_module
+from shared.batch.jobs import Lane
+from shared.batch.outcomes import LaneExits
+from shared.batch.provider import LineResult
 from shared.circuit import CircuitState, CircuitView
 from shared.events import DEAD_LETTER_SOURCE_ATTR, PubSubMessage
 from shared.finalizer import Finalizer
 from shared.model_lifecycle import configured_models
-from shared.providers.base import TransientError
+from shared.providers.base import Completion, TransientError
 from shared.structured_logs import CloudLoggingFormatter
 from shared.sweep_observations import observe
 from tests.deploy.conftest import PROJECT, REGION
@@ -152,6 +155,34 @@ def test_a_batch_task_on_its_first_provider_is_no_fallback(
     run([OK], store)
     (finished,) = counted(metric("aiexec_tasks_finished"), emitted())
     assert (finished["lane"], finished["fallback"]) == ("batch", "no")
+
+
+class _BatchJobs:
+    """The poller's store: settles one batched task as the transaction would."""
+
+    def __init__(self, task: dict[str, Any]) -> None:
+        self.task = task
+
+    def settle(self, doc_id: str, job_id: str, decide: Callable[..., Any]) -> dict[str, Any]:
+        update: dict[str, Any] = decide(self.task).update
+        return self.task | update
+
+
+def test_a_task_the_batch_lane_answers_is_counted_in_its_lane(
+    emitted: Callable[[], list[dict[str, Any]]],
+) -> None:
+    now = datetime.now(UTC)
+    task = {"task_id": "t-1", "client_id": "c", "chain": ["openai", "vertex"], "hop": 0,
+            "status": "batched", "mode": "batch", "request": {"task_description": "hi"},
+            "attempts": [], "batch": {"job_id": "bj_x", "submitted_at": now}}  # fmt: skip
+    exits = LaneExits(Settings(), _BatchJobs(task), FakeBus())  # type: ignore[arg-type]
+    line = LineResult("t-1", completion=Completion("yes", "gpt-6.1-terra", "stop", 10, 5, 15))
+    assert exits.answered("t-1", "bj_x", Lane("openai", "gpt-6.1-terra"), line, now) == "succeeded"
+    (finished,) = counted(metric("aiexec_tasks_finished"), emitted())
+    assert {k: finished[k] for k in ("status", "lane", "provider", "fallback", "job_id")} == {
+        "status": "succeeded", "lane": "batch", "provider": "openai", "fallback": "no",
+        "job_id": "bj_x",
+    }  # fmt: skip
 
 
 class _DeadStore:
