@@ -17,6 +17,7 @@ from infra.deploy.apply import Applier
 from infra.deploy.bootstrap import INVOKER_ADMIN, REVOKED_DEPLOYER_ROLES
 from infra.deploy.plan import full_plan
 from infra.deploy.plan.bootstrap import bootstrap_steps
+from infra.deploy.plan.monitoring import monitoring_steps
 from infra.deploy.plan.steps import Call, Command
 from infra.deploy.preflight import PreflightContext, refusals
 from tests.deploy.conftest import OPENAI_SECRET, FakeGcloud, plan, production
@@ -37,11 +38,12 @@ def _help_flags(command: tuple[str, ...]) -> set[str]:
 
 
 def command_of(argv: tuple[str, ...]) -> tuple[str, ...]:
-    """`gcloud GROUP [SUBGROUP] COMMAND`: the words before the first positional argument."""
-    three = argv[1] in ("iam", "run", "firestore", "storage") or argv[1:3] == (
-        "secrets",
-        "versions",
-    )
+    """`gcloud [TRACK] GROUP [SUBGROUP] COMMAND`: the words before the first positional
+    argument."""
+    if argv[1] == "alpha":  # `gcloud alpha monitoring policies create`
+        return argv[1:5]
+    groups = ("iam", "run", "firestore", "storage", "logging", "monitoring")
+    three = argv[1] in groups or argv[1:3] == ("secrets", "versions")
     return argv[1:4] if three else argv[1:3]
 
 
@@ -89,6 +91,12 @@ def test_every_gcloud_command_run_behind_a_call_exists(tmp_path: Path) -> None:
     fake.roles[INVOKER_ADMIN.role_id] = ["run.services.get"]  # a drifted custom role
     Applier(prod, run=fake, echo=lambda _: None).apply(bootstrap_steps(prod))
     refusals(PreflightContext(prod, online=True, run=fake))
+    # Cloud Monitoring: everything created, then everything drifted and updated
+    alerting = production(api_keys_required=True, alert_email="oncall@example.com")
+    Applier(alerting, run=fake, echo=lambda _: None).apply(monitoring_steps(alerting))
+    for config in fake.monitoring.values():
+        config.update(description="edited by hand", userLabels={}, labels={})
+    Applier(alerting, run=fake, echo=lambda _: None).apply(monitoring_steps(alerting))
     argvs = [tuple(a) for a in fake.argvs]
     argvs += [("gcloud", "builds", "describe", "b-1", "--project=p", "--format=json")]
     script = (REPO / "infra" / "cloudbuild-deploy.sh").read_text()
@@ -97,6 +105,9 @@ def test_every_gcloud_command_run_behind_a_call_exists(tmp_path: Path) -> None:
     by_command = flags_by_command(argvs)
     for needed in (("projects", "get-iam-policy"), ("projects", "remove-iam-policy-binding"),
                    ("iam", "roles", "update"), ("secrets", "get-iam-policy"),
-                   ("storage", "buckets", "describe"), ("builds", "submit")):  # fmt: skip
+                   ("storage", "buckets", "describe"), ("builds", "submit"),
+                   ("logging", "metrics", "update"), ("alpha", "monitoring", "policies", "update"),
+                   ("monitoring", "dashboards", "update"),
+                   ("alpha", "monitoring", "channels", "list")):  # fmt: skip
         assert needed in by_command, needed
     assert_gcloud_knows(by_command)
