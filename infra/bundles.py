@@ -69,6 +69,12 @@ def worker_requirements(provider: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(r for reqs in PROVIDER_REQUIREMENTS.values() for r in reqs))
 
 
+def batch_requirements(settings: Settings) -> tuple[str, ...]:
+    """The batch functions call every chained provider's batch API that has one (its SDK)."""
+    batching = [p for p in settings.providers if p in SPECS and SPECS[p].batch is not None]
+    return tuple(dict.fromkeys(r for p in batching for r in worker_requirements(p)))
+
+
 def bundles(settings: Settings) -> list[Bundle]:
     """One bundle per distinct code base + dependency set (ingest serves two functions)."""
     workers = [
@@ -84,6 +90,12 @@ def bundles(settings: Settings) -> list[Bundle]:
         Bundle("sweeper", "functions/sweeper/main.py", BASE_REQUIREMENTS),
         Bundle("report", "functions/report/main.py", BASE_REQUIREMENTS + REPORT_REQUIREMENTS),
         Bundle("callbacks", "functions/callbacks/main.py", CALLBACKS_REQUIREMENTS),
+        *(
+            Bundle(
+                name, f"functions/{name}/main.py", BASE_REQUIREMENTS + batch_requirements(settings)
+            )
+            for name in ("batcher", "poller")
+        ),
     ]
 
 

@@ -12,6 +12,8 @@ task-results ──push──► callbacks                  (a task's callback_u
                                                    with back-off by nack; no dead letter)
 task-results ◄──pull── task-results-audit         (completion events kept for clients/tests)
 usage-report-requests ──push──► report            (Cloud Scheduler, weekly)
+batch-requests ──push──► batcher                  (Cloud Scheduler, every few minutes; `aiexec
+batch-requests ──push──► poller                    batch flush`): submits / finishes batch jobs
 ```
 
 The provider chain is configuration, so every worker subscription's dead-letter topic is derived
@@ -57,6 +59,9 @@ FUNCTION_FINALIZER = "finalizer"
 FUNCTION_REPORT = "report"
 FUNCTION_SWEEPER = "sweeper"
 FUNCTION_CALLBACKS = "callbacks"
+FUNCTION_BATCHER = "batcher"  # the batch lane (issue 16): gathers queued batch tasks into jobs
+FUNCTION_POLLER = "poller"  # reads open batch jobs, finishes their tasks
+BATCH_FUNCTIONS = (FUNCTION_BATCHER, FUNCTION_POLLER)
 
 MAX_ACK_DEADLINE_S = 600  # Pub/Sub's upper bound
 MIN_ACK_DEADLINE_S = 10  # Pub/Sub's lower bound
@@ -94,6 +99,7 @@ def push_functions(settings: Settings) -> list[str]:
         FUNCTION_SWEEPER,
         FUNCTION_REPORT,
         FUNCTION_CALLBACKS,
+        *BATCH_FUNCTIONS,
     ]
 
 
@@ -194,7 +200,7 @@ def push_timeout_s(settings: Settings, function: str) -> int:
         return max(MIN_ACK_DEADLINE_S, min(MAX_PUSH_TIMEOUT_S, lease))
     if function in (FUNCTION_INGEST_EVENTS, FUNCTION_FINALIZER):
         return HANDLER_TIMEOUT_S
-    if function in (FUNCTION_SWEEPER, FUNCTION_REPORT):
+    if function in (FUNCTION_SWEEPER, FUNCTION_REPORT, *BATCH_FUNCTIONS):
         return TRIGGER_TIMEOUT_S
     if function == FUNCTION_CALLBACKS:  # one POST (its timeout) and a few Firestore writes
         return max(HANDLER_TIMEOUT_S, math.ceil(settings.callback_timeout_s) + 30)
@@ -256,6 +262,18 @@ def _routes(settings: Settings) -> list[_Route]:
     return routes
 
 
+def _batch_routes(settings: Settings, endpoints: Mapping[str, str]) -> list[_Route]:
+    """The batch lane's two subscriptions on one trigger topic, where its functions run (a
+    deployment always; a local stack once it starts them). A lost trigger is harmless (the
+    next one comes minutes later): no dead letter."""
+    topic = settings.topic_batch_requests
+    return [
+        _Route(f"{topic}-{function}", topic, function, None)
+        for function in BATCH_FUNCTIONS
+        if function in endpoints
+    ]
+
+
 def build_topology(
     settings: Settings,
     endpoints: Mapping[str, str],
@@ -266,8 +284,9 @@ def build_topology(
 ) -> Topology:
     """The topology for `settings`; `endpoints` maps function name → push endpoint URL.
 
-    Needs an endpoint for every name in `push_functions(settings)`; an optional `report`
-    endpoint adds the push subscription of the weekly report trigger. In production pass
+    Needs an endpoint for every name in `push_functions(settings)` but the batch lane's
+    (`batcher`, `poller`): each of those given adds its subscription on `batch-requests`
+    (the topic is there either way, so `aiexec batch flush` can publish). In production pass
     `retry=PRODUCTION_RETRY` and the service account whose OIDC token authenticates pushes.
     """
     routes = _routes(settings)
@@ -289,6 +308,7 @@ def build_topology(
     # Only the events of tasks with a callback reach the callbacks function.
     filters = {f"{results}-callbacks": CALLBACK_FILTER}
     routes.append(_Route(f"{results}-callbacks", results, FUNCTION_CALLBACKS, None))
+    routes += _batch_routes(settings, endpoints)
     subscriptions = [
         Subscription(
             name=route.name,
@@ -314,5 +334,6 @@ def build_topology(
         results,
         settings.topic_report_requests,
         settings.topic_sweep_requests,
+        settings.topic_batch_requests,
     ]
     return Topology(topics=tuple(Topic(name=n) for n in topics), subscriptions=tuple(subscriptions))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import bundles
+from infra.deploy.gcp.batch_bucket import ensure_batch_bucket
 from infra.deploy.gcp.firestore import apply_field, apply_index, ensure_database
 from infra.deploy.gcp.gcloud import Runner
 from infra.deploy.gcp.monitoring import MONITORING_CALLS
@@ -180,6 +181,7 @@ _BOOTSTRAP_CALLS: dict[str, Callable[[Runner, str, Any], str]] = {
     "no-secrets": lambda run, project, payload: UNCHANGED,
     "custom-role": ensure_custom_role,
     "bucket": ensure_bucket,
+    "batch-bucket": ensure_batch_bucket,
     "project-binding": ensure_project_binding,
     "project-revoke": revoke_project_role,
     **MONITORING_CALLS,

@@ -11,6 +11,7 @@ from infra.deploy import functions as fns
 from infra.deploy.bootstrap import build_accounts, build_bootstrap
 from infra.deploy.iam import bindings
 from infra.deploy.model import (
+    BatchBucket,
     FieldOverride,
     FirestoreIndex,
     Production,
@@ -30,6 +31,8 @@ from shared.providers.registry import known_providers
 INDEXES_FILE = Path(__file__).resolve().parent.parent / "firestore.indexes.json"
 REPORT_JOB = "aiexec-weekly-report"
 SWEEP_JOB = "aiexec-sweep"
+BATCH_JOB = "aiexec-batch"
+BATCH_PREFIX = "batch/"  # the batch lane's objects: batch/<job_id>/ (shared/batch/)
 TTL_FIELD = "expire_at"  # usage documents expire at this timestamp once TTL is on
 
 
@@ -60,7 +63,24 @@ def scheduler_jobs(settings: Settings) -> tuple[SchedulerJob, ...]:
             data="{}",  # any message triggers one sweep
             description="aiexec: re-publish stuck tasks, expire overdue ones",
         ),
+        SchedulerJob(
+            name=BATCH_JOB,
+            schedule=settings.batch_schedule,
+            time_zone="UTC",
+            topic=settings.topic_batch_requests,
+            data="{}",  # any message: the batcher submits, the poller polls
+            description="aiexec: batch lane, submit queued batch tasks and poll open jobs",
+        ),
     )
+
+
+def batch_bucket(settings: Settings, target: Target) -> BatchBucket | None:
+    """The batch lane's bucket (AIEXEC_BATCH_BUCKET) in the deployment's region, its job files
+    deleted after AIEXEC_BATCH_BUCKET_DELETE_AFTER_DAYS; None when no bucket is set."""
+    if not settings.batch_bucket:
+        return None
+    days = settings.batch_bucket_delete_after_days
+    return BatchBucket(settings.batch_bucket, target.region, BATCH_PREFIX, days)
 
 
 def _collections(settings: Settings) -> dict[str, str]:
@@ -129,8 +149,16 @@ def build_production(settings: Settings, target: Target) -> Production:
     indexes, overrides = firestore_setup(settings)
     accounts = (push, *(account for _, account in pairs))
     deployer = build_accounts(target)[0]
+    bucket = batch_bucket(settings, target)
     runtime = bindings(
-        settings, target, topology, functions, push, accounts=accounts, deployer=deployer
+        settings,
+        target,
+        topology,
+        functions,
+        push,
+        accounts=accounts,
+        deployer=deployer,
+        bucket=bucket,
     )
     return Production(
         target=target,
@@ -145,4 +173,5 @@ def build_production(settings: Settings, target: Target) -> Production:
         field_overrides=overrides,
         bootstrap=build_bootstrap(settings, target, functions, runtime),
         warnings=_warnings(settings),
+        batch_bucket=bucket,
     )

@@ -13,10 +13,13 @@ from infra.deploy.model import Function, SecretRef, ServiceAccount, Target
 from infra.settings import Settings
 from infra.settings_reference import env_name
 from infra.topology import (
+    BATCH_FUNCTIONS,
+    FUNCTION_BATCHER,
     FUNCTION_CALLBACKS,
     FUNCTION_FINALIZER,
     FUNCTION_INGEST,
     FUNCTION_INGEST_EVENTS,
+    FUNCTION_POLLER,
     FUNCTION_REPORT,
     FUNCTION_SWEEPER,
     PUSH_START_MARGIN_S,
@@ -58,6 +61,7 @@ LOCAL_ONLY = frozenset(
         "storage_port",
         "storage_bucket",
         "sweep_schedule",
+        "batch_bucket_delete_after_days",
         "provider_key_secrets",
         "worker_max_instances",
         "worker_default_max_instances",
@@ -155,11 +159,7 @@ def _worker(
     name = worker_function(provider)
     account = service_account(target, name, f"runs {name}: calls {provider}")
     subscription = f"{settings.provider_topic(provider)}-worker"
-    secret = key_secret(settings, provider)
-    secrets: tuple[SecretRef, ...] = ()
-    if secret:
-        key_env = KEY_ENV.get(provider, f"{provider.upper()}_API_KEY")
-        secrets = (SecretRef(key_env, secret),)
+    secrets = _provider_key(settings, provider)
     max_instances, concurrency = _sizing(settings, provider)
     env = runtime_env(settings, target.project) | {"PROVIDER": provider} | threads_env(concurrency)
     function = Function(
@@ -190,7 +190,35 @@ CALLBACKS_EGRESS = (
 )
 
 
+def batch_providers(settings: Settings) -> tuple[str, ...]:
+    """The chain's providers whose tasks the batch lane submits: a batch API in their spec,
+    and the bucket it needs set (Vertex AI: AIEXEC_BATCH_BUCKET); the others run online."""
+    return tuple(
+        p
+        for p in settings.providers
+        if p in SPECS
+        and (batch := SPECS[p].batch) is not None
+        and (settings.batch_bucket or not batch.needs_bucket)
+    )
+
+
+def _provider_key(settings: Settings, provider: str) -> tuple[SecretRef, ...]:
+    secret = key_secret(settings, provider)
+    if not secret:
+        return ()
+    return (SecretRef(KEY_ENV.get(provider, f"{provider.upper()}_API_KEY"), secret),)
+
+
+_NOTES = {
+    FUNCTION_CALLBACKS: CALLBACKS_EGRESS,
+    FUNCTION_BATCHER: "batch lane: gathers queued batch tasks per provider and model into jobs",
+    FUNCTION_POLLER: "batch lane: reads open jobs, finishes their tasks or moves them online",
+}
+
+
 def _handler_secrets(settings: Settings, name: str) -> tuple[SecretRef, ...]:
+    if name in BATCH_FUNCTIONS:  # both call the providers' batch APIs (submit; read, cancel)
+        return tuple(ref for p in batch_providers(settings) for ref in _provider_key(settings, p))
     if name == FUNCTION_REPORT:
         return _report_secrets(settings)
     if name == FUNCTION_CALLBACKS and settings.callback_secret_name:
@@ -225,6 +253,10 @@ def _handler(
         FUNCTION_REPORT: ("1Gi", 1, 1),  # matplotlib; one report at a time
         # one POST of at most callback_timeout_s each, mostly waiting on the receiver
         FUNCTION_CALLBACKS: ("256Mi", 10, 20),
+        # one run at a time per trigger: the batcher holds a job's input file (up to the
+        # provider's 200 MB) while it uploads it; the poller reads output files line by line
+        FUNCTION_BATCHER: ("2Gi", 1, 1),
+        FUNCTION_POLLER: ("1Gi", 1, 1),
     }
     memory, max_instances, concurrency = sizes[name]
     function = Function(
@@ -243,7 +275,7 @@ def _handler(
             sorted((runtime_env(settings, target.project) | threads_env(concurrency)).items())
         ),
         secrets=_handler_secrets(settings, name),
-        note=CALLBACKS_EGRESS if name == FUNCTION_CALLBACKS else "",
+        note=_NOTES.get(name, ""),
     )
     return function, account
 
@@ -306,6 +338,10 @@ def functions(
             "callbacks",
             f"{settings.topic_results}-callbacks",
         ),
+        **{
+            name: (name, name, name, f"{settings.topic_batch_requests}-{name}")
+            for name in BATCH_FUNCTIONS
+        },
     }
 
     def handler(name: str) -> tuple[Function, ServiceAccount]:
@@ -322,6 +358,9 @@ def functions(
         _ingest_http(settings, target),
         handler(FUNCTION_SWEEPER),
         handler(FUNCTION_REPORT),
+        # after the workers and the queues they feed: the poller hands tasks to the online lane
+        handler(FUNCTION_POLLER),
+        handler(FUNCTION_BATCHER),
     ]
 
 

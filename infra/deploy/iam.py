@@ -17,6 +17,11 @@ the read-only `roles/datastore.viewer`; the callbacks function records each deli
 task and reads a client's signing secret from its API key's document (`api_keys`), which the
 same database-wide role covers.
 
+The batch lane's functions (`batcher`, `poller`) may read and write only their prefix of the
+batch bucket (`batch/`: an IAM condition on the object's `resource.name`), and Vertex AI's
+service agent, which runs a Vertex AI batch job, may read its input and create its output there,
+under the same condition.
+
 Google's Pub/Sub service agent gets what dead-lettering needs — publisher on every dead-letter
 topic and subscriber on every subscription that dead-letters (without both, Pub/Sub silently
 keeps redelivering) — and token creator on the push identity, to mint the OIDC tokens that
@@ -32,8 +37,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from infra.deploy.functions import batch_providers
 from infra.deploy.model import (
     DATABASE,
+    BatchBucket,
     Binding,
     Condition,
     Function,
@@ -43,6 +50,7 @@ from infra.deploy.model import (
 )
 from infra.settings import Settings
 from infra.topology import (
+    BATCH_FUNCTIONS,
     FUNCTION_FINALIZER,
     FUNCTION_INGEST,
     FUNCTION_INGEST_EVENTS,
@@ -59,6 +67,8 @@ SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"  # noqa: S105 - a role na
 INVOKER = "roles/run.invoker"
 SERVICE_ACCOUNT_USER = "roles/iam.serviceAccountUser"
 STORAGE_OBJECT_VIEWER = "roles/storage.objectViewer"  # attachments (gs://): ingest, workers
+STORAGE_OBJECT_USER = "roles/storage.objectUser"  # the batch functions: their job files
+STORAGE_OBJECT_CREATOR = "roles/storage.objectCreator"  # Vertex AI writes a job's output
 # Project roles a provider's worker needs beyond Firestore, as its spec declares them (Vertex AI
 # authenticates with the worker's own identity instead of a key).
 PROVIDER_PROJECT_ROLES = {name: spec.iam_roles for name, spec in SPECS.items() if spec.iam_roles}
@@ -100,8 +110,8 @@ def publishes_to(settings: Settings, function: str) -> tuple[str, ...]:
     onward = (*queues, settings.topic_dead, settings.topic_results)
     if function in (FUNCTION_INGEST, FUNCTION_INGEST_EVENTS):
         return queues
-    if function.startswith("worker-") or function == FUNCTION_SWEEPER:
-        return onward
+    if function.startswith("worker-") or function in (FUNCTION_SWEEPER, *BATCH_FUNCTIONS):
+        return onward  # the batch lane finishes tasks (task-results) or moves them online
     if function == FUNCTION_FINALIZER:
         return (settings.topic_results,)
     return ()  # the report writes Firestore and posts a webhook / e-mail only
@@ -124,6 +134,11 @@ def _runtime(settings: Settings, target: Target, functions: Iterable[Function]) 
         provider = fn.name.removeprefix("worker-") if fn.name.startswith("worker-") else None
         for role in PROVIDER_PROJECT_ROLES.get(provider or "", ()):
             bindings.append(Binding("project", target.project, role, who, f"{fn.name}: model"))
+        if fn.name in BATCH_FUNCTIONS:  # their providers' batch jobs (Vertex AI: its role)
+            for batch_provider in batch_providers(settings):
+                for role in PROVIDER_PROJECT_ROLES.get(batch_provider, ()):
+                    why = f"{fn.name}: {batch_provider} batch jobs"
+                    bindings.append(Binding("project", target.project, role, who, why))
         if provider is not None or fn.name in (FUNCTION_INGEST, FUNCTION_INGEST_EVENTS):
             # ingest checks an attached gs:// object's size, a worker reads it (Vertex AI's
             # own service agent reads it for Gemini); objects in other projects' buckets need
@@ -164,9 +179,50 @@ def _pubsub_agent(target: Target, topology: Topology, push: ServiceAccount) -> l
 
 def _scheduler_agent(settings: Settings, target: Target) -> list[Binding]:
     agent = member(target.scheduler_agent)
+    triggers = (
+        settings.topic_report_requests,
+        settings.topic_sweep_requests,
+        settings.topic_batch_requests,
+    )
+    return [Binding("topic", topic, PUBLISHER, agent, "scheduled trigger") for topic in triggers]
+
+
+def bucket_prefix_condition(bucket: BatchBucket) -> Condition:
+    """The batch lane's objects only (`projects/_/buckets/B/objects/batch/...`), and the bucket
+    itself for listing (a bucket-level permission: names under other prefixes are listed,
+    never read or written). Cloud Storage's resource names in IAM Conditions,
+    https://cloud.google.com/iam/docs/conditions-resource-attributes#resource-name (read
+    2026-11-30); bucket-level conditions need uniform bucket-level access, which it has."""
+    bucket_name = f"projects/_/buckets/{bucket.name}"
+    return Condition(
+        "aiexec-batch-prefix-only",
+        f'resource.name.startsWith("{bucket_name}/objects/{bucket.prefix}") || '
+        f'resource.name == "{bucket_name}"',
+        f"only the objects under gs://{bucket.name}/{bucket.prefix}",
+    )
+
+
+def _batch_bucket(
+    target: Target, functions: Iterable[Function], bucket: BatchBucket | None
+) -> list[Binding]:
+    """The batch functions read and write their job files; Vertex AI's service agent reads a
+    job's input and writes its output (the job runs as it): under the prefix only."""
+    if bucket is None:
+        return []
+    only = bucket_prefix_condition(bucket)
+    grants = [
+        (STORAGE_OBJECT_USER, fn.service_account, f"{fn.name}: batch job files")
+        for fn in functions
+        if fn.name in BATCH_FUNCTIONS
+    ]
+    agent = target.aiplatform_agent
+    grants += [
+        (STORAGE_OBJECT_VIEWER, agent, "Vertex AI reads batch input"),
+        (STORAGE_OBJECT_CREATOR, agent, "Vertex AI writes batch output"),
+    ]
     return [
-        Binding("topic", topic, PUBLISHER, agent, "scheduled trigger")
-        for topic in (settings.topic_report_requests, settings.topic_sweep_requests)
+        Binding("bucket", bucket.name, role, member(email), why, only)
+        for role, email, why in grants
     ]
 
 
@@ -194,11 +250,15 @@ def bindings(
     *,
     accounts: Iterable[ServiceAccount] = (),
     deployer: ServiceAccount | None = None,
+    bucket: BatchBucket | None = None,
 ) -> tuple[Binding, ...]:
     """Every binding, de-duplicated, in a stable order (kind, resource, role, member).
-    With `deployer`, it may act as each of `accounts` (the runtime and push identities)."""
+    With `deployer`, it may act as each of `accounts` (the runtime and push identities);
+    with `bucket`, the batch lane's grants on it."""
+    functions = tuple(functions)
     every = [
         *_runtime(settings, target, functions),
+        *_batch_bucket(target, functions, bucket),
         *_pubsub_agent(target, topology, push),
         *_scheduler_agent(settings, target),
         *(_deployer_acts_as(accounts, deployer) if deployer else []),

@@ -49,6 +49,11 @@ class Target:
         """Google's Cloud Scheduler service agent: it publishes the scheduled messages."""
         return f"service-{self.number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
 
+    @property
+    def aiplatform_agent(self) -> str:
+        """Vertex AI's service agent: it reads a batch job's input and writes its output."""
+        return f"service-{self.number}@gcp-sa-aiplatform.iam.gserviceaccount.com"
+
     def function_url(self, name: str) -> str:
         """The gen2 function URL; also the OIDC audience Pub/Sub puts in push tokens."""
         return f"https://{self.region}-{self.project}.cloudfunctions.net/{name}"
@@ -130,7 +135,7 @@ class Condition:
 @dataclass(frozen=True, order=True)
 class Binding:
     """`member` holds `role` on one resource, where `condition` (if any) holds. Kinds:
-    project, topic, subscription, service-account, secret, function, bucket."""
+    project, topic, subscription, service-account, secret, function, bucket (its name)."""
 
     kind: str
     resource: str
@@ -170,6 +175,23 @@ class SchedulerJob:
 
 
 @dataclass(frozen=True)
+class BatchBucket:
+    """The batch lane's Cloud Storage bucket: job files under `prefix` (`batch/<job_id>/`),
+    deleted `delete_after_days` after their creation by a lifecycle rule."""
+
+    name: str
+    location: str
+    prefix: str
+    delete_after_days: int
+
+    def lifecycle(self) -> dict[str, object]:
+        """The lifecycle configuration (the JSON `gcloud storage buckets update
+        --lifecycle-file` takes): delete objects under the prefix once they are that old."""
+        condition = {"age": self.delete_after_days, "matchesPrefix": [self.prefix]}
+        return {"rule": [{"action": {"type": "Delete"}, "condition": condition}]}
+
+
+@dataclass(frozen=True)
 class FirestoreIndex:
     collection: str
     fields: tuple[tuple[str, str], ...]  # (field path, ASCENDING|DESCENDING)
@@ -199,6 +221,7 @@ class Production:
     field_overrides: tuple[FieldOverride, ...]
     bootstrap: Bootstrap
     warnings: tuple[str, ...] = ()
+    batch_bucket: BatchBucket | None = None  # None: no bucket set, Vertex AI tasks run online
 
     def function(self, name: str) -> Function:
         return next(f for f in self.functions if f.name == name)

@@ -66,7 +66,8 @@ def test_the_bootstrap_lists_apis_database_secrets_and_build_accounts() -> None:
         "(default)", REGION, "firestore-native",
     )  # fmt: skip
     assert boot.required_secrets == (
-        RequiredSecret(OPENAI_SECRET, "OPENAI_API_KEY", ("worker-openai",)),
+        # the batch lane's functions call OpenAI's batch API with the same key
+        RequiredSecret(OPENAI_SECRET, "OPENAI_API_KEY", ("worker-openai", "poller", "batcher")),
     )
     callback_secret = GeneratedSecret(
         CALLBACK_SECRET, "AIEXEC_CALLBACK_SECRET", ("callbacks",), 32, format="whsec"
@@ -211,7 +212,8 @@ def test_dry_run_shows_the_bootstrap_and_unresolved_versions(
         "## bootstrap: Firestore database [gcloud]",
         f"--location={REGION} --type=firestore-native",
         "## bootstrap: secrets [gcloud]",
-        f"{OPENAI_SECRET} → OPENAI_API_KEY of worker-openai: must exist, mounted as "
+        f"{OPENAI_SECRET} → OPENAI_API_KEY of worker-openai, poller, batcher: must exist, "
+        "mounted as "
         f"{OPENAI_SECRET}:{UNRESOLVED}",
         f'`printf %s "$OPENAI_API_KEY" | gcloud secrets create {OPENAI_SECRET} --data-file=- '
         f"--project={PROJECT}`",

@@ -65,8 +65,10 @@ def test_a_deploy_checks_the_bootstrap_and_names_the_owners_command() -> None:
     assert refusals(PreflightContext(prod, online=True, run=done)) == []
     # a secret access removed by hand: refused again, naming the reader that is missing
     done.secret_policies[OPENAI_SECRET].clear()
-    (message,) = refusals(PreflightContext(prod, online=True, run=done))
-    assert f"aiexec-worker-openai@{PROJECT}.iam.gserviceaccount.com may not read secret" in message
+    messages = refusals(PreflightContext(prod, online=True, run=done))
+    for reader in ("worker-openai", "batcher", "poller"):  # the batch lane calls OpenAI too
+        needed = f"aiexec-{reader}@{PROJECT}.iam.gserviceaccount.com may not read secret"
+        assert any(needed in message for message in messages), reader
     # applying the bootstrap itself is not refused for what it is about to create
     assert refusals(PreflightContext(prod, online=True, run=fresh, bootstrap_only=True)) == []
 
@@ -94,7 +96,8 @@ def test_the_bootstrap_creates_what_is_missing_and_nothing_the_second_time() -> 
     assert f"gs://{PROJECT}_cloudbuild" in fake.buckets
     assert fake.secret_policies[OPENAI_SECRET] == {
         ("roles/secretmanager.secretAccessor",
-         f"serviceAccount:aiexec-worker-openai@{PROJECT}.iam.gserviceaccount.com"),
+         f"serviceAccount:aiexec-{reader}@{PROJECT}.iam.gserviceaccount.com")
+        for reader in ("worker-openai", "batcher", "poller")
     }  # fmt: skip
 
     fake.argvs.clear()

@@ -45,7 +45,8 @@ def test_a_missing_openai_key_is_a_refusal_naming_the_create_command() -> None:
     only = [missing_secrets]
     (message,) = refusals(PreflightContext(prod, online=True, run=fake), only)
     assert message == (
-        f"secret {OPENAI_SECRET} (OPENAI_API_KEY of worker-openai) does not exist (or has no "
+        f"secret {OPENAI_SECRET} (OPENAI_API_KEY of worker-openai, poller, batcher) does not "
+        "exist (or has no "
         f'version); create it: printf %s "$OPENAI_API_KEY" | gcloud secrets create '
         f"{OPENAI_SECRET} --data-file=- --project={PROJECT}"
     )

@@ -158,9 +158,12 @@ def test_secrets_travel_only_through_secret_manager(monkeypatch: pytest.MonkeyPa
         if b.role == "roles/secretmanager.secretAccessor"
     }
     assert accessors == {
-        (
-            "aiexec-openai-api-key",
-            f"serviceAccount:aiexec-worker-openai@{PROJECT}.iam.gserviceaccount.com",
+        *(  # the batch lane calls OpenAI too
+            (
+                "aiexec-openai-api-key",
+                f"serviceAccount:aiexec-{fn}@{PROJECT}.iam.gserviceaccount.com",
+            )
+            for fn in ("worker-openai", "batcher", "poller")
         ),
         ("report-hook", f"serviceAccount:aiexec-report@{PROJECT}.iam.gserviceaccount.com"),
         ("smtp", f"serviceAccount:aiexec-report@{PROJECT}.iam.gserviceaccount.com"),
@@ -180,10 +183,15 @@ def test_scheduler_jobs_cron_and_time_zone() -> None:
     assert (sweep.topic, sweep.schedule) == ("sweep-requests", "*/5 * * * *")
     zoned = {j.name: j for j in production(report_timezone="Europe/Berlin").jobs}
     assert zoned["aiexec-weekly-report"].time_zone == "Europe/Berlin"
-    # the scheduler's agent may publish to exactly the two trigger topics
+    batch = jobs["aiexec-batch"]
+    batch_job = (batch.topic, batch.schedule, batch.time_zone)
+    assert batch_job == ("batch-requests", "*/5 * * * *", "UTC")
+    every_minute = {j.name: j for j in production(batch_schedule="* * * * *").jobs}
+    assert every_minute["aiexec-batch"].schedule == "* * * * *"
+    # the scheduler's agent may publish to exactly the three trigger topics
     agent = f"serviceAccount:service-{NUMBER}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
     topics = {b.resource for b in production().bindings if b.member == agent}
-    assert topics == {"usage-report-requests", "sweep-requests"}
+    assert topics == {"usage-report-requests", "sweep-requests", "batch-requests"}
 
 
 def test_each_identity_publishes_only_where_its_code_does() -> None:
@@ -202,6 +210,9 @@ def test_each_identity_publishes_only_where_its_code_does() -> None:
         "aiexec-worker-vertex": queues | {"tasks-dead", "task-results"},
         "aiexec-sweeper": queues | {"tasks-dead", "task-results"},
         "aiexec-finalizer": {"task-results"},
+        # the batch lane finishes tasks, or moves them to the online lane
+        "aiexec-batcher": queues | {"tasks-dead", "task-results"},
+        "aiexec-poller": queues | {"tasks-dead", "task-results"},
     }
     project_roles = {(b.member, b.role) for b in prod.bindings if b.kind == "project"}
     assert {role for _, role in project_roles} == {
@@ -245,7 +256,7 @@ def test_deploy_order_puts_consumers_first_and_schedules_last() -> None:
     deployed = [argv[3] for argv in commands(steps) if argv[1:3] == ("functions", "deploy")]
     assert deployed == [
         "callbacks", "finalizer", "worker-vertex", "worker-openai", "ingest-events", "ingest",
-        "sweeper", "report",
+        "sweeper", "report", "poller", "batcher",
     ]  # fmt: skip
 
 

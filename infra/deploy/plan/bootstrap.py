@@ -5,7 +5,10 @@ secret."""
 
 from __future__ import annotations
 
+import json
+
 from infra.deploy.bootstrap import WEBHOOK_FORMAT, Bootstrap
+from infra.deploy.gcp.batch_bucket import batch_bucket_create_args, lifecycle_args
 from infra.deploy.gcp.firestore import database_create_args
 from infra.deploy.gcp.gcloud import GCLOUD, gcloud_argv
 from infra.deploy.gcp.project_iam import custom_role_args, project_revoke_args
@@ -13,7 +16,7 @@ from infra.deploy.gcp.secret_manager import secret_create_args
 from infra.deploy.gcp.source_bucket import bucket_create_args
 from infra.deploy.model import LATEST, UNRESOLVED, CustomRole, Production
 from infra.deploy.plan.iam_steps import binding_steps, service_account_steps
-from infra.deploy.plan.steps import Call, Step
+from infra.deploy.plan.steps import Call, Command, Step
 
 BOOTSTRAP = "bootstrap"
 
@@ -115,6 +118,38 @@ def _source_bucket(prod: Production, boot: Bootstrap, phase: str) -> Step:
     return Step(phase, text, Call(GCLOUD, "bucket", bucket, (create,)))
 
 
+def _batch_bucket(prod: Production, phase: str) -> list[Step]:
+    """The batch lane's bucket with its lifecycle rule, and Vertex AI's service agent (made
+    now: a grant to an agent that does not exist yet fails); none without AIEXEC_BATCH_BUCKET."""
+    bucket = prod.batch_bucket
+    if bucket is None:
+        return []
+    project = prod.target.project
+    text = (
+        f"gs://{bucket.name} in {bucket.location}: the batch lane's job files under "
+        f"{bucket.prefix} (created when missing; uniform access, no public access); lifecycle: "
+        f"objects under {bucket.prefix} deleted {bucket.delete_after_days} days after creation "
+        f"(AIEXEC_BATCH_BUCKET_DELETE_AFTER_DAYS), rule "
+        f"{json.dumps(bucket.lifecycle(), separators=(',', ':'))}"
+    )
+    shown = (
+        gcloud_argv(*batch_bucket_create_args(bucket), project=project),
+        gcloud_argv(*lifecycle_args(bucket, "<the rule above>.json"), project=project),
+    )
+    agent = gcloud_argv(
+        "beta", "services", "identity", "create", "--service=aiplatform.googleapis.com",
+        project=project,
+    )  # fmt: skip
+    return [
+        Step(phase, text, Call(GCLOUD, "batch-bucket", bucket, shown)),
+        Step(
+            phase,
+            f"{prod.target.aiplatform_agent}: Vertex AI's service agent (created when missing)",
+            Command(agent),
+        ),
+    ]
+
+
 def bootstrap_steps(prod: Production) -> list[Step]:
     """What a project owner applies (`--bootstrap-only`), checked and created where missing:
     APIs, the Firestore database, secrets, the custom role, the build identities and their
@@ -133,6 +168,7 @@ def bootstrap_steps(prod: Production) -> list[Step]:
         _source_bucket(prod, boot, build),
         *binding_steps(prod, build, ("bucket", "service-account"), bindings=boot.bindings),
         *service_account_steps(prod, phase=runtime),
-        *binding_steps(prod, runtime, ("service-account",)),
+        *_batch_bucket(prod, runtime),
+        *binding_steps(prod, runtime, ("service-account", "bucket")),
         *binding_steps(prod, f"{BOOTSTRAP}: secret access", ("secret",)),
     ]

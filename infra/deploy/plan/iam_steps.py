@@ -5,7 +5,7 @@ function's invoker)."""
 from __future__ import annotations
 
 from infra.deploy.gcp.gcloud import GCLOUD, gcloud_argv
-from infra.deploy.gcp.project_iam import project_binding_args
+from infra.deploy.gcp.project_iam import condition_flag, project_binding_args
 from infra.deploy.model import Binding, Production, ServiceAccount
 from infra.deploy.plan.steps import Call, Command, Step
 
@@ -45,7 +45,9 @@ def _binding_command(binding: Binding, prod: Production) -> Command:
     if binding.kind == "project":
         argv = project_binding_args(project, binding)
     elif binding.kind == "bucket":
-        argv = ("storage", "buckets", "add-iam-policy-binding", f"gs://{binding.resource}", *grant)
+        conditional = (condition_flag(binding.condition),) if binding.condition else ()
+        bucket = f"gs://{binding.resource}"
+        argv = ("storage", "buckets", "add-iam-policy-binding", bucket, *grant, *conditional)
     elif binding.kind == "secret":
         argv = ("secrets", "add-iam-policy-binding", binding.resource, *grant)
     elif binding.kind == "service-account":
