@@ -22,6 +22,8 @@ class LocalStackSettings(BaseSettings):
     sweeper_port: int = Field(8083, description="Local sweeper function port.")
     report_port: int = Field(8084, description="Local report function port.")
     callbacks_port: int = Field(8089, description="Local callbacks function port.")
+    batcher_port: int = Field(8097, description="Local batcher function port (the batch lane).")
+    poller_port: int = Field(8098, description="Local poller function port (the batch lane).")
     worker_base_port: int = Field(8091, description="First local worker port (one per provider).")
     simulator_port: int = Field(8090, description="Local provider simulator port.")
     storage_port: int = Field(8087, description="Local Cloud Storage emulator port.")

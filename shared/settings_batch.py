@@ -60,6 +60,12 @@ class BatchSettings(BaseSettings):
         description="How long a batcher owns a job it is submitting; a job still `preparing` "
         "after this is looked up at the provider and submitted by the next run if absent.",
     )
+    batch_poll_lease_s: float = Field(
+        300.0,
+        gt=0,
+        description="How long a poller run owns a job it reads and settles (another run skips "
+        "it meanwhile); a run that died is taken over after this.",
+    )
     batch_crash_at: CrashPoint | None = Field(
         None,
         description="Tests of the local stack only: the batcher process exits at this point of "

@@ -36,6 +36,8 @@ TEST_STACK_SETTINGS: dict[str, Any] = {
     "lease_margin_s": 1.0,
     "circuit_cache_s": 0.0,
     "retry_backoff_s": 0.05,
+    # Batch jobs of at most 400 lines, so the batch lane's tests see a flush split into jobs.
+    "batch_max_lines": 400,
 }
 # Settings read from variables without the AIEXEC_ prefix (besides the emulator hosts).
 SETTINGS_ENV = (

@@ -85,6 +85,12 @@ def function_sources(settings: Settings) -> list[tuple[FunctionSource, int, str 
         FUNCTION_CALLBACKS, "functions/callbacks/main.py", "callbacks", "cloudevent"
     )
     entries.append((callbacks, settings.callbacks_port, None))
+    # The batch lane, both pushed by `batch-requests` (`aiexec batch flush`); named as the
+    # topology's batch functions (infra/topology.py), whose subscriptions need their endpoints.
+    batcher = FunctionSource("batcher", "functions/batcher/main.py", "batcher", "cloudevent")
+    entries.append((batcher, settings.batcher_port, None))
+    poller = FunctionSource("poller", "functions/poller/main.py", "poller", "cloudevent")
+    entries.append((poller, settings.poller_port, None))
     return entries
 
 

@@ -88,8 +88,10 @@ LOCAL_CALLBACK_ENV = {
 
 
 def stack_env(settings: Settings) -> dict[str, str]:
-    """`settings_env` plus the connection settings (which win): what `local.env` exports."""
-    env = LOCAL_CALLBACK_ENV | settings_env(settings)
+    """`settings_env` plus the connection settings (which win): what `local.env` exports.
+    The batch lane's files go to the storage emulator's bucket unless a bucket is set."""
+    batch_bucket = {"AIEXEC_BATCH_BUCKET": settings.batch_bucket or settings.storage_bucket}
+    env = LOCAL_CALLBACK_ENV | batch_bucket | settings_env(settings)
     env.update(connection_env(settings))
     return env
 

@@ -39,6 +39,8 @@ def port_uses(settings: Settings) -> list[PortUse]:
         ("sweeper_port", "sweeper function"),
         ("report_port", "report function"),
         ("callbacks_port", "callbacks function"),
+        ("batcher_port", "batcher function"),
+        ("poller_port", "poller function"),
     ]
     uses = [PortUse(getattr(settings, f), c, f, env_name(f)) for f, c in fixed]
     for index, provider in enumerate(settings.providers):
@@ -122,6 +124,8 @@ def free_port_settings(base: Settings) -> Settings:
                 "sweeper_port",
                 "report_port",
                 "callbacks_port",
+                "batcher_port",
+                "poller_port",
             )
         }
         ports["worker_base_port"] = claim(len(base.providers))

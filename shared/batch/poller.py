@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from http import HTTPStatus
 from typing import Any
 
 from shared.batch import settle
@@ -46,6 +47,11 @@ _ENDINGS = {
     JobState.COMPLETED: (settle.BATCH_LINE_ERROR, "the batch job returned no line for it"),
 }
 
+_JOB_ENDS = {
+    "batch_expired": _ENDINGS[JobState.EXPIRED],
+    "batch_cancelled": _ENDINGS[JobState.CANCELLED],
+}
+
 
 @dataclass
 class PollRun:
@@ -69,9 +75,12 @@ class Poller:
 
     def run(self) -> PollRun:
         report = PollRun()
-        for job in self.jobs.jobs_in(POLLED_STATES):
-            if not job.get("provider_job_id"):
+        for listed in self.jobs.jobs_in(POLLED_STATES):
+            if not listed.get("provider_job_id"):
                 continue
+            job = self.jobs.take_poll(listed["job_id"], self.settings.batch_poll_lease_s)
+            if job is None:
+                continue  # another run polls it now
             report.polled.append(job["job_id"])
             try:
                 self.poll(job, report)
@@ -83,12 +92,21 @@ class Poller:
                     job_id=job["job_id"],
                     code=error.code,
                 )
+            finally:
+                self.jobs.update_job(job["job_id"], poll_lease_until=None)
         return report
 
     def poll(self, job: dict[str, Any], report: PollRun) -> None:
         adapter = self.adapter(job["provider"])
         now = utcnow()
-        seen = adapter.get(job["provider_job_id"])
+        try:
+            seen = adapter.get(job["provider_job_id"])
+        except ProviderError as error:
+            if error.status != HTTPStatus.NOT_FOUND:
+                raise
+            # The provider has no such job (deleted, or another account's): it ran nothing we
+            # will ever read, so its tasks go online as for a failed job.
+            seen = ProviderJob(job["provider_job_id"], JobState.FAILED, message="job not found")
         if seen.state.open:
             self._still_open(job, seen, now, adapter)
             return
@@ -165,11 +183,14 @@ class Poller:
             code=code,
             text=line.error.message if line.error is not None else "",
         )
-        reason = f"{code}: {summary(code)}"
-        moved = self.exits.online(
-            line.task_id, job["job_id"], lane, settle.BATCH_LINE_ERROR, reason
-        )
-        return ["failed_lines", "moved_online"] if moved else []
+        # OpenAI answers the lines an expired or cancelled batch never ran with these codes:
+        # the job's end, not the line's own failure.
+        ended = _JOB_ENDS.get(code)
+        outcome, reason = ended or (settle.BATCH_LINE_ERROR, f"{code}: {summary(code)}")
+        moved = self.exits.online(line.task_id, job["job_id"], lane, outcome, reason)
+        if not moved:
+            return []
+        return ["moved_online"] if ended else ["failed_lines", "moved_online"]
 
     def _online(self, job: dict[str, Any], doc_id: str, outcome: str, reason: str) -> list[str]:
         moved = self.exits.online(doc_id, job["job_id"], self._lane(job, doc_id), outcome, reason)

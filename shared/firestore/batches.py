@@ -110,17 +110,27 @@ class BatchJobs(TaskCommits):
 
     def take_submission(self, job_id: str, lease_s: float) -> dict[str, Any] | None:
         """The `preparing` job, leased to this caller for `lease_s`, if no one holds it."""
+        return self._take(job_id, "lease_until", lease_s, state="preparing")
+
+    def take_poll(self, job_id: str, lease_s: float) -> dict[str, Any] | None:
+        """The job, its polling leased to this caller for `lease_s`, if no other run polls it
+        (concurrent runs settling one job's lines would only contend on the same tasks)."""
+        return self._take(job_id, "poll_lease_until", lease_s)
+
+    def _take(
+        self, job_id: str, field_name: str, lease_s: float, state: str | None = None
+    ) -> dict[str, Any] | None:
         ref = self.job_ref(job_id)
 
         def attempt() -> dict[str, Any] | None:
             snap = ref.get()
             job = snap.to_dict() if snap.exists else None
             now = self._now()
-            if job is None or job.get("state") != "preparing":
+            if job is None or (state is not None and job.get("state") != state):
                 return None
-            if job.get("lease_until") and job["lease_until"] > now:
+            if job.get(field_name) and job[field_name] > now:
                 return None
-            update = {"lease_until": now + timedelta(seconds=lease_s), "updated_at": now}
+            update = {field_name: now + timedelta(seconds=lease_s), "updated_at": now}
             ref.update(update, option=self._unchanged_since(snap.update_time))
             taken: dict[str, Any] = job | update
             return taken

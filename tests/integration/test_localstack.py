@@ -71,6 +71,8 @@ def test_every_part_answers(stack: Any) -> None:
         "sweeper",
         "report",
         "callbacks",
+        "batcher",
+        "poller",
     }
     assert httpx.get(f"{stack.ingest_url}/health", timeout=10).status_code == 200
     assert httpx.get(f"{stack.simulator_url}/_sim/health", timeout=10).status_code == 200
