@@ -13,8 +13,9 @@
 #
 # The accounts are the ones cloudbuild-test.yaml and cloudbuild.yaml name (`--service-account`
 # sets the same value on the build; tests/deploy/test_cloudbuild.py keeps them equal).
-# PROVIDERS holds commas, so the substitutions use gcloud's alternate delimiter
-# (`gcloud topic escaping`).
+# PROVIDERS (and AIEXEC_ALERT_CHANNELS, taken from the environment with AIEXEC_ALERT_EMAIL:
+# where the alert policies notify) hold commas, so the substitutions use gcloud's alternate
+# delimiter (`gcloud topic escaping`).
 set -euo pipefail
 
 if (($# != 4)); then
@@ -31,4 +32,4 @@ echo "== test build ${tested} succeeded; deploy build (aiexec-deployer)" >&2
 
 gcloud builds submit --project="$project" --config=cloudbuild.yaml \
   --service-account="$(account deployer)" \
-  --substitutions="^;^_TESTED_BUILD=${tested};_REGION=${region};_PROVIDERS=${providers};_REQUIRE_API_KEYS=${require_api_keys}" .
+  --substitutions="^;^_TESTED_BUILD=${tested};_REGION=${region};_PROVIDERS=${providers};_REQUIRE_API_KEYS=${require_api_keys};_ALERT_EMAIL=${AIEXEC_ALERT_EMAIL:-};_ALERT_CHANNELS=${AIEXEC_ALERT_CHANNELS:-}" .

@@ -176,7 +176,9 @@ def test_every_command_exists_in_the_repo(
     assert ["python3", "infra/cloudbuild_source.py", "digest", "--require-output"] in called
     verify = next(a for a in called if a[:3] == ["python3", "infra/cloudbuild_source.py", "verify"])
     assert "--project=acme-ai-prod" in verify and "--tested=" in verify  # empty by default
-    deploy = next(a for a in called if a[:2] == [".venv/bin/aiexec", "deploy"])
+    # the deploy runs behind the wrapper that installs gcloud's alpha track (alert policies)
+    deploy = next(a[2:] for a in called if a[2:4] == [".venv/bin/aiexec", "deploy"])
+    assert ["bash", "infra/cloudbuild-prepare.sh", *deploy] in called
     assert deploy[deploy.index("--providers") + 1] == "openai,vertex"
     assert deploy[deploy.index("--region") + 1] == "europe-west1"
     # the steps the verify script expects are the test config's own
@@ -293,7 +295,7 @@ def test_the_deploy_build_gets_the_id_of_the_test_build_that_succeeded(
     assert f"--service-account={accounts['cloudbuild.yaml']}" in deployed
     assert (
         "--substitutions=^;^_TESTED_BUILD=b-test-42;_REGION=europe-west1;"
-        "_PROVIDERS=openai,vertex;_REQUIRE_API_KEYS=false"
+        "_PROVIDERS=openai,vertex;_REQUIRE_API_KEYS=false;_ALERT_EMAIL=;_ALERT_CHANNELS="
     ) in deployed
     assert all(call[-1] == "." and "--project=acme-ai-prod" in call for call in (tested, deployed))
     # a failing test build: no deploy build is ever submitted
@@ -302,6 +304,24 @@ def test_the_deploy_build_gets_the_id_of_the_test_build_that_succeeded(
                             check=False)  # fmt: skip
     assert failed.returncode != 0
     assert [c[2] for c in calls(failing_log)] == ["--project=acme-ai-prod"]  # the test build only
+
+
+def test_make_deploy_passes_where_alerts_go_on_to_the_deploy_step(
+    build: dict[str, Any], tmp_path: Path
+) -> None:
+    env, log = fake_gcloud(tmp_path)
+    channels = "projects/acme-ai-prod/notificationChannels/1,2"
+    env |= {"AIEXEC_ALERT_EMAIL": "oncall@example.com", "AIEXEC_ALERT_CHANNELS": channels}
+    argv = ["bash", "infra/cloudbuild-deploy.sh", "acme-ai-prod", "europe-west1", "openai", "true"]
+    done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    (_, deployed) = calls(log)
+    (flag,) = [a for a in deployed if a.startswith("--substitutions=^;^")]
+    given = dict(pair.split("=", 1) for pair in flag.removeprefix("--substitutions=^;^").split(";"))
+    assert (given["_ALERT_EMAIL"], given["_ALERT_CHANNELS"]) == ("oncall@example.com", channels)
+    step_env = _deploy_env(build, **given)
+    assert step_env["AIEXEC_ALERT_EMAIL"] == "oncall@example.com"
+    assert step_env["AIEXEC_ALERT_CHANNELS"] == channels
 
 
 def test_docs_never_send_anyone_to_the_default_compute_account() -> None:
