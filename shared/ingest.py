@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared import fallback
+from shared import fallback, metric_events
 from shared.attachments.request import check_request_limits, check_request_readable
 from shared.budget import Budgets
 from shared.budget_math import reservation_nusd
@@ -125,6 +125,8 @@ class Ingest:
                 logger,
                 logging.INFO,
                 "task accepted",
+                event=metric_events.TASK_ACCEPTED,
+                lane=request.lane,
                 client_id=client_id,
                 mode=request.lane,
                 chain=chain,
@@ -153,6 +155,7 @@ class Ingest:
                 logger,
                 logging.WARNING,
                 "rejected a message on the tasks topic",
+                event=metric_events.TASK_REJECTED,
                 code=problem.code,
                 field=problem.field,
                 reason=problem.message,

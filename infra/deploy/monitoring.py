@@ -69,6 +69,18 @@ class LogMetric:
         return body
 
 
+TASKS_ACCEPTED = LogMetric(
+    "aiexec_tasks_accepted",
+    "Tasks ingest created (status queued), by lane",
+    ev.TASK_ACCEPTED,
+    ("lane",),
+)
+TASKS_REJECTED = LogMetric(
+    "aiexec_tasks_rejected",
+    "Messages on the tasks topic refused (a rejected task, when their id allowed one), by code",
+    ev.TASK_REJECTED,
+    ("code",),
+)
 TASKS_FINISHED = LogMetric(
     "aiexec_tasks_finished",
     "Tasks that reached a terminal status, by status, lane, provider, model and fallback",
@@ -123,6 +135,8 @@ MODEL_NEAR_SHUTDOWN = LogMetric(
     ("provider", "model"),
 )
 LOG_METRICS = (
+    TASKS_ACCEPTED,
+    TASKS_REJECTED,
     TASKS_FINISHED,
     PROVIDER_LATENCY,
     PROVIDER_ERRORS,

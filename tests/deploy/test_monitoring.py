@@ -33,8 +33,10 @@ from shared.batch.provider import LineResult
 from shared.circuit import CircuitState, CircuitView
 from shared.events import DEAD_LETTER_SOURCE_ATTR, PubSubMessage
 from shared.finalizer import Finalizer
+from shared.ingest import Ingest
 from shared.model_lifecycle import configured_models
 from shared.providers.base import Completion, TransientError
+from shared.schemas import FieldProblem, TaskRequest
 from shared.structured_logs import CloudLoggingFormatter
 from shared.sweep_observations import observe
 from tests.deploy.conftest import PROJECT, REGION
@@ -155,6 +157,46 @@ def test_a_batch_task_on_its_first_provider_is_no_fallback(
     run([OK], store)
     (finished,) = counted(metric("aiexec_tasks_finished"), emitted())
     assert (finished["lane"], finished["fallback"]) == ("batch", "no")
+
+
+class _Creation:
+    def __init__(self, task: dict[str, Any]) -> None:
+        self.result = (task, True)
+
+
+class _IngestStore:
+    """What ingest asks of the store for a batch task (no circuits read, nothing published)
+    and for a refused message."""
+
+    client = None
+
+    def doc_id(self, task_id: str, client_id: str) -> str:
+        return task_id
+
+    def creation(self, task_id: str, client_id: str, body: dict[str, Any], chain: list[str],
+                 skipped: list[Any], **kwargs: Any) -> _Creation:  # fmt: skip
+        return _Creation({"task_id": task_id, "status": "queued", "request": body, "chain": chain})
+
+    def commit_creation(self, creation: _Creation) -> None:
+        pass
+
+    def record_rejection(self, task_id: str, *args: Any, **kw: Any) -> dict[str, Any]:
+        return {"task_id": task_id, "status": "rejected"}
+
+
+def test_ingest_counts_an_accepted_task_by_lane_and_a_refused_message_by_code(
+    emitted: Callable[[], list[dict[str, Any]]],
+) -> None:
+    ingest = Ingest(Settings(), _IngestStore(), FakeBus())  # type: ignore[arg-type]
+    request = TaskRequest(task_description="hi", mode="batch", deadline_s=7200)
+    assert ingest.submit(request, "acme").created
+    problem = FieldProblem(code="invalid_json", message="not JSON")
+    assert ingest.reject_message(b'{"task_id": "t-2", ', problem, "acme") is False
+    entries = emitted()
+    (accepted,) = counted(metric("aiexec_tasks_accepted"), entries)
+    assert accepted["lane"] == "batch"
+    (rejected,) = counted(metric("aiexec_tasks_rejected"), entries)
+    assert rejected["code"] == "invalid_json"
 
 
 class _BatchJobs:
