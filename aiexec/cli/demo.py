@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from aiexec.cli.dashboard import status_url
+from aiexec.cli.demo_batch import run_batch_demo
 from aiexec.cli.demo_callback import run_callback_demo
 from aiexec.cli.demo_structured import run_structured_demo
 from aiexec.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
@@ -160,6 +161,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _sim("openai", "ok")
     structured = run_structured_demo(args.timeout)
     called_back = run_callback_demo(args.timeout)
+    batched = run_batch_demo(args.timeout)
     _weekly_report()
     tasks = healthy + outage
     done = sum(1 for t in tasks if t.get("status") == "succeeded")
@@ -172,4 +174,5 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"\n== Status page: {status_url(get_settings().ingest_url)} (`aiexec dashboard` opens it "
         "while the stack runs: `make up`)"
     )
-    return EXIT_OK if done == len(tasks) and called_back and structured else EXIT_FAILED
+    extras = called_back and structured and batched
+    return EXIT_OK if done == len(tasks) and extras else EXIT_FAILED

@@ -13,8 +13,10 @@ from collections import Counter
 from typing import Any
 
 import httpx
+import pytest
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from aiexec.cli.demo_batch import run_batch_demo
 from aiexec.cli.main import main as aiexec
 from aiexec.client import AIExecClient
 from shared.batch.batcher import CRASH_EXIT
@@ -233,3 +235,11 @@ def test_a_batcher_killed_mid_submission_submits_nothing_twice(pipeline: Pipelin
         done = finished(pipeline, ids)
         assert {t["status"] for t in done.values()} == {"succeeded"}
         assert len(batch_usage(pipeline, {job_id})) == 25
+
+
+def test_the_demo_shows_a_batch_task_at_batch_prices(
+    pipeline: Pipeline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_batch_demo(60.0)
+    shown = capsys.readouterr().out
+    assert "at batch prices" in shown and "online)" in shown and "batch job bj_" in shown
