@@ -4,7 +4,9 @@ every few minutes, or by hand with `aiexec sweep`.
 - a task past its deadline fails with `error.code = "expired"`;
 - a `running` task whose lease ran out (its worker died) is re-published to its hop's topic, so
   the next delivery takes over;
-- a `queued` task untouched for `requeue_after_s` (its message was lost) is re-published;
+- a `queued` task untouched for `requeue_after_s` (its message was lost) is re-published; a
+  queued batch task waits for the batcher instead, unless its deadline is nearer than
+  `batch_online_margin_s`: then it goes to the online lane (shared/sweep_batch_lane.py);
 - a finished task whose callback no delivery has tried after `callback_requeue_after_s` (its
   completion event was lost) gets its completion event again.
 Re-publishing is always safe: workers deduplicate by status, hop and lease, the callbacks
@@ -26,6 +28,7 @@ from shared.schemas import TaskMessage, TaskStatus
 from shared.settings import TaskSettings
 from shared.store import TaskStore
 from shared.structured_logs import log, task_context
+from shared.sweep_batch_lane import move_near_deadline
 from shared.sweep_observations import observe
 from shared.task_ids import doc_id_of
 
@@ -38,12 +41,14 @@ class SweepReport:
     expired: list[str] = field(default_factory=list)
     republished: list[str] = field(default_factory=list)
     callbacks: list[str] = field(default_factory=list)  # completion events sent again
+    moved_online: list[str] = field(default_factory=list)  # batch tasks near their deadline
 
     def as_dict(self) -> dict[str, object]:
         return {
             "expired": self.expired,
             "republished": self.republished,
             "callbacks": self.callbacks,
+            "moved_online": self.moved_online,
         }
 
 
@@ -59,6 +64,7 @@ class Sweeper:
         for status in (TaskStatus.QUEUED, TaskStatus.BATCHED, TaskStatus.RUNNING):
             for task in self.store.query(status.value, "deadline_at", now, BATCH):
                 self._expire(doc_id_of(task), report)
+        report.moved_online = move_near_deadline(self.settings, self.store, self.bus, now, BATCH)
         for task in self.store.query(TaskStatus.RUNNING.value, "lease_until", now, BATCH):
             self._republish(task, TaskStatus.RUNNING, report)
         stale = now - timedelta(seconds=self.settings.requeue_after_s)

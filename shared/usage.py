@@ -1,4 +1,11 @@
-"""What one provider call cost: the record kept in `tasks/{id}.attempts` and `usage/{id}-{n}`."""
+"""What one provider call cost: the record kept in `tasks/{id}.attempts` and `usage/{id}-{n}`.
+
+Every usage document says its lane: `online` (a worker's call, `usage/{doc_id}-{n}`) or `batch`
+(one line of a provider batch job, `usage/{doc_id}-{job_id}`: at most one per task and job, so a
+line read twice is recorded once), priced at the catalog's batch prices with `online_cost_usd`,
+the same tokens at online prices, beside it. A document without `lane` (before the batch lane)
+is online.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,13 @@ from typing import Any
 
 from shared.catalog import catalog
 from shared.error_summaries import summary
-from shared.pricing import cost_of
+from shared.pricing import batch_cost_of, cost_of
 from shared.providers.base import Completion, ProviderError
 from shared.providers.errors import MODEL_UNAVAILABLE
 from shared.structured_logs import log
 
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
+ONLINE, BATCH = "online", "batch"  # a usage document's `lane`
 logger = logging.getLogger(__name__)
 
 
@@ -33,6 +41,10 @@ class CallRecord:
     price_version: str | None = None
     called_provider: bool = True  # False for hops recorded without a call (e.g. dead-lettered)
     structured: bool = False  # an answer checked against the task's response_schema
+    lane: str = ONLINE
+    job_id: str | None = None  # the batch job (batch lane)
+    online_cost_usd: float | None = None  # batch lane: the same tokens at online prices
+    batch_priced: bool = True  # batch lane: False when priced at online prices (no batch price)
 
     @property
     def latency_ms(self) -> int:
@@ -49,15 +61,38 @@ class CallRecord:
             started_at=started,
             ended_at=ended,
             outcome="ok",
-            tokens={
-                "prompt_tokens": completion.prompt_tokens,
-                "completion_tokens": completion.completion_tokens,
-                "total_tokens": completion.total_tokens,
-                "cached_tokens": completion.cached_tokens,
-                "reasoning_tokens": completion.reasoning_tokens,
-            },
+            tokens=_tokens(completion),
             cost_usd=cost.cost_usd,
             price_version=cost.price_version,
+        )
+
+    @classmethod
+    def batch_line(
+        cls,
+        provider: str,
+        model: str,
+        started: datetime,
+        ended: datetime,
+        completion: Completion,
+        *,
+        job_id: str,
+    ) -> CallRecord:
+        """One answered line of batch job `job_id` (`started`: the job's submission), priced
+        at the catalog's batch prices (shared/pricing.py `batch_cost_of`)."""
+        cost = batch_cost_of(completion, model, provider)
+        return cls(
+            provider=provider,
+            model=completion.model or model,
+            started_at=started,
+            ended_at=ended,
+            outcome="ok",
+            tokens=_tokens(completion),
+            cost_usd=cost.cost_usd,
+            price_version=cost.price_version,
+            lane=BATCH,
+            job_id=job_id,
+            online_cost_usd=cost.online_cost_usd,
+            batch_priced=cost.batch_priced,
         )
 
     @classmethod
@@ -89,7 +124,8 @@ class CallRecord:
 
     def usage_document(self, task_id: str, client_id: str, number: int) -> dict[str, Any]:
         # `structured` only where true: the report's validity rate counts these calls.
-        return ({"structured": True} if self.structured else {}) | {
+        marks = ({"structured": True} if self.structured else {}) | self._lane_fields()
+        return marks | {
             "task_id": task_id,
             "client_id": client_id,
             "attempt": number,
@@ -107,6 +143,31 @@ class CallRecord:
             "error_code": (self.error or {}).get("code"),
             "created_at": self.ended_at,
         }
+
+    def _lane_fields(self) -> dict[str, Any]:
+        if self.lane != BATCH:
+            return {"lane": self.lane}
+        return {
+            "lane": BATCH,
+            "job_id": self.job_id,
+            "online_cost_usd": self.online_cost_usd,
+            "batch_priced": self.batch_priced,
+        }
+
+
+def _tokens(completion: Completion) -> dict[str, int]:
+    return {
+        "prompt_tokens": completion.prompt_tokens,
+        "completion_tokens": completion.completion_tokens,
+        "total_tokens": completion.total_tokens,
+        "cached_tokens": completion.cached_tokens,
+        "reasoning_tokens": completion.reasoning_tokens,
+    }
+
+
+def batch_usage_id(doc_id: str, job_id: str) -> str:
+    """The usage document of task `doc_id`'s line in batch job `job_id`: one per task and job."""
+    return f"{doc_id}-{job_id}"
 
 
 def add_usage(total: dict[str, Any] | None, calls: list[CallRecord]) -> dict[str, Any]:

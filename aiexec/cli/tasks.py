@@ -91,6 +91,12 @@ def _register_submit(subparsers: Any) -> None:
         help="seconds from now by which the task must end (else it expires)",
     )
     submit.add_argument(
+        "--mode", choices=["online", "batch"],
+        help="the lane: online (default) or batch (the provider's batch API at batch prices, "
+        "within the deadline: at least 3600 s, default 24 h); with --file, for every task "
+        "that has none",
+    )  # fmt: skip
+    submit.add_argument(
         "--schema", dest="schema_file", type=Path, metavar="FILE",
         help="a JSON Schema the answer must follow (its parsed answer: result.json); "
         "with --file, for every task that has none",
@@ -141,7 +147,7 @@ def request_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if args.schema_file is not None:
         body["response_schema"] = read_json_file(args.schema_file, dict, "--schema")
     names = ("task_id", "task_type", "system", "max_output_tokens", "temperature")
-    for name in (*names, "callback_url", "deadline_s"):
+    for name in (*names, "callback_url", "deadline_s", "mode"):
         if getattr(args, name) is not None:
             body[name] = getattr(args, name)
     if args.attach:

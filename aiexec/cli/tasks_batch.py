@@ -87,28 +87,29 @@ def prepare(
     return valid, invalid
 
 
-def with_schema(entries: list[Entry], schema: dict[str, Any]) -> list[Entry]:
-    """`--schema` for every task of the file that names no response_schema of its own."""
-    return [
-        (n, read if isinstance(read, FieldProblem) else {"response_schema": schema} | read)
-        for n, read in entries
-    ]
+def with_defaults(entries: list[Entry], defaults: dict[str, Any]) -> list[Entry]:
+    """`--schema`, `--mode` for every task of the file that names no such field of its own."""
+    return [(n, read if isinstance(read, FieldProblem) else defaults | read) for n, read in entries]
 
 
 def cmd_submit_file(args: argparse.Namespace) -> int:
+    defaults: dict[str, Any] = {}
     try:
         schema = getattr(args, "schema_file", None)
-        default = None if schema is None else read_json_file(schema, dict, "--schema")
+        if schema is not None:
+            defaults["response_schema"] = read_json_file(schema, dict, "--schema")
     except ValueError as problem:
         error(str(problem))
         return EXIT_USAGE
+    if getattr(args, "mode", None) is not None:
+        defaults["mode"] = args.mode
     try:
         entries = list(read_task_file(args.file))
     except (OSError, ValueError, UnicodeDecodeError) as problem:
         error(f"cannot read {args.file}: {problem}")
         return EXIT_USAGE
-    if default is not None:
-        entries = with_schema(entries, default)
+    if defaults:
+        entries = with_defaults(entries, defaults)
     concurrency = max(1, args.concurrency)
     client_id = os.environ.get(CLIENT_ENV) or "cli"
     with AIExecClient(via=args.via, client_id=client_id, max_connections=concurrency) as client:

@@ -58,7 +58,11 @@ def attempts_path(task: Task) -> str:
 def task_summary(task: Task) -> str:
     """Several lines: status, who answered, attempts, cost, timing, then the answer or error."""
     result, usage, problem = task.result or {}, task.usage, task.error or {}
-    lines = [f"task {task.task_id}: {task.status}"]
+    lines = [f"task {task.task_id}: {status_text(task)}"]
+    job = task.document.get("batch") or {}
+    if job.get("job_id"):
+        where = f"{job.get('provider')}, {job.get('state')}"
+        lines.append(f"  batch job  {job.get('job_id')} ({where})")
     if result:
         finish = result.get("finish_reason")
         lines.append(f"  answered by {result.get('provider')} / {result.get('model')} ({finish})")
@@ -88,7 +92,13 @@ def task_cells(task: Task) -> tuple[str, ...]:
     detail = " ".join(detail.split())
     if len(detail) > PREVIEW_CHARS:
         detail = detail[: PREVIEW_CHARS - 1] + "…"
-    return (_time(task.created_at), task.doc_id, str(task.status), who, detail)
+    return (_time(task.created_at), task.doc_id, status_text(task), who, detail)
+
+
+def status_text(task: Task) -> str:
+    """The status, and the lane when it is the batch lane (`queued (batch)`, `batched`)."""
+    lane = task.mode if task.status in PENDING_STATUSES else None
+    return f"{task.status} (batch)" if lane == "batch" and task.status != "batched" else task.status
 
 
 def task_table(tasks: list[Task], stream: TextIO) -> str:

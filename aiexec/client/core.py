@@ -41,7 +41,7 @@ from aiexec.client.responses import MAX_RETRY_WAIT_S, answer_of, retry_after
 from infra.settings import Settings, get_settings
 from shared.bus import Bus
 from shared.ingest import Ingest
-from shared.schemas import FieldProblem, TaskRequest
+from shared.schemas import FieldProblem, TaskMode, TaskRequest
 from shared.store import TaskStore
 from shared.task_ids import resolve
 
@@ -156,8 +156,13 @@ class AIExecClient:
         deadline_s: float | None = None,
         response_schema: dict[str, Any] | None = None,
         attachments: Sequence[AttachmentLike] | None = None,
+        mode: TaskMode | None = None,
     ) -> Submitted:
         """Validate and hand over one task; with `wait_s`, wait up to that long for its result.
+
+        `mode="batch"` puts it in the batch lane (the provider's batch API at batch prices; it
+        stays `queued`, then `batched`, for up to its deadline: at least 3600 s, default 24 h);
+        a wait treats `batched` like `queued` and `running`.
 
         `callback_url` and `deadline_s` set those request fields (see docs/contract.md: a signed
         POST when the task ends, verified with `aiexec.client.webhooks.verify`; the task's own
@@ -172,6 +177,7 @@ class AIExecClient:
             "deadline_s": deadline_s,
             "response_schema": response_schema,
             "attachments": None if attachments is None else to_attachments(attachments),
+            "mode": mode,
         }
         extra = {k: v for k, v in extra.items() if v is not None}
         if extra:

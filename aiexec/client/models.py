@@ -28,6 +28,11 @@ class Task:
         """The document's id: the task id, or `{client_id}~{task_id}` with API keys."""
         return str(self.document.get("doc_id") or self.task_id)
 
+    @property
+    def mode(self) -> str:
+        """The lane the task is in: `online` or `batch` (absent on older tasks: online)."""
+        return str(self.document.get("mode") or "online")
+
     @classmethod
     def of(cls, document: dict[str, Any]) -> Task:
         return cls(str(document["task_id"]), str(document["status"]), document)

@@ -1,8 +1,10 @@
 """Writes from outside a delivery: the finalizer fails a task, an operator replays a failed one,
-the sweeper marks one it re-published. Each is a transaction on the task as it is now."""
+the sweeper marks one it re-published or moves a batch task near its deadline online. Each is a
+transaction on the task as it is now."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -73,6 +75,31 @@ class RecoveryWrites(TaskCommits):
             return task | update
 
         return self._without_rollups_if_refused(task_id, attempt)
+
+    def leave_batch_queue(
+        self, doc_id: str, entry_for: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """A task queued in the batch lane moved to the online lane: still `queued`, now
+        `mode: online` (workers take it), with the attempts entry `entry_for(task)` saying why.
+        None when it is no longer queued for the batcher (taken by a job, ended, moved)."""
+        ref = self.task_ref(doc_id)
+
+        @firestore.transactional
+        def run(txn: Any) -> dict[str, Any] | None:
+            snap = ref.get(transaction=txn)
+            task: dict[str, Any] | None = snap.to_dict() if snap.exists else None
+            if task is None or task["status"] != TaskStatus.QUEUED or task.get("mode") != "batch":
+                return None
+            update = {
+                "mode": "online",
+                "attempts": [*(task.get("attempts") or []), entry_for(task)],
+                "updated_at": self._now(),
+            }
+            txn.update(ref, update)
+            return task | update
+
+        moved: dict[str, Any] | None = run(self.client.transaction())
+        return moved
 
     def touch_if(self, task_id: str, status: str, hop: int) -> bool:
         """Mark a task as just re-published, if it is still `status` at `hop` (for the sweeper)."""
