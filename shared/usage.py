@@ -10,7 +10,7 @@ is online.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -55,16 +55,8 @@ class CallRecord:
         cls, provider: str, model: str, started: datetime, ended: datetime, completion: Completion
     ) -> CallRecord:
         cost = cost_of(completion, model, provider)
-        return cls(
-            provider=provider,
-            model=completion.model or model,
-            started_at=started,
-            ended_at=ended,
-            outcome="ok",
-            tokens=_tokens(completion),
-            cost_usd=cost.cost_usd,
-            price_version=cost.price_version,
-        )
+        answer = cls._answer(provider, model, started, ended, completion)
+        return replace(answer, cost_usd=cost.cost_usd, price_version=cost.price_version)
 
     @classmethod
     def batch_line(
@@ -80,19 +72,34 @@ class CallRecord:
         """One answered line of batch job `job_id` (`started`: the job's submission), priced
         at the catalog's batch prices (shared/pricing.py `batch_cost_of`)."""
         cost = batch_cost_of(completion, model, provider)
-        return cls(
-            provider=provider,
-            model=completion.model or model,
-            started_at=started,
-            ended_at=ended,
-            outcome="ok",
-            tokens=_tokens(completion),
+        return replace(
+            cls._answer(provider, model, started, ended, completion),
             cost_usd=cost.cost_usd,
             price_version=cost.price_version,
             lane=BATCH,
             job_id=job_id,
             online_cost_usd=cost.online_cost_usd,
             batch_priced=cost.batch_priced,
+        )
+
+    @classmethod
+    def _answer(
+        cls, provider: str, model: str, started: datetime, ended: datetime, completion: Completion
+    ) -> CallRecord:
+        """A call that answered, its tokens as reported (priced by the caller)."""
+        return cls(
+            provider=provider,
+            model=completion.model or model,
+            started_at=started,
+            ended_at=ended,
+            outcome="ok",
+            tokens={
+                "prompt_tokens": completion.prompt_tokens,
+                "completion_tokens": completion.completion_tokens,
+                "total_tokens": completion.total_tokens,
+                "cached_tokens": completion.cached_tokens,
+                "reasoning_tokens": completion.reasoning_tokens,
+            },
         )
 
     @classmethod
@@ -153,16 +160,6 @@ class CallRecord:
             "online_cost_usd": self.online_cost_usd,
             "batch_priced": self.batch_priced,
         }
-
-
-def _tokens(completion: Completion) -> dict[str, int]:
-    return {
-        "prompt_tokens": completion.prompt_tokens,
-        "completion_tokens": completion.completion_tokens,
-        "total_tokens": completion.total_tokens,
-        "cached_tokens": completion.cached_tokens,
-        "reasoning_tokens": completion.reasoning_tokens,
-    }
 
 
 def batch_usage_id(doc_id: str, job_id: str) -> str:
