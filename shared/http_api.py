@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
 from shared.auth import Admission, presented_key
+from shared.batch.open_jobs import open_jobs_summary
 from shared.circuit import circuit_states
 from shared.clock import utcnow
 from shared.ingest import Ingest, RequestProblemError
@@ -237,9 +238,10 @@ class HttpApi:
         return respond(public_view(task), 200)  # the view a completion callback posts
 
     def health(self, request: flask.Request) -> Any:
-        """`{status, version}`; with the details (providers, circuits, model warnings) when the
-        caller may see them: anyone when ingest is IAM-only (Cloud Run authenticated them), else
-        only a caller with a valid API key. The minimal answer reads nothing (no Firestore)."""
+        """`{status, version}`; with the details (providers, circuits, model warnings, the batch
+        lane's open jobs) when the caller may see them: anyone when ingest is IAM-only (Cloud Run
+        authenticated them), else only a caller with a valid API key. The minimal answer reads
+        nothing (no Firestore)."""
         document: dict[str, Any] = {"status": "ok", "version": self.settings.version}
         if self.settings.api_keys_required and presented_key(request.headers) is None:
             return respond(document, 200)
@@ -260,7 +262,16 @@ class HttpApi:
             for name in self.settings.providers
         ]
         document |= {"providers": providers, "model_warnings": model_warnings(self.settings)}
+        document["batch"] = self._batch_health()
         return respond(document, 200)
+
+    def _batch_health(self) -> dict[str, Any] | None:
+        """The batch lane's open jobs (None when Firestore did not answer: health answers)."""
+        try:
+            return open_jobs_summary(self.settings, lambda: self.ingest.store.client, utcnow())
+        except Exception:
+            logger.exception("could not read the open batch jobs")
+            return None
 
     def openapi(self, _request: flask.Request) -> Any:
         """The OpenAPI document of these routes, with this deployment's providers, limits and

@@ -14,6 +14,7 @@ import sys
 import time
 from typing import Any
 
+from aiexec.cli.batch_jobs import add_job_commands
 from aiexec.cli.main import EXIT_OK, EXIT_TIMEOUT, EXIT_UNREACHABLE
 from aiexec.client import ServiceUnreachableError
 from aiexec.client.queries import firestore_errors
@@ -23,7 +24,9 @@ TRIGGER = b'{"source": "aiexec batch flush"}'
 
 
 def register(subparsers: Any) -> None:
-    batch = subparsers.add_parser("batch", help="the batch lane: flush (and its jobs)")
+    batch = subparsers.add_parser(
+        "batch", help="the batch lane: flush, and its jobs (list, show, cancel)"
+    )
     commands = batch.add_subparsers(dest="batch_command", required=True, metavar="COMMAND")
     flush = commands.add_parser(
         "flush", help="trigger the batcher and the poller now (publishes to batch-requests)"
@@ -40,6 +43,7 @@ def register(subparsers: Any) -> None:
     )
     flush.add_argument("--json", action="store_true", help="machine-readable output")
     flush.set_defaults(func=cmd_flush)
+    add_job_commands(commands)  # list, show, cancel (aiexec/cli/batch_jobs.py)
 
 
 def cmd_flush(args: argparse.Namespace) -> int:
