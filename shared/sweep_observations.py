@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from shared import metric_events
-from shared.circuit import circuit_states
+from shared.firestore.circuits import CircuitDocuments
 from shared.model_lifecycle import configured_models, needs_attention
 from shared.settings import TaskSettings
 
@@ -20,18 +20,26 @@ MODEL_SHUTDOWN_ALERT_DAYS = 30  # the alert's window (the report's is model_shut
 
 def observe(settings: TaskSettings, client: Any, now: datetime) -> None:
     """Log each provider's circuit state and each configured model within 30 days of its
-    shutdown; a failure here is logged, never the sweep's."""
+    shutdown; a failure to read the circuits is logged, never the sweep's."""
     try:
-        for provider, circuit in circuit_states(settings, client).items():
-            since = circuit.get("open_since")
-            open_for = 0.0
-            if circuit["state"] != "closed" and isinstance(since, datetime):
-                open_for = max(0.0, (now - since).total_seconds())
-            metric_events.circuit_state(logger, provider, circuit["state"], open_for)
+        written = CircuitDocuments(settings, lambda: client).all()
     except Exception:  # advisory: the sweep's own work must go on
         logger.exception("could not read the circuits for their state lines")
-    for model in needs_attention(
-        configured_models(settings, now.date()), MODEL_SHUTDOWN_ALERT_DAYS
-    ):
+        written = {}
+    for provider in settings.providers:
+        metric_events.circuit_state(logger, provider, *_circuit(written.get(provider), now))
+    models = configured_models(settings, now.date())
+    for model in needs_attention(models, MODEL_SHUTDOWN_ALERT_DAYS):
         row = model.row(MODEL_SHUTDOWN_ALERT_DAYS)
         metric_events.model_near_shutdown(logger, model.provider, model.model, row)
+
+
+def _circuit(doc: dict[str, Any] | None, now: datetime) -> tuple[str, float]:
+    """(state, seconds since it left `closed`) of a circuit document as shared/circuit.py
+    writes it (read here without the breaker: the sweeper calls no provider); an older
+    document without `open_since` counts from `opened_at`."""
+    state = str((doc or {}).get("state") or "closed")
+    since = (doc or {}).get("open_since") or (doc or {}).get("opened_at")
+    if state == "closed" or not isinstance(since, datetime):
+        return state, 0.0
+    return state, max(0.0, (now - since).total_seconds())

@@ -14,13 +14,13 @@ from typing import Any
 
 from infra.settings import Settings
 from shared import metric_events as ev
+from shared.sweep_observations import MODEL_SHUTDOWN_ALERT_DAYS
 
 USER_METRIC_PREFIX = "logging.googleapis.com/user/"
 # Gen2 functions are Cloud Run services: their stdout lines are entries of this resource.
 RESOURCE = "cloud_run_revision"
 DASHBOARD_FILE = Path(__file__).resolve().parents[1] / "monitoring" / "dashboard.json"
 CIRCUIT_OPEN_ALERT_S = 300  # the "open for more than 5 minutes"
-MODEL_SHUTDOWN_ALERT_DAYS = 30  # the sweeper logs configured models this close to shutdown
 # Latency buckets: 10 ms x 2^n, up to ~10 min.
 _LATENCY_BUCKETS = {"exponentialBuckets": {"numFiniteBuckets": 16, "growthFactor": 2, "scale": 10}}
 

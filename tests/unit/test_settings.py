@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from infra.settings import Settings
 from infra.settings_deploy import DeploySettings
 from infra.settings_localstack import LocalStackSettings
+from infra.settings_monitoring import MonitoringSettings
 from infra.settings_reference import env_example
 from shared.providers.registry import SPECS
 from shared.settings import (
@@ -69,6 +70,7 @@ def test_each_service_is_given_only_its_sections() -> None:
     security = set(SecuritySettings.model_fields)
     delivery = set(ReportSettings.model_fields)
     tooling = set(DeploySettings.model_fields) | set(LocalStackSettings.model_fields)
+    tooling |= set(MonitoringSettings.model_fields)
     assert not task & (security | delivery | tooling)
     assert security <= ingest and not ingest & (delivery | tooling)
     assert delivery <= report and not report & (security | tooling)
