@@ -26,6 +26,13 @@ class LocalStackSettings(BaseSettings):
     poller_port: int = Field(8098, description="Local poller function port (the batch lane).")
     worker_base_port: int = Field(8091, description="First local worker port (one per provider).")
     simulator_port: int = Field(8090, description="Local provider simulator port.")
+    sim_batch_delay_s: float = Field(
+        5.0,
+        ge=0,
+        description="Seconds a batch job of the provider simulator takes to finish (OpenAI "
+        "Batches, Vertex AI batch prediction); `aiexec sim batch --delay S` changes it at run "
+        "time for jobs created afterwards.",
+    )
     storage_port: int = Field(8087, description="Local Cloud Storage emulator port.")
     storage_bucket: str = Field(
         "demo-aiexec-attachments",

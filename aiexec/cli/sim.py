@@ -1,5 +1,5 @@
-"""`aiexec sim fault | model | status | reset`: drive the local provider simulator's faults and
-model lifecycle."""
+"""`aiexec sim fault | model | batch | status | reset`: drive the local provider simulator's
+faults, model lifecycle and batch jobs."""
 
 from __future__ import annotations
 
@@ -29,7 +29,13 @@ def register(subparsers: Any) -> None:
     sim = subparsers.add_parser("sim", help="control the local provider simulator")
     actions = sim.add_subparsers(dest="sim_command", required=True, metavar="ACTION")
 
-    fault = actions.add_parser("fault", help="set a provider's fault mode")
+    fault = actions.add_parser(
+        "fault",
+        help="set a provider's fault mode",
+        description="The batch-* modes (batch-fail, batch-expire, batch-line-errors) affect "
+        "the provider's batch jobs created while the mode is set; online calls answer. "
+        "ok clears any mode.",
+    )
     fault.add_argument("provider", choices=PROVIDERS)
     fault.add_argument("mode", choices=MODES)
     fault.add_argument(
@@ -49,6 +55,20 @@ def register(subparsers: Any) -> None:
     )
     reset.set_defaults(func=cmd_reset)
     _register_model(actions)
+    _register_batch(actions)
+
+
+def _register_batch(actions: Any) -> None:
+    batch = actions.add_parser(
+        "batch",
+        help="show the batch jobs, or set how long one takes",
+        description="Batch jobs (OpenAI Batches, Vertex AI batch prediction) finish --delay "
+        "seconds after their creation (default AIEXEC_SIM_BATCH_DELAY_S); a new delay applies "
+        "to jobs created afterwards.",
+    )
+    batch.add_argument("--delay", type=float, metavar="S", help="seconds a new job takes")
+    batch.add_argument("--json", action="store_true", help="print the raw JSON")
+    batch.set_defaults(func=cmd_batch)
 
 
 def _register_model(actions: Any) -> None:
@@ -136,6 +156,24 @@ def cmd_reset(args: argparse.Namespace) -> int:
     def action(client: SimulatorClient) -> None:
         client.reset()
         print("simulator reset: all providers ok, counters zeroed, models as in the catalog")
+
+    return _run(action)
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    if args.delay is not None and args.delay < 0:
+        print("aiexec sim batch: --delay must be >= 0", file=sys.stderr)
+        return EXIT_USAGE
+
+    def action(client: SimulatorClient) -> None:
+        view = client.batch() if args.delay is None else client.set_batch_delay(args.delay)
+        if args.json:
+            print(json.dumps(view, indent=2))
+            return
+        print(f"batch jobs take {view['delay_s']} s")
+        for job in view["jobs"]:
+            print(f"  {job['provider']:<8} {job['id']}  {job['phase']:<10} lines={job['lines']}"
+                  f" fault={job['mode']}")  # fmt: skip
 
     return _run(action)
 

@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure("simulator")
     try:
-        server = make_server(args.host, args.port)
+        server = make_server(args.host, args.port, batch_delay_s=settings.sim_batch_delay_s)
     except SimulatorStartError as exc:
         sys.stderr.write(f"simulator: {exc}\n")
         return EXIT_CANNOT_START

@@ -30,7 +30,8 @@ class SimulatorClient:
         return self._call("GET", "/_sim/health")
 
     def set_fault(self, provider: str, mode: str, **params: Any) -> dict[str, Any]:
-        """Set `provider`'s fault; params: retry_after_s, delay_s, failure_rate, status, seed."""
+        """Set `provider`'s fault; params: retry_after_s, delay_s, failure_rate, status, seed.
+        The batch-* modes affect the batch jobs created while they are set (`ok` clears)."""
         return self._call("POST", f"/_sim/faults/{provider}", {"mode": mode, **params})
 
     def faults(self) -> dict[str, Any]:
@@ -43,8 +44,18 @@ class SimulatorClient:
         """Model calls `provider` received since the last reset."""
         return int(self.stats()[provider]["calls"])
 
+    def batch(self) -> dict[str, Any]:
+        """The batch jobs' delay and every job: {"delay_s", "jobs": [{provider, id, phase,
+        lines, mode}]}."""
+        return self._call("GET", "/_sim/batch")
+
+    def set_batch_delay(self, delay_s: float) -> dict[str, Any]:
+        """Batch jobs created from now on finish `delay_s` seconds after their creation."""
+        return self._call("POST", "/_sim/batch", {"delay_s": delay_s})
+
     def reset(self) -> dict[str, Any]:
-        """Every provider ok, counters zeroed, every model as the catalog says."""
+        """Every provider ok, counters zeroed, every model as the catalog says, no batch job
+        nor file, the batch delay the simulator started with."""
         return self._call("POST", "/_sim/reset")
 
     def model(self, provider: str, model: str) -> dict[str, Any]:

@@ -17,8 +17,18 @@ from shared.providers.registry import known_providers
 
 PROVIDERS = tuple(known_providers())  # every registered provider (shared/providers/registry.py)
 # `invalid-json`: the call is answered, but a structured answer does not follow its schema.
-MODES = ("ok", "down", "rate-limit", "slow", "flaky", "auth", "quota", "reset", "invalid-json")
-ANSWERING_MODES = ("ok", "invalid-json")  # modes in which the dialect answers the call
+# `batch-*`: only batch jobs created while the mode is set are affected (online calls answer):
+# the job fails, expires, or answers a deterministic tenth of its lines with an error
+# (infra/simulator/batch_engine.py).
+BATCH_MODES = ("batch-fail", "batch-expire", "batch-line-errors")
+MODES = (
+    "ok", "down", "rate-limit", "slow", "flaky", "auth", "quota", "reset", "invalid-json",
+    *BATCH_MODES,
+)  # fmt: skip
+ANSWERING_MODES = ("ok", "invalid-json", *BATCH_MODES)  # modes in which the dialect answers
+# The faults a batch API request (file upload, job create/get/list/cancel) answers with, as the
+# provider's whole API would be out; the rest (slow, flaky, invalid-json) concern model calls.
+_BATCH_API_FAULTS = ("down", "rate-limit", "quota", "auth", "reset")
 
 
 class FaultSpecError(AIExecError, ValueError):
@@ -155,6 +165,18 @@ class SimState:
                 left = fault.count - 1
                 state.fault = replace(fault, count=left) if left else Fault()
         return replace(outcome, generation=generation)
+
+    def fault(self, provider: str) -> Fault:
+        self._check(provider)
+        with self._lock:
+            return self._providers[provider].fault
+
+    def batch_api_outcome(self, provider: str) -> Outcome:
+        """How a batch API request fares: not a model call (not counted, `count` untouched)."""
+        fault = self.fault(provider)
+        if fault.mode in _BATCH_API_FAULTS:
+            return _outcome_for(fault)
+        return Outcome("ok")
 
     def sleep(self, outcome: Outcome) -> None:
         """Apply a "slow" delay; returns early on reset or shutdown."""

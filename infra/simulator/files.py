@@ -11,14 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-import os
 import re
 from dataclasses import replace
 from typing import Any
-from urllib.parse import quote, urlsplit
 
-import httpx
-
+from infra.simulator import gcs
 from infra.simulator.textgen import Generation
 from infra.simulator.wire import BadRequest
 
@@ -152,16 +149,7 @@ def _gs_size(uri: Any) -> int:
         raise BadRequest("fileData.fileUri is required")
     if uri.startswith("https://"):
         return URL_FILE_BYTES
-    parts = urlsplit(uri)
-    host = os.environ.get("STORAGE_EMULATOR_HOST")
-    if parts.scheme != "gs" or not parts.netloc or host is None:
-        raise BadRequest(f"Cannot fetch content from the provided URL: {uri}")
-    name = quote(parts.path.removeprefix("/"), safe="")
-    url = f"{host.rstrip('/')}/storage/v1/b/{parts.netloc}/o/{name}"
     try:
-        response = httpx.get(url, timeout=5.0, trust_env=False)
-    except httpx.HTTPError as error:
+        return gcs.object_size(uri)
+    except gcs.StorageError as error:
         raise BadRequest(f"Cannot fetch content from the provided URL: {uri}") from error
-    if response.status_code != 200:
-        raise BadRequest(f"Cannot fetch content from the provided URL: {uri}")
-    return int(response.json().get("size", 0))

@@ -15,8 +15,11 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
+from infra.settings import Settings
+from infra.simulator import openai_batches, openai_files, vertex_batches
+from infra.simulator.batch_engine import BatchContext, BatchEngine, BatchRequest, FileStore, Route
 from infra.simulator.dialects import Dialect, dialects
 from infra.simulator.faults import (
     ANSWERING_MODES,
@@ -37,6 +40,10 @@ logger = logging.getLogger("aiexec.simulator")
 MAX_BODY_BYTES = 32 * 1024 * 1024
 _FAULT_PATH = re.compile(r"^/_sim/faults/(?P<provider>[^/]+)$")
 _MODEL_PATH = re.compile(r"^/_sim/models/(?P<provider>[^/]+)/(?P<model>[^/]+)$")
+# The batch APIs (files, jobs) of the providers that sell one.
+BATCH_ROUTES: tuple[Route, ...] = (
+    openai_files.ROUTES + openai_batches.ROUTES + vertex_batches.ROUTES
+)
 
 
 class SimulatorStartError(AIExecError):
@@ -51,10 +58,12 @@ class SimulatorServer(ThreadingHTTPServer):
     daemon_threads = True  # a request stuck in a "slow" fault must not block shutdown
     request_queue_size = 128
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, batch_delay_s: float) -> None:
         self.state = SimState()
         self.cache = PromptCache()
         self.models = ModelRegistry()
+        self.batches = BatchEngine(batch_delay_s)
+        self.files = FileStore()  # OpenAI Files (batch input and output)
         super().__init__((host, port), _Handler)
 
     @property
@@ -66,6 +75,8 @@ class SimulatorServer(ThreadingHTTPServer):
         self.state.reset()
         self.cache.clear()
         self.models.reset()
+        self.batches.reset()
+        self.files.clear()
 
     def stop(self) -> None:
         """Stop a server started by `start_in_thread` (wakes requests sleeping in a fault)."""
@@ -92,6 +103,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch()
 
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
     def log_message(self, format: str, *args: Any) -> None:
         # Replaced by the structured line in `_dispatch`; the default goes to stderr.
         return
@@ -116,6 +130,12 @@ class _Handler(BaseHTTPRequestHandler):
             return raw
         if path.startswith("/_sim/"):
             return self._control(path, raw)
+        batch = [(route, m) for route in BATCH_ROUTES if (m := route.pattern.match(path))]
+        if batch:
+            return self._batch_call(batch, raw, fields)
+        return self._dialect_route(path, raw, fields)
+
+    def _dialect_route(self, path: str, raw: bytes, fields: dict[str, Any]) -> Reply | None:
         for dialect in dialects():
             lookup = dialect.MODELS_PATH.match(path)
             if lookup is not None:
@@ -140,6 +160,30 @@ class _Handler(BaseHTTPRequestHandler):
             lambda: dialect.answer(body, call, headers, cache, models),
             lambda outcome: dialect.fault(outcome, call, model),
         )
+
+    def _batch_call(
+        self, found: list[tuple[Route, re.Match[str]]], raw: bytes, fields: dict[str, Any]
+    ) -> Reply | None:
+        """A batch API request (not a model call: not counted), subject to an API outage."""
+        chosen = [(route, match) for route, match in found if route.method == self.command]
+        if not chosen:
+            allowed = ", ".join(sorted({route.method for route, _ in found}))
+            reply = _plain_error(405, f"{self.command} is not allowed on {fields['path']}")
+            return Reply(reply.status, reply.body, {"Allow": allowed})
+        route, match = chosen[0]
+        fields.update(provider=route.provider, batch=True)
+        outcome = self.server.state.batch_api_outcome(route.provider)
+        fields["fault"] = outcome.mode
+        if outcome.mode == "reset":
+            return None
+        if outcome.mode != "ok":
+            return route.fault(outcome)
+        server = self.server
+        context = BatchContext(server.batches, server.files, server.cache, server.models,
+                               server.state)  # fmt: skip
+        query = dict(parse_qsl(urlsplit(self.path).query))
+        request = BatchRequest(raw, query, self.headers.get("Content-Type", ""))
+        return route.handler(context, match, request)
 
     def _model_lookup(
         self, dialect: Dialect, match: re.Match[str], fields: dict[str, Any]
@@ -188,6 +232,8 @@ class _Handler(BaseHTTPRequestHandler):
                 200, {"overrides": server.models.overrides(), "served": self._served()}
             ),
             ("POST", "/_sim/reset"): self._reset,
+            ("GET", "/_sim/batch"): lambda: Reply(200, server.batches.summary()),
+            ("POST", "/_sim/batch"): lambda: self._set_batch(raw),
         }
         handler = simple.get((self.command, path))
         if handler is not None:
@@ -205,6 +251,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _reset(self) -> Reply:
         self.server.reset()
         return Reply(200, {"status": "ok", "faults": self.server.state.faults()})
+
+    def _set_batch(self, raw: bytes) -> Reply:
+        """`{"delay_s": S}`: the delay of batch jobs created from now on."""
+        spec = _parse_json(raw)
+        delay = spec.get("delay_s") if isinstance(spec, dict) else None
+        if set(spec or {}) != {"delay_s"} or isinstance(delay, bool) or \
+                not isinstance(delay, int | float) or delay < 0:  # fmt: skip
+            return _plain_error(400, 'the body must be {"delay_s": S} with S >= 0')
+        self.server.batches.set_delay(float(delay))
+        return Reply(200, self.server.batches.summary())
 
     def _served(self) -> dict[str, list[str]]:
         models = self.server.models
@@ -247,10 +303,12 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(size)
 
     def _send(self, reply: Reply) -> None:
-        data = json.dumps(reply.body).encode()
+        data = json.dumps(reply.body).encode() if reply.raw is None else reply.raw
+        raw = reply.raw is not None
+        kind = "application/octet-stream" if raw else "application/json; charset=utf-8"
         try:
             self.send_response(reply.status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))
             for name, value in reply.headers.items():
                 self.send_header(name, value)
@@ -268,10 +326,14 @@ def _parse_json(raw: bytes) -> Any:
         return None
 
 
-def make_server(host: str = "127.0.0.1", port: int = 0) -> SimulatorServer:
-    """Bind the simulator (port 0 = any free port) without serving yet."""
+def make_server(
+    host: str = "127.0.0.1", port: int = 0, *, batch_delay_s: float | None = None
+) -> SimulatorServer:
+    """Bind the simulator (port 0 = any free port) without serving yet; batch jobs take
+    `batch_delay_s` to finish (None: AIEXEC_SIM_BATCH_DELAY_S)."""
+    delay = Settings().sim_batch_delay_s if batch_delay_s is None else batch_delay_s
     try:
-        return SimulatorServer(host, port)
+        return SimulatorServer(host, port, delay)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise SimulatorStartError(
@@ -281,9 +343,11 @@ def make_server(host: str = "127.0.0.1", port: int = 0) -> SimulatorServer:
         raise SimulatorStartError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
 
 
-def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> tuple[SimulatorServer, str]:
+def start_in_thread(
+    host: str = "127.0.0.1", port: int = 0, *, batch_delay_s: float | None = None
+) -> tuple[SimulatorServer, str]:
     """Serve in a daemon thread; returns the server (call `.stop()`) and its base URL."""
-    server = make_server(host, port)
+    server = make_server(host, port, batch_delay_s=batch_delay_s)
     thread = threading.Thread(
         target=server.serve_forever, name=f"simulator-{server.url}", daemon=True
     )

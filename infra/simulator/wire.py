@@ -1,4 +1,4 @@
-"""The reply type both API dialects produce, and small helpers for reading request bodies."""
+"""The reply type every API dialect produces, and small helpers for reading request bodies."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ class Reply:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # sent as is instead of `body` (a file's content), octet-stream
 
 
 class BadRequest(AIExecError):  # noqa: N818 - mirrors the HTTP status name on purpose
