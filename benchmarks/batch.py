@@ -164,11 +164,14 @@ def new_ids(prefix: str, n: int) -> list[str]:
     return [f"{prefix}{i:06d}-{uuid.uuid4().hex[:6]}" for i in range(n)]
 
 
-def _submit_all(run: BatchRun, submit: Submit) -> None:
+def submit_all(run: BatchRun, submit: Submit, fields: dict[str, Any] | None = None) -> None:
+    """Submit every task of `run` (16 threads), each request with `fields` added (the batch
+    lane's `mode`)."""
     lock = threading.Lock()
 
     def one(task_id: str) -> None:
-        body = json.dumps({"task_description": PROMPT.format(task_id), "task_id": task_id})
+        request = {"task_description": PROMPT.format(task_id), "task_id": task_id}
+        body = json.dumps(request | (fields or {}))
         began = run.submitted[task_id] = time.monotonic()
         try:
             accepted = submit(task_id, body.encode())
@@ -210,7 +213,7 @@ def run_batch(
     """Submit `n` tasks at once and wait (at most `timeout_s`) until each is terminal."""
     run = BatchRun(ids=new_ids(prefix, n))
     with completions.expecting(run.ids) as seen:
-        _submit_all(run, submit)
+        submit_all(run, submit)
         completions.wait(seen, n, timeout_s)
         run.seen = dict(seen)
     run.docs = read_docs(db, collection, run.ids)

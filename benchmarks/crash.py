@@ -14,7 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.batch import BatchRun, _submit_all, new_ids, read_docs
+from benchmarks.batch import BatchRun, new_ids, read_docs, submit_all
 from benchmarks.scenarios import batch_figures
 from benchmarks.stats import Figures
 from shared.sweeper import Sweeper
@@ -56,7 +56,7 @@ def pipeline_crash(bench: Bench, n: int, tag: str) -> Figures:
         thread = threading.Thread(target=crash, args=(seen,), name="bench-crash", daemon=True)
         thread.start()
         try:
-            _submit_all(run, target.submit["topic"])
+            submit_all(run, target.submit["topic"])
             target.completions.wait(seen, n, bench.timeout_s(n))
             run.seen = dict(seen)
         finally:

@@ -61,6 +61,7 @@ class Options:
     repo_root: Path = REPO_ROOT
     warmup: bool = True
     peer: bool = True  # LiteLLM's Router beside the pipeline (the `bench` dependency group)
+    batch_tasks: int = 10_000  # the batch lane's measurement (benchmarks/batch_lane.py); 0: none
 
     @property
     def n_latency(self) -> int:

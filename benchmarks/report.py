@@ -188,6 +188,38 @@ def dollar_rows(cost: Mapping[str, Any]) -> list[Row]:
     return rows
 
 
+LANE_OPS = (
+    ("firestore_reads", "Firestore reads per task"),
+    ("firestore_writes", "Firestore writes per task"),
+    ("firestore_ops", "Firestore ops per task"),
+    ("pubsub_published", "Pub/Sub messages published per task"),
+    ("pubsub_delivered", "Pub/Sub deliveries per task"),
+    ("invocations", "function invocations per task"),
+)
+
+
+def lane_rows(m: Mapping[str, Any], cost: Mapping[str, Any], lane: Mapping[str, Any]) -> list[Row]:
+    """The batch lane (the pipeline column) beside the online lane's batch via the topic."""
+    online, online_usd = m.get("pipeline_topic") or {}, cost.get("pipeline") or {}
+    rows = [
+        row("tasks", online.get("tasks"), lane.get("tasks"), ratio_of=False),
+        row("wall time (s, first submit -> last completion)", online.get("wall_s"), lane["wall_s"]),
+        row("  of which submitting (s)", None, lane.get("submit_s")),
+        row("  of which batcher, provider job, poller (s)", None, lane.get("lane_s")),
+        row("answered in the batch / moved online", None,
+            f"{lane.get('answered_in_batch')} / {lane.get('moved_online')}", ratio_of=False),
+        *(row(label, online.get(key), lane.get(key)) for key, label in LANE_OPS),
+        row("$ per 1M tasks: infrastructure, total", online_usd.get("usd_infra_total"),
+            lane.get("usd_infra_total")),
+        row("$ per 1M tasks: provider tokens", online_usd.get("usd_provider_tokens"),
+            lane.get("usd_provider_batch")),
+        row("$ per 1M tasks: the same tokens at online prices", None,
+            lane.get("usd_provider_online_prices")),
+        row("$ per 1M tasks: saved by the batch lane", None, lane.get("usd_provider_saved")),
+    ]  # fmt: skip
+    return rows
+
+
 PEER_ROWS = (
     ("throughput", "throughput (tasks/s)"),
     ("client_p50_ms", "p50 (ms, submit -> answer/event)"),
@@ -306,6 +338,11 @@ def render(results: Mapping[str, Any]) -> str:
             "the peer)\n  down = primary down; crash = killed at 50 % and restarted, once",
             peer_rows(results.get("peer")),
         ),
+        *(
+            [(_lane_title(results), lane_rows(m, results["cost"], results["batch_lane"]))]
+            if results.get("batch_lane")
+            else []
+        ),
         (
             "Memory (reference: the floor's counterpart)",
             memory_rows(results["memory_mib"], primary),
@@ -319,6 +356,14 @@ def render(results: Mapping[str, Any]) -> str:
         lines.extend(_line(("  " + r[0], *r[1:])) for r in rows)
     lines += ["", *_notes(results)]
     return "\n".join(lines)
+
+
+def _lane_title(results: Mapping[str, Any]) -> str:
+    lane = results["batch_lane"]
+    return (
+        f"Batch lane, {lane.get('tasks')} tasks once, {lane.get('jobs')} job(s), simulator job "
+        f"time {lane.get('sim_delay_s')} s (reference: the online lane via the topic)"
+    )
 
 
 def _ingest_title(published: Mapping[str, Any]) -> str:

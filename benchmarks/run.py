@@ -19,6 +19,7 @@ from typing import Any
 
 from benchmarks import peer, procstats, scenarios
 from benchmarks.batch import new_ids
+from benchmarks.batch_lane import measure_batch_lane
 from benchmarks.cost import dollars_per_million, load_prices
 from benchmarks.crash import KILL_AT, pipeline_crash
 from benchmarks.harness import (
@@ -142,6 +143,11 @@ def run(options: Options, progress: Progress = stderr_progress) -> dict[str, Any
         memory = procstats.peak_rss_mib(bench.probe.groups)
         functions = {name: bench.targets[name].functions for name in bench.targets}
         primary = bench.primary
+        lane = (
+            measure_batch_lane(bench, options.batch_tasks, "batch-lane")
+            if options.batch_tasks
+            else None
+        )
         crash = crash_pair(bench)
     medians = {key: median_figures([r[key] for r in repeats]) for key in repeats[0]}
     prices = load_prices()
@@ -153,6 +159,7 @@ def run(options: Options, progress: Progress = stderr_progress) -> dict[str, Any
         "paired_throughput_ratios": paired_ratios(repeats),
         "runs": repeats,
         "crash": crash,
+        "batch_lane": lane,
         "peer": peer_summary(medians, crash) if options.peer else None,
         "memory_mib": memory,
         "functions": functions,
@@ -263,6 +270,7 @@ def _meta(options: Options, load_before: tuple[float, ...], elapsed_s: float) ->
             "provider_latency_ms": options.provider_latency_ms,
             "provider_jitter_ms": options.provider_jitter_ms,
             "peer": options.peer,
+            "batch_tasks": options.batch_tasks,
         },
     }
 

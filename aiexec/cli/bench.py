@@ -44,6 +44,12 @@ def register(subparsers: Any) -> None:
     bench.add_argument(
         "--provider-jitter-ms", type=float, default=200.0, help="slow provider: ± uniform jitter"
     )
+    bench.add_argument(
+        "--batch-tasks",
+        type=int,
+        default=10_000,
+        help="tasks through the batch lane, once (default 10000; 0 skips it)",
+    )
     bench.add_argument("--no-warmup", action="store_true", help="skip the warm-up batches")
     bench.add_argument(
         "--no-peer",
@@ -68,8 +74,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks.run import run
     from infra.localstack import StackError
 
-    if min(args.tasks, args.repeat, args.singles, args.worker_threads) < 1:
-        print("aiexec bench: --tasks, --repeat, --singles and --worker-threads must be >= 1")
+    if min(args.tasks, args.repeat, args.singles, args.worker_threads) < 1 or args.batch_tasks < 0:
+        print(
+            "aiexec bench: --tasks, --repeat, --singles and --worker-threads must be >= 1, "
+            "--batch-tasks >= 0"
+        )
         return EXIT_USAGE
     extra = {"state_dir": args.state_dir.resolve()} if args.state_dir else {}
     peer = not args.no_peer
@@ -91,6 +100,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         provider_jitter_ms=args.provider_jitter_ms,
         warmup=not args.no_warmup,
         peer=peer,
+        batch_tasks=args.batch_tasks,
     )
     try:
         results = run(options)
@@ -102,4 +112,5 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(render(results))
     print(f"\nJSON: {args.out}")
     lost = sum(int(f.get("lost") or 0) for run in results["runs"] for f in run.values())
+    lost += int((results.get("batch_lane") or {}).get("lost") or 0)
     return EXIT_OK if lost == 0 else EXIT_FAILED
