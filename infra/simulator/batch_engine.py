@@ -216,13 +216,43 @@ class BatchContext:
     state: SimState
 
 
+Handler = Callable[[BatchContext, re.Match[str], BatchRequest], Reply]
+Finder = Callable[[BatchContext, re.Match[str]], "BatchJob | Reply"]  # the job, or its 404
+
+
 @dataclass(frozen=True)
 class Route:
     provider: str
     method: str
     pattern: re.Pattern[str]
-    handler: Callable[[BatchContext, re.Match[str], BatchRequest], Reply]
+    handler: Handler
     fault: Callable[[Outcome], Reply]  # the provider's error for an outage of its whole API
+
+
+def get_handler(find: Finder, render: Callable[[BatchContext, BatchJob], Reply]) -> Handler:
+    """A dialect's "get one job": the job as the provider shows it, or its 404."""
+
+    def handle(ctx: BatchContext, match: re.Match[str], request: BatchRequest) -> Reply:
+        job = find(ctx, match)
+        return job if isinstance(job, Reply) else render(ctx, job)
+
+    return handle
+
+
+def cancel_handler(
+    find: Finder,
+    refused: Callable[[BatchJob], Reply],
+    accepted: Callable[[BatchContext, BatchJob], Reply],
+) -> Handler:
+    """A dialect's "cancel a job": `accepted` once cancelling, `refused` when it had ended."""
+
+    def handle(ctx: BatchContext, match: re.Match[str], request: BatchRequest) -> Reply:
+        job = find(ctx, match)
+        if isinstance(job, Reply):
+            return job
+        return accepted(ctx, job) if ctx.engine.cancel(job) else refused(job)
+
+    return handle
 
 
 # --- the provider's own file storage (OpenAI Files) ------------------------------------------

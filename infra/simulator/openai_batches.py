@@ -33,6 +33,8 @@ from infra.simulator.batch_engine import (
     Phase,
     Route,
     StoredFile,
+    cancel_handler,
+    get_handler,
     new_id,
 )
 from infra.simulator.openai_files import bad, fault
@@ -278,19 +280,12 @@ def _job(ctx: BatchContext, match: re.Match[str]) -> BatchJob | Reply:
     return job
 
 
-def retrieve_batch(ctx: BatchContext, match: re.Match[str], request: BatchRequest) -> Reply:
-    job = _job(ctx, match)
-    return job if isinstance(job, Reply) else Reply(200, batch_object(ctx, job))
-
-
-def cancel_batch(ctx: BatchContext, match: re.Match[str], request: BatchRequest) -> Reply:
-    job = _job(ctx, match)
-    if isinstance(job, Reply):
-        return job
-    if not ctx.engine.cancel(job):
-        status = _STATUS[job.phase()]
-        return bad(f"Cannot cancel a batch with status '{status}'.", status=409)
+def _shown(ctx: BatchContext, job: BatchJob) -> Reply:
     return Reply(200, batch_object(ctx, job))
+
+
+def _not_cancelled(job: BatchJob) -> Reply:
+    return bad(f"Cannot cancel a batch with status '{_STATUS[job.phase()]}'.", status=409)
 
 
 def list_batches(ctx: BatchContext, match: re.Match[str], request: BatchRequest) -> Reply:
@@ -319,7 +314,7 @@ ROUTES = tuple(
     for method, pattern, handler in (
         ("POST", r"^/v1/batches$", create_batch),
         ("GET", r"^/v1/batches$", list_batches),
-        ("GET", _BATCH + "$", retrieve_batch),
-        ("POST", _BATCH + "/cancel$", cancel_batch),
+        ("GET", _BATCH + "$", get_handler(_job, _shown)),
+        ("POST", _BATCH + "/cancel$", cancel_handler(_job, _not_cancelled, _shown)),
     )
 )

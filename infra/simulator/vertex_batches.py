@@ -47,6 +47,8 @@ from infra.simulator.batch_engine import (
     LineResult,
     Phase,
     Route,
+    cancel_handler,
+    get_handler,
 )
 from infra.simulator.faults import Outcome
 from infra.simulator.wire import BadRequest, Reply
@@ -284,21 +286,18 @@ def _job(ctx: BatchContext, match: re.Match[str]) -> BatchJob | Reply:
     return job
 
 
-def get_job(ctx: BatchContext, match: re.Match[str], request: BatchRequest) -> Reply:
-    job = _job(ctx, match)
-    return job if isinstance(job, Reply) else Reply(200, job_resource(ctx, job))
+def _shown(ctx: BatchContext, job: BatchJob) -> Reply:
+    return Reply(200, job_resource(ctx, job))
 
 
-def cancel_job(ctx: BatchContext, match: re.Match[str], request: BatchRequest) -> Reply:
-    job = _job(ctx, match)
-    if isinstance(job, Reply):
-        return job
-    if not ctx.engine.cancel(job):
-        state = _STATE[job.phase()]
-        message = f"The BatchPredictionJob cannot be cancelled in state {state}."
-        return Reply(400, {"error": {"code": 400, "message": message,
-                                     "status": "FAILED_PRECONDITION"}})  # fmt: skip
-    return Reply(200, {})
+def _not_cancelled(job: BatchJob) -> Reply:
+    message = f"The BatchPredictionJob cannot be cancelled in state {_STATE[job.phase()]}."
+    error = {"code": 400, "message": message, "status": "FAILED_PRECONDITION"}
+    return Reply(400, {"error": error})
+
+
+def _cancelling(ctx: BatchContext, job: BatchJob) -> Reply:
+    return Reply(200, {})  # google.protobuf.Empty
 
 
 def _matcher(text: str) -> dict[str, str]:
@@ -340,7 +339,7 @@ ROUTES = tuple(
     for method, pattern, handler in (
         ("POST", _JOBS + "$", create_job),
         ("GET", _JOBS + "$", list_jobs),
-        ("GET", _ONE + "$", get_job),
-        ("POST", _ONE + ":cancel$", cancel_job),
+        ("GET", _ONE + "$", get_handler(_job, _shown)),
+        ("POST", _ONE + ":cancel$", cancel_handler(_job, _not_cancelled, _cancelling)),
     )
 )
