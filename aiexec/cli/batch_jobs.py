@@ -22,6 +22,7 @@ from aiexec.client.queries import firestore_errors
 from infra.settings import Settings, get_settings
 from shared.batch.provider import JobState
 from shared.clock import utcnow
+from shared.task_view import jsonable
 
 _COLUMNS = ("job_id", "provider", "model", "state", "tasks", "created", "age", "counts")
 _CANCELLABLE = (JobState.SUBMITTED.value, JobState.RUNNING.value)
@@ -89,7 +90,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _list(settings: Settings, args: argparse.Namespace, states: list[str]) -> int:
     jobs = _overview(settings).recent(args.limit, states)
     if args.json:
-        print(json.dumps([_jsonable(job) for job in jobs]))
+        print(json.dumps([jsonable(job) for job in jobs]))
         return EXIT_OK
     if not jobs:
         print("no batch jobs" + (f" in {', '.join(states)}" if states else ""))
@@ -124,7 +125,7 @@ def _show(settings: Settings, args: argparse.Namespace) -> int:
     if not args.tasks:
         job.pop("task_ids", None)
     if args.json:
-        print(json.dumps(_jsonable(job)))
+        print(json.dumps(jsonable(job)))
         return EXIT_OK
     shown = ("task_ids",) if args.tasks else ()
     fields = [name for name in sorted(job) if name not in shown]
@@ -172,21 +173,11 @@ def _cancelled_sentence(job: dict[str, Any]) -> str:
     )
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(item) for item in value]
-    return value
-
-
 def _value(value: Any) -> str:
     if isinstance(value, datetime):
         return _when(value)
     if isinstance(value, dict | list):
-        return json.dumps(_jsonable(value), sort_keys=True)
+        return json.dumps(jsonable(value), sort_keys=True)
     return "" if value is None else str(value)
 
 

@@ -5,23 +5,18 @@ from __future__ import annotations
 import json
 import tempfile
 
+from infra.deploy.bootstrap import SourceBucket
 from infra.deploy.gcp.gcloud import Runner, checked, describe_or_create
 from infra.deploy.gcp.outcomes import CREATED, UNCHANGED, UPDATED
+from infra.deploy.gcp.source_bucket import bucket_create_args
 from infra.deploy.model import BatchBucket
 
 
 def batch_bucket_create_args(bucket: BatchBucket) -> tuple[str, ...]:
-    """Uniform bucket-level access (IAM only, what the prefix conditions need) and no public
-    access, in the deployment's region (where the batch jobs run)."""
-    return (
-        "storage",
-        "buckets",
-        "create",
-        f"gs://{bucket.name}",
-        f"--location={bucket.location}",
-        "--uniform-bucket-level-access",
-        "--public-access-prevention",
-    )
+    """As the source bucket's (uniform bucket-level access: IAM only, what the prefix conditions
+    need), in the deployment's region (where the batch jobs run), and no public access."""
+    same = bucket_create_args(SourceBucket(bucket.name, bucket.location))
+    return (*same, "--public-access-prevention")
 
 
 def lifecycle_args(bucket: BatchBucket, path: str) -> tuple[str, ...]:
