@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import operator
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +21,6 @@ from infra.deploy.monitoring import (
     DASHBOARD_FILE,
     LOG_METRICS,
     USER_METRIC_PREFIX,
-    LogMetric,
     alert_policies,
 )
 from infra.settings import Settings
@@ -40,37 +38,10 @@ from shared.schemas import FieldProblem, TaskRequest
 from shared.structured_logs import CloudLoggingFormatter
 from shared.sweep_observations import observe
 from tests.deploy.conftest import PROJECT, REGION
+from tests.deploy.log_filters import as_entry, counted, metric
 from tests.unit.worker_fakes import OK, FakeBus, FakeStore, run
 
 pytestmark = pytest.mark.usefixtures("default_settings_env")
-
-_TERM = re.compile(r'^([\w.]+)\s*(!=|>=|<=|=|>|<)\s*("(?:[^"\\]|\\.)*"|[\w.]+)$')
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "=": operator.eq, "!=": operator.ne, ">=": operator.ge, "<=": operator.le,
-    ">": operator.gt, "<": operator.lt,
-}  # fmt: skip
-
-
-def matches(log_filter: str, entry: dict[str, Any]) -> bool:
-    """The Logging query language as these filters use it: terms joined by AND, each a field
-    path compared with a quoted string or a number (a missing field matches no comparison)."""
-    for term in log_filter.split(" AND "):
-        found = _TERM.match(term.strip())
-        assert found, f"not a term this check reads: {term!r}"
-        path, op, raw = found.groups()
-        value: Any = entry
-        for part in path.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if value is None:
-            return False
-        wanted: Any = json.loads(raw) if raw.startswith('"') else float(raw)
-        if isinstance(wanted, float) and not isinstance(value, (int, float)):
-            return False
-        if isinstance(wanted, str):
-            value = str(value)
-        if not _OPS[op](value, wanted):
-            return False
-    return True
 
 
 @pytest.fixture
@@ -94,26 +65,11 @@ def emitted() -> Iterator[Callable[[], list[dict[str, Any]]]]:
 
     def entries() -> list[dict[str, Any]]:
         lines = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
-        return [{"resource": {"type": "cloud_run_revision"}, "jsonPayload": ln} for ln in lines]
+        return [as_entry(line) for line in lines]
 
     yield entries
     root.removeHandler(handler)
     root.setLevel(level)
-
-
-def counted(metric: LogMetric, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The lines `metric` counts, after checking each has every field the metric extracts."""
-    hits = [e["jsonPayload"] for e in entries if matches(metric.filter, e)]
-    for line in hits:
-        for label in metric.labels:
-            assert isinstance(line.get(label), str), (metric.name, label, line)
-        if metric.value_field:
-            assert isinstance(line.get(metric.value_field), (int, float)), (metric.name, line)
-    return hits
-
-
-def metric(name: str) -> LogMetric:
-    return next(m for m in LOG_METRICS if m.name == name)
 
 
 # --- the metrics on what the code logs --------------------------------------------------
