@@ -3,6 +3,12 @@ upload to output, its states, cancel, list with metadata, each batch fault, inva
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import openai
 import pytest
 
@@ -18,6 +24,8 @@ from tests.providers.sim_batches import (
     submit,
 )
 from tests.providers.sim_cli import run_cli
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_batch_answers_every_line_as_the_online_call_would(
@@ -239,3 +247,21 @@ def test_the_delay_is_set_at_run_time_and_reset_restores_it(
     assert run_cli(monkeypatch, sim.url, "batch", "--delay", "-1") == 2
     sim.reset()
     assert sim.batch() == {"delay_s": started_with, "jobs": []}
+
+
+def test_the_entry_point_takes_the_delay_from_its_setting() -> None:
+    env = os.environ | {"AIEXEC_SIM_BATCH_DELAY_S": "0.75"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infra.simulator", "--port", "0"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        started = json.loads(process.stdout.readline())  # blocks until the port is bound
+        assert SimulatorClient(started["url"]).batch()["delay_s"] == 0.75
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
