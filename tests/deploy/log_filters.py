@@ -1,16 +1,21 @@
 """Log-based metric filters evaluated on log lines, as Cloud Logging would: which lines a
 metric counts, and that each has the fields the metric extracts (tests/deploy/test_monitoring.py
-on lines emitted in process, tests/e2e/test_metric_lines.py on the local stack's logs)."""
+and tests/integration/test_budget_lines.py on lines emitted in process,
+tests/e2e/test_metric_lines.py on the local stack's logs)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from infra.deploy.monitoring import LOG_METRICS, LogMetric
+from shared.structured_logs import CloudLoggingFormatter
 
 _TERM = re.compile(r'^([\w.]+)\s*(!=|>=|<=|=|>|<)\s*("(?:[^"\\]|\\.)*"|[\w.]+)$')
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -45,6 +50,28 @@ def as_entry(line: dict[str, Any]) -> dict[str, Any]:
     """A function's stdout JSON line as Cloud Logging stores it: the line is the jsonPayload,
     the resource the function's Cloud Run revision."""
     return {"resource": {"type": "cloud_run_revision"}, "jsonPayload": line}
+
+
+@contextlib.contextmanager
+def captured_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The JSON lines the code logs meanwhile (the functions' formatter), as entries."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(CloudLoggingFormatter("test"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+    def entries() -> list[dict[str, Any]]:
+        lines = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+        return [as_entry(line) for line in lines]
+
+    try:
+        yield entries
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def counted(metric: LogMetric, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -5,9 +5,7 @@ metrics the plan declares or Google reports."""
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -35,10 +33,9 @@ from shared.ingest import Ingest
 from shared.model_lifecycle import configured_models
 from shared.providers.base import Completion, TransientError
 from shared.schemas import FieldProblem, TaskRequest
-from shared.structured_logs import CloudLoggingFormatter
 from shared.sweep_observations import observe
 from tests.deploy.conftest import PROJECT, REGION
-from tests.deploy.log_filters import as_entry, counted, metric
+from tests.deploy.log_filters import captured_lines, counted, metric
 from tests.unit.worker_fakes import OK, FakeBus, FakeStore, run
 
 pytestmark = pytest.mark.usefixtures("default_settings_env")
@@ -53,23 +50,8 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 @pytest.fixture
 def emitted() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """The JSON lines the code logs, as Cloud Logging stores them from a function's stdout
-    (the line is the entry's jsonPayload; the resource is the function's Cloud Run revision)."""
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(CloudLoggingFormatter("test"))
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-
-    def entries() -> list[dict[str, Any]]:
-        lines = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
-        return [as_entry(line) for line in lines]
-
-    yield entries
-    root.removeHandler(handler)
-    root.setLevel(level)
+    with captured_lines() as entries:
+        yield entries
 
 
 # --- the metrics on what the code logs --------------------------------------------------
