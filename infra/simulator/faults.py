@@ -43,7 +43,7 @@ class Fault:
     failure_rate: float = 0.5
     status: int = 503
     seed: int | None = None
-    count: int | None = None  # calls the fault still affects before the provider recovers
+    count: int | None = None  # calls (batch-* modes: jobs) it still affects; then ok
 
 
 @dataclass(frozen=True)
@@ -161,15 +161,25 @@ class SimState:
                 outcome = Outcome("down", status=fault.status) if failed else Outcome("ok")
             else:
                 outcome = _outcome_for(fault)
-            if fault.count is not None:
-                left = fault.count - 1
-                state.fault = replace(fault, count=left) if left else Fault()
+            if fault.count is not None and fault.mode not in BATCH_MODES:
+                state.fault = _spent(fault)
         return replace(outcome, generation=generation)
 
     def fault(self, provider: str) -> Fault:
         self._check(provider)
         with self._lock:
             return self._providers[provider].fault
+
+    def batch_job_mode(self, provider: str) -> str:
+        """The mode a new batch job of `provider` is created under; a batch-* fault with a
+        `count` counts jobs (not model calls)."""
+        self._check(provider)
+        with self._lock:
+            state = self._providers[provider]
+            fault = state.fault
+            if fault.mode in BATCH_MODES and fault.count is not None:
+                state.fault = _spent(fault)
+            return fault.mode
 
     def batch_api_outcome(self, provider: str) -> Outcome:
         """How a batch API request fares: not a model call (not counted, `count` untouched)."""
@@ -203,6 +213,13 @@ class SimState:
     def _check(self, provider: str) -> None:
         if provider not in PROVIDERS:
             raise FaultSpecError(f"unknown provider {provider!r}; known: {', '.join(PROVIDERS)}")
+
+
+def _spent(fault: Fault) -> Fault:
+    """The fault after one more call (or job) it affected: `ok` once its count is used up."""
+    assert fault.count is not None
+    left = fault.count - 1
+    return replace(fault, count=left) if left else Fault()
 
 
 def _outcome_for(fault: Fault) -> Outcome:

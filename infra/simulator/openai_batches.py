@@ -145,7 +145,7 @@ def create_batch(ctx: BatchContext, match: re.Match[str], request: BatchRequest)
     except BadRequest as exc:
         return bad(exc.message, exc.param)
     lines, errors, model = _parse_input(stored.data)
-    mode = ctx.state.fault(PROVIDER).mode
+    mode = ctx.state.batch_job_mode(PROVIDER)
     job = ctx.engine.create(
         PROVIDER, new_id("batch_"), lines, mode, "invalid input" if errors else None
     )

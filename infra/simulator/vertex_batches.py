@@ -147,7 +147,7 @@ def create_job(ctx: BatchContext, match: re.Match[str], request: BatchRequest) -
         lines = _lines(uris)
     except gcs.StorageError as exc:
         lines, failure = [], f"Failed to read the input: {exc}"
-    mode = ctx.state.fault(PROVIDER).mode
+    mode = ctx.state.batch_job_mode(PROVIDER)
     job = ctx.engine.create(PROVIDER, str(uuid.uuid4().int)[:18], lines, mode, failure)
     job.data.update(
         parent=f"projects/{match['project']}/locations/{match['location']}",

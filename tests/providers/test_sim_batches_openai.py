@@ -154,6 +154,20 @@ def test_batch_fail_fails_the_jobs_created_under_it(
     assert openai_client.chat.completions.create(**chat_body("online")).choices
 
 
+def test_a_batch_fault_with_a_count_counts_jobs_not_model_calls(
+    sim: SimulatorClient, openai_client: openai.OpenAI
+) -> None:
+    sim.set_batch_delay(0)
+    sim.set_fault("openai", "batch-fail", count=1)
+    assert openai_client.chat.completions.create(**chat_body("online")).choices
+
+    first = finished(openai_client, submit(openai_client, openai_lines(["a"])))
+    second = finished(openai_client, submit(openai_client, openai_lines(["b"])))
+
+    assert (first.status, second.status) == ("failed", "completed")
+    assert sim.faults()["openai"]["mode"] == "ok"
+
+
 def test_batch_expire_answers_the_first_half_and_expires_the_rest(
     sim: SimulatorClient, openai_client: openai.OpenAI
 ) -> None:
