@@ -22,15 +22,14 @@ from typing import Any
 from shared.attachments.resolve import FileReadingProvider
 from shared.batch import settle
 from shared.batch.jobs import Lane, Line, job_id_for, lane_for, limits, split, too_large
-from shared.batch.outcomes import LaneExits
-from shared.batch.provider import BatchProvider, JobState, ProviderJob
+from shared.batch.outcomes import LaneParts
+from shared.batch.provider import JobState, ProviderJob
 from shared.clock import utcnow
 from shared.fallback import seconds_left
-from shared.firestore.batches import BatchJobs, QueuedTask
+from shared.firestore.batches import QueuedTask
 from shared.prompts import completion_request
 from shared.providers.base import ProviderError, ProviderFatalError
 from shared.providers.registry import SPECS
-from shared.settings import TaskSettings
 from shared.structured_logs import log
 
 logger = logging.getLogger(__name__)
@@ -47,19 +46,10 @@ class BatchRun:
 
 
 class Batcher:
-    def __init__(
-        self,
-        settings: TaskSettings,
-        jobs: BatchJobs,
-        exits: LaneExits,
-        adapter: Callable[[str], BatchProvider],
-        reader: Callable[[str], bytes] | None = None,
-    ) -> None:
-        self.settings = settings
-        self.jobs = jobs
-        self.exits = exits
-        self.adapter = adapter
-        self.reader = reader
+    def __init__(self, parts: LaneParts, reader: Callable[[str], bytes] | None = None) -> None:
+        self.settings, self.jobs, self.exits = parts.settings, parts.jobs, parts.exits
+        self.adapter = parts.adapter
+        self.reader = reader  # how attachments are read (None: shared/attachments' reader)
 
     def run(self) -> BatchRun:
         report = BatchRun()

@@ -6,13 +6,15 @@ its provider's queue (a worker takes it from there, as any queued task)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from shared import fallback, metric_events
 from shared.batch import settle
 from shared.batch.jobs import Lane
-from shared.batch.provider import LineResult
+from shared.batch.provider import BatchProvider, LineResult
 from shared.bus import Bus
 from shared.clock import utcnow
 from shared.error_summaries import summary
@@ -94,3 +96,14 @@ class LaneExits:
             topic=topic,
             provider=lane.provider,
         )
+
+
+@dataclass(frozen=True)
+class LaneParts:
+    """What the batcher and the poller both work with: the settings, the jobs' data layer, the
+    lane's exits and each provider's batch adapter by name."""
+
+    settings: TaskSettings
+    jobs: BatchJobs
+    exits: LaneExits
+    adapter: Callable[[str], BatchProvider]

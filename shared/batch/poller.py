@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,13 +22,11 @@ from typing import Any
 
 from shared.batch import settle
 from shared.batch.jobs import Lane
-from shared.batch.outcomes import LaneExits
+from shared.batch.outcomes import LaneParts
 from shared.batch.provider import BatchProvider, JobState, LineResult, ProviderJob
 from shared.clock import utcnow
 from shared.error_summaries import summary
-from shared.firestore.batches import BatchJobs
 from shared.providers.base import ProviderError
-from shared.settings import TaskSettings
 from shared.structured_logs import log
 
 logger = logging.getLogger(__name__)
@@ -61,17 +58,9 @@ class PollRun:
 
 
 class Poller:
-    def __init__(
-        self,
-        settings: TaskSettings,
-        jobs: BatchJobs,
-        exits: LaneExits,
-        adapter: Callable[[str], BatchProvider],
-    ) -> None:
-        self.settings = settings
-        self.jobs = jobs
-        self.exits = exits
-        self.adapter = adapter
+    def __init__(self, parts: LaneParts) -> None:
+        self.settings, self.jobs, self.exits = parts.settings, parts.jobs, parts.exits
+        self.adapter = parts.adapter
 
     def run(self) -> PollRun:
         report = PollRun()

@@ -2,8 +2,8 @@
 
 A line that answered: the task's result, one attempts entry and ONE usage document
 (`usage/{doc_id}-{job_id}`: a second settlement of the line cannot create it again), priced at
-the catalog's batch prices, with the same tokens' online price beside it (`online_cost_usd`), as
-the online lane records a call (shared/usage.py). A line the provider failed, a job that failed,
+the catalog's batch prices with the same tokens' online price beside it (`CallRecord.batch_line`,
+shared/usage.py), as the online lane records a call. A line the provider failed, a job that failed,
 expired or was cancelled before the task's deadline: the task goes back to `queued` in the online
 lane (`mode: online`) at its batch provider's hop, its deadline unchanged (so the time left is
 what it was given), with an attempts entry saying why. A line that answered outside the task's
@@ -12,25 +12,19 @@ response schema was billed: it is recorded (usage) and the task goes online too.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from shared.batch.jobs import Lane
 from shared.batch.provider import LineResult
-from shared.catalog import Prices
 from shared.error_summaries import summary
 from shared.firestore.batches import Settlement
-from shared.pricing import cost_of, price_tokens, prices_for
-from shared.providers.base import Completion
 from shared.schemas import TaskStatus
-from shared.structured_logs import log
 from shared.structured_output import INVALID_OUTPUT, structured_answer
 from shared.task_ids import doc_id_of
-from shared.usage import CallRecord, add_usage, attempt_entries, calls_made
+from shared.usage import CallRecord, add_usage, attempt_entries, batch_usage_id, calls_made
 
-logger = logging.getLogger(__name__)
 LANE = "batch"
 # Why a task left the batch lane (`attempts[].outcome`).
 BATCH_FAILED = "batch_failed"
@@ -38,39 +32,6 @@ BATCH_EXPIRED = "batch_expired"
 BATCH_LINE_ERROR = "batch_line_error"
 BATCH_DEADLINE = "batch_deadline"
 BATCH_UNAVAILABLE = "batch_unavailable"  # no lane could take it (no batch provider, too large)
-
-
-def usage_id(doc_id: str, job_id: str) -> str:
-    return f"{doc_id}-{job_id}"
-
-
-def batch_prices(model: str, provider: str) -> Prices | None:
-    """The model's batch prices as a price list (cached input at the batch cached rate, else
-    the cached rate: the two discounts do not stack); None when the catalog gives none."""
-    prices = prices_for(model, provider)
-    if prices is None or prices.batch_input is None or prices.batch_output is None:
-        return None
-    cached = prices.batch_cached_input
-    return Prices(
-        input=prices.batch_input,
-        cached_input=prices.cached_input if cached is None else cached,
-        output=prices.batch_output,
-    )
-
-
-def line_record(
-    lane: Lane, started: datetime, now: datetime, completion: Completion
-) -> tuple[CallRecord, float | None]:
-    """The call record of a line (cost at batch prices) and its cost at online prices."""
-    online = CallRecord.success(lane.provider, lane.model, started, now, completion)
-    prices = batch_prices(lane.model, lane.provider) or batch_prices(
-        completion.model, lane.provider
-    )
-    if prices is None:
-        log(logger, logging.WARNING, "no batch price; recorded at online prices", model=lane.model)
-        return online, online.cost_usd
-    cost = round(price_tokens(prices, completion), 10)
-    return replace(online, cost_usd=cost), cost_of(completion, lane.model, lane.provider).cost_usd
 
 
 def answered(
@@ -85,7 +46,9 @@ def answered(
     """A line with a completion: the task succeeds (or, outside its schema, goes online)."""
     assert line.completion is not None
     completion = line.completion
-    record, online_cost = line_record(lane, started, now, completion)
+    record = CallRecord.batch_line(
+        lane.provider, lane.model, started, now, completion, job_id=job_id
+    )
     schema = (task.get("request") or {}).get("response_schema")
     value, problem = structured_answer(schema, completion.text)
     record = replace(record, structured=schema is not None)
@@ -95,8 +58,7 @@ def answered(
     attempts: list[dict[str, Any]] = task.get("attempts") or []
     number = calls_made(attempts) + 1
     usage = record.usage_document(str(task["task_id"]), str(task.get("client_id", "")), number)
-    usage |= {"lane": LANE, "job_id": job_id, "online_cost_usd": online_cost}
-    key = usage_id(doc_id_of(task), job_id)
+    key = batch_usage_id(doc_id_of(task), job_id)
     entry = attempt_entries([record], len(attempts) + 1, [key])[0] | _marks(job_id)
     update: dict[str, Any] = {
         "attempts": [*attempts, entry],

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from shared.batch.batcher import Batcher
-from shared.batch.outcomes import LaneExits
+from shared.batch.outcomes import LaneExits, LaneParts
 from shared.bus import Bus
 from shared.firestore.batches import BatchJobs
 from shared.providers.registry import get_batch_provider
@@ -21,18 +21,17 @@ logger = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
-def lane_parts() -> tuple[BatchJobs, LaneExits]:
+def lane_parts() -> LaneParts:
     settings = task_settings()
     jobs = BatchJobs(settings)
-    return jobs, LaneExits(settings, jobs, Bus(settings))
+    exits = LaneExits(settings, jobs, Bus(settings))
+    return LaneParts(settings, jobs, exits, lambda name: get_batch_provider(name, settings))
 
 
 @lru_cache(maxsize=1)
 def batcher_service() -> Batcher:
     configure("batcher")
-    settings = task_settings()
-    jobs, exits = lane_parts()
-    return Batcher(settings, jobs, exits, lambda name: get_batch_provider(name, settings))
+    return Batcher(lane_parts())
 
 
 def handle_batcher_event(event: Any) -> None:

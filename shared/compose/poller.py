@@ -9,8 +9,6 @@ from typing import Any
 
 from shared.batch.poller import Poller
 from shared.compose.batcher import lane_parts
-from shared.providers.registry import get_batch_provider
-from shared.settings import task_settings
 from shared.structured_logs import configure, log
 
 logger = logging.getLogger(__name__)
@@ -19,9 +17,7 @@ logger = logging.getLogger(__name__)
 @lru_cache(maxsize=1)
 def poller_service() -> Poller:
     configure("poller")
-    settings = task_settings()
-    jobs, exits = lane_parts()
-    return Poller(settings, jobs, exits, lambda name: get_batch_provider(name, settings))
+    return Poller(lane_parts())
 
 
 def handle_poller_event(event: Any) -> None:

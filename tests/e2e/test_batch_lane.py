@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -20,9 +22,12 @@ from aiexec.cli.demo_batch import run_batch_demo
 from aiexec.cli.main import main as aiexec
 from aiexec.client import AIExecClient
 from shared.batch.batcher import CRASH_EXIT
-from shared.batch.settle import batch_prices
-from shared.pricing import cost_of, price_tokens
+from shared.budget_math import NANOS_PER_USD
+from shared.clock import utcnow
+from shared.pricing import batch_prices, cost_of, price_tokens
 from shared.providers.base import Completion
+from shared.reports.aggregate import RollupReader, build_report
+from shared.reports.period import local_today, week_of
 from tests.conftest import REPO_ROOT
 from tests.e2e.conftest import Pipeline, unique
 
@@ -82,6 +87,30 @@ def batch_usage(pipeline: Pipeline, job_ids: set[str]) -> list[dict[str, Any]]:
     return docs
 
 
+def saved_nusd(pipeline: Pipeline) -> int:
+    """What this week's report says the batch lane saved (nano-USD, as the rollups count)."""
+    settings = pipeline.settings
+    now = utcnow()
+    period = week_of(local_today(now, settings.report_timezone), settings.report_timezone)
+    reader = RollupReader(settings, pipeline.store.client)
+    report = build_report(
+        period,
+        reader.read(period),
+        reader.read(period.previous()),
+        generated_at=now,
+        price_version="test",
+        settings=settings,
+    )
+    return round(float(report["by_lane"]["batch"]["saved_usd"]) * NANOS_PER_USD)
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
 def sim_lines(pipeline: Pipeline, provider: str, since: int) -> list[int]:
     """Lines of each simulator job of `provider` created after the first `since` jobs."""
     jobs = sim_batches(pipeline)["jobs"][since:]
@@ -92,6 +121,7 @@ def test_a_thousand_batch_tasks_succeed_at_batch_prices_beside_online_ones(
     pipeline: Pipeline,
 ) -> None:
     sim_batches(pipeline, delay_s=0.5)
+    saved_before = saved_nusd(pipeline)
     prefix = unique("bulk")
     openai_ids = submit(pipeline, f"{prefix}-o", 700, mode="batch", providers=["openai", "vertex"])
     vertex_ids = submit(pipeline, f"{prefix}-v", 300, mode="batch", providers=["vertex", "openai"])
@@ -137,6 +167,12 @@ def test_a_thousand_batch_tasks_succeed_at_batch_prices_beside_online_ones(
         assert online is not None and doc["online_cost_usd"] == online
         assert doc["cost_usd"] < doc["online_cost_usd"]
         assert done[doc["task_id"]]["usage"]["cost_usd"] == doc["cost_usd"]
+    # The report's savings: the difference computed from the usage documents (nano-USD each).
+    expected = sum(
+        round(d["online_cost_usd"] * NANOS_PER_USD) - round(d["cost_usd"] * NANOS_PER_USD)
+        for d in usage
+    )
+    assert saved_nusd(pipeline) - saved_before == expected > 0
 
 
 def lane_outcomes(task: dict[str, Any]) -> list[tuple[str, str]]:
@@ -185,6 +221,25 @@ def test_failed_lines_go_online_and_answered_lines_are_never_run_again(
         else:
             assert outcomes == [("batch", "ok")]  # answered once, in the batch, never online
         assert len(pipeline.usage_ids(task["task_id"])) == 1  # one billed call either way
+
+
+def test_a_task_no_lane_can_run_fails_with_the_reason(pipeline: Pipeline) -> None:
+    sim_batches(pipeline, delay_s=10.0)  # the job fails a second after it is created
+    pipeline.fault("openai", "batch-fail")
+    ids = submit(pipeline, unique("nolane"), 5, mode="batch", providers=["openai"])
+    before = len(sim_batches(pipeline)["jobs"])
+    pipeline.bus.publish(pipeline.settings.topic_batch_requests, b"{}")
+    wait_until(lambda: len(sim_lines(pipeline, "openai", before)) == 1)  # submitted
+    # Now the online lane cannot run them either: every chat call fails (a flaky provider at a
+    # failure rate of 1; its batch API still answers, so the poller reads the failed job).
+    pipeline.fault("openai", "flaky", failure_rate=1.0)
+    flush()
+
+    for task in finished(pipeline, ids).values():
+        assert task["status"] == "failed" and task["error"]["code"], task["error"]
+        outcomes = lane_outcomes(task)
+        assert outcomes[0] == ("batch", "batch_failed")
+        assert outcomes[1:] and all(lane == "online" and o != "ok" for lane, o in outcomes[1:])
 
 
 def test_a_duplicated_trigger_submits_each_task_once(pipeline: Pipeline) -> None:
