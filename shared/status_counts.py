@@ -68,18 +68,22 @@ def finished_fields(
 ) -> StatusFields | None:
     """The status fields of `task`, which became succeeded or failed at `now`, for the rollup
     document of `day` (sign=-1: a replay takes that back; `now` is then its `completed_at`).
-    `labels`: the rollup's (provider, model) labels of whoever finished it."""
+    `labels`: the rollup's (provider, model) labels of whoever finished it. The task's own
+    `completed_at`, when it has one, is its end (a batch line is settled with the time it
+    was read, a little before its commit)."""
     provider, model = labels
     provider = provider or "(none)"
     status = str(task.get("status"))
     if status not in FINISHED:
         return None
-    hour = hour_key(now)
+    completed_at = task.get("completed_at")
+    ended = completed_at if isinstance(completed_at, datetime) else now
+    hour = hour_key(ended)
     counters = {STATUS_HOURS: {hour: {status: {provider: sign}}}}
     created_at = task.get("created_at")
     if sign < 0 or not isinstance(created_at, datetime):
         return StatusFields(day, counters, {})
-    ms = max(0.0, (now - created_at).total_seconds() * 1000)
+    ms = max(0.0, (ended - created_at).total_seconds() * 1000)
     entry = {
         "doc_id": str(task.get("doc_id") or task.get("task_id") or ""),
         "task_id": str(task.get("task_id") or ""),

@@ -194,11 +194,13 @@ def check_slowest_rows(pipeline: Pipeline, browser: Any) -> None:
         task = pipeline.store.get(str(row.get_attribute("data-task-id")))
         assert task is not None
         cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+        took.append(float(cells[4].removesuffix(" s")))
+        if task.get("replays"):  # the row is how it ended before an operator's replay: history
+            continue
         seconds = (task["completed_at"] - task["created_at"]).total_seconds()
         assert cells[1] == task["status"]
         assert cells[2] == provider_label(pipeline.settings, task_dimensions(task)[0])
-        assert abs(float(cells[4].removesuffix(" s")) - seconds) <= 0.006, (cells, seconds)
-        took.append(seconds)
+        assert abs(took[-1] - seconds) <= 0.006, (cells, seconds)
         links = row.find_elements(By.TAG_NAME, "a")
         if task.get("trace_id"):
             href = links[0].get_attribute("href")

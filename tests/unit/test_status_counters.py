@@ -100,6 +100,12 @@ def test_a_finished_task_adds_its_hour_and_a_slow_record() -> None:
     taken_back = finished_fields(task, NOW, ("openai", "gpt"), "2026-11-30", sign=-1)
     assert taken_back is not None and taken_back.sets == {}
     assert finished_fields(task | {"status": "running"}, NOW, ("", ""), "d") is None
+    # The task's own end when it has one (a batch line's settle time precedes its commit).
+    ended = finished_fields(
+        task | {"completed_at": NOW - timedelta(seconds=1)}, NOW, ("o", "m"), "d"
+    )
+    assert ended is not None
+    assert ended.sets["slowest"]["2026-11-30T00"][duration_bucket(2000)]["ms"] == 2000.0
 
 
 def test_the_snapshot_keeps_the_window_and_ranks_the_slowest() -> None:
