@@ -17,6 +17,7 @@ from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
 from infra.pubsub_apply import MANAGED_LABEL, apply_topology, expiration_of
 from infra.settings import Settings
 from infra.topology import (
+    BATCH_FUNCTIONS,
     FUNCTION_REPORT,
     MAX_ACK_DEADLINE_S,
     PRODUCTION_RETRY,
@@ -60,6 +61,7 @@ def test_default_chain_topics_and_dead_letters() -> None:
         "task-results",
         "usage-report-requests",
         "sweep-requests",
+        "batch-requests",
     ]
     assert dead_letters(topology) == {
         "tasks-ingest": "tasks-dead",
@@ -69,8 +71,17 @@ def test_default_chain_topics_and_dead_letters() -> None:
         "sweep-requests-sweeper": None,
         "usage-report-requests-report": None,
         "task-results-callbacks": None,
+        "batch-requests-batcher": None,  # a lost trigger: the next one comes minutes later
+        "batch-requests-poller": None,
         "task-results-audit": None,
     }
+    # Without the batch functions (a local stack that does not run them): no subscriptions on
+    # their trigger, which stays a topic (`aiexec batch flush` publishes to it)
+    settings = Settings(providers=["openai", "vertex"])
+    online_only = {k: v for k, v in endpoints_for(settings).items() if k not in BATCH_FUNCTIONS}
+    bare = build_topology(settings, online_only)
+    assert "batch-requests" in {t.name for t in bare.topics}
+    assert not [s for s in bare.subscriptions if s.topic == "batch-requests"]
     ingest = topology.subscription("tasks-ingest")
     assert ingest.topic == "tasks"
     assert ingest.push_endpoint == "http://127.0.0.1:9/ingest-events"
@@ -94,6 +105,8 @@ def test_three_provider_chain_hands_over_in_order() -> None:
         "sweep-requests-sweeper": None,
         "usage-report-requests-report": None,
         "task-results-callbacks": None,
+        "batch-requests-batcher": None,  # a lost trigger: the next one comes minutes later
+        "batch-requests-poller": None,
         "task-results-audit": None,
     }
     assert Topic(name="tasks-anthropic") in topology.topics
@@ -115,6 +128,8 @@ def test_names_follow_the_configured_topics() -> None:
         "sweep-requests-sweeper": None,
         "usage-report-requests-report": None,
         "task-results-callbacks": None,
+        "batch-requests-batcher": None,  # a lost trigger: the next one comes minutes later
+        "batch-requests-poller": None,
         "task-results-audit": None,
     }
 
