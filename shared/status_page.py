@@ -115,7 +115,7 @@ def _backlog(view: StatusView) -> str:
 def _chart(by_day: Mapping[date, Mapping[str, float]]) -> str:
     """Stacked bars of cost per day and provider, as inline SVG (no script, no image load)."""
     days = sorted(by_day)
-    providers = sorted({p for day in days for p in by_day[day]})
+    providers = sorted({p for day in days for p, usd in by_day[day].items() if usd > 0})
     top = max((sum(by_day[d].values()) for d in days), default=0.0) or 1.0
     width, height, left, bottom, bar = 560, 190, 70, 24, 56
     parts = [

@@ -46,7 +46,10 @@ def view(**overrides: object) -> StatusView:
         "version": EVIL,
         "tasks": tasks,
         "circuits": {EVIL: {"state": EVIL, "failures": 1, "opened_at": None}},
-        "cost_by_day": {date(2026, 11, 29): {EVIL: 0.5}, date(2026, 11, 30): {"openai": 0.25}},
+        "cost_by_day": {
+            date(2026, 11, 29): {EVIL: 0.5, "(none)": 0.0},
+            date(2026, 11, 30): {"openai": 0.25},
+        },
         "timezone": "UTC",
         "documents_read": 3,
     }
@@ -61,6 +64,7 @@ def test_everything_from_data_is_escaped_and_no_script_runs() -> None:
     assert 'href="https://example.test/traces/abc?x=1&amp;y=2"' in page
     assert 'id="tasks-running">2<' in page and 'id="backlog">3<' in page
     assert 'id="cost-today">$0.250000<' in page and 'id="cost-week">$0.750000<' in page
+    assert "(none)" not in page  # nothing spent: not in the chart's legend
 
 
 def test_the_csp_allows_the_page_style_by_its_hash_and_nothing_else() -> None:
