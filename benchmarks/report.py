@@ -203,7 +203,9 @@ def lane_rows(m: Mapping[str, Any], cost: Mapping[str, Any], lane: Mapping[str, 
     online, online_usd = m.get("pipeline_topic") or {}, cost.get("pipeline") or {}
     rows = [
         row("tasks", online.get("tasks"), lane.get("tasks"), ratio_of=False),
-        row("wall time (s, first submit -> last completion)", online.get("wall_s"), lane["wall_s"]),
+        row("throughput (tasks/s, first submit -> last completion)", online.get("throughput"),
+            lane.get("throughput")),
+        row("wall time (s)", online.get("wall_s"), lane["wall_s"], ratio_of=False),
         row("  of which submitting (s)", None, lane.get("submit_s")),
         row("  of which batcher, provider job, poller (s)", None, lane.get("lane_s")),
         row("answered in the batch / moved online", None,
