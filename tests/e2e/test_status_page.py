@@ -151,6 +151,11 @@ def test_status_page_in_chromium_matches_firestore(
     pipeline.post("/tasks", {"task_description": "[sim:invalid] no", "task_id": failing})
     assert [pipeline.wait(task_id)["status"] for task_id in ids] == ["succeeded"] * 3
     assert pipeline.wait(failing)["status"] == "failed"
+    fallback = unique("status-fallback")  # OpenAI refuses our credentials: Vertex AI answers
+    pipeline.fault("openai", "auth")
+    pipeline.post("/tasks", {"task_description": "Status page fallback", "task_id": fallback})
+    assert pipeline.wait(fallback)["result"]["provider"] == "vertex"
+    pipeline.fault("openai", "ok")
 
     # Leftovers of earlier tests may still end meanwhile: both sides see them, so wait (bounded)
     # until the page's change equals the documents' change.
@@ -164,6 +169,7 @@ def test_status_page_in_chromium_matches_firestore(
     assert _same(page_change, store_change), (page_change, store_change)
     assert page_change["tasks-succeeded"] >= 3 and page_change["tasks-failed"] >= 1
     assert page_change["finished"]["succeeded/openai"] >= 3
+    assert page_change["finished"]["succeeded/vertex"] >= 1
     assert page_change["finished"]["failed/openai"] >= 1
     assert page["backlog"] == sum(page[f"tasks-{status}"] for status in IN_FLIGHT)
 
