@@ -271,10 +271,13 @@ def crashed_batcher(pipeline: Pipeline, point: str) -> None:
     assert run.returncode == CRASH_EXIT, run.stderr.decode()[-2000:]
 
 
-def test_a_batcher_killed_mid_submission_submits_nothing_twice(pipeline: Pipeline) -> None:
+@pytest.mark.parametrize("provider", ["openai", "vertex"])
+def test_a_batcher_killed_mid_submission_submits_nothing_twice(
+    pipeline: Pipeline, provider: str
+) -> None:
     sim_batches(pipeline, delay_s=0.3)
     for point, submitted in (("claimed", 0), ("submitted", 1)):
-        ids = submit(pipeline, unique(f"crash-{point}"), 25, mode="batch", providers=["openai"])
+        ids = submit(pipeline, unique(f"crash-{point}"), 25, mode="batch", providers=[provider])
         before = len(sim_batches(pipeline)["jobs"])
         crashed_batcher(pipeline, point)
 
@@ -282,11 +285,11 @@ def test_a_batcher_killed_mid_submission_submits_nothing_twice(pipeline: Pipelin
         (job_id,) = jobs_of(pipeline, ids)
         job = pipeline.store.client.collection("batch_jobs").document(job_id).get().to_dict()
         assert job is not None and job["state"] == "preparing"
-        assert len(sim_lines(pipeline, "openai", before)) == submitted
+        assert len(sim_lines(pipeline, provider, before)) == submitted
 
         flush()  # reconciles: looks the job up by its id, submits only if absent
 
-        assert sim_lines(pipeline, "openai", before) == [25]
+        assert sim_lines(pipeline, provider, before) == [25]
         done = finished(pipeline, ids)
         assert {t["status"] for t in done.values()} == {"succeeded"}
         assert len(batch_usage(pipeline, {job_id})) == 25
