@@ -3,6 +3,7 @@ included (checked against each command's `--help`)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import shutil
@@ -28,13 +29,14 @@ pytestmark = [pytest.mark.usefixtures("default_settings_env"), pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _help_flags(command: tuple[str, ...]) -> set[str]:
+@functools.cache  # both tests ask for many of the same commands: each --help runs once
+def _help_flags(command: tuple[str, ...]) -> frozenset[str]:
     text = subprocess.run(
         ["gcloud", *command, "--help"], capture_output=True, text=True, check=True,
         env={"PATH": "/usr/bin:/bin:/usr/local/bin", "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
              "PAGER": "cat", "HOME": "/tmp"},
     ).stdout  # fmt: skip
-    return set(re.findall(r"--[a-z][a-z0-9-]*", re.sub(r"\x1b\[[0-9;]*m", "", text)))
+    return frozenset(re.findall(r"--[a-z][a-z0-9-]*", re.sub(r"\x1b\[[0-9;]*m", "", text)))
 
 
 def command_of(argv: tuple[str, ...]) -> tuple[str, ...]:
