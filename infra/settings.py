@@ -1,7 +1,7 @@
 """The tooling's settings: every runtime section (`shared.settings.RuntimeSettings`) plus the
 deploy section (`settings_deploy.py`), the alerts section (`settings_monitoring.py`) and the
-local stack and benchmark section (`settings_localstack.py`). What `aiexec`, the deploy planner, the local stack, the benchmarks
-and the tests read; no deployed function imports it."""
+local stack and benchmark section (`settings_localstack.py`). What `aiexec`, the deploy
+planner, the local stack, the benchmarks and the tests read; no deployed function imports it."""
 
 from __future__ import annotations
 
