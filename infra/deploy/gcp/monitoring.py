@@ -77,7 +77,7 @@ def channel_create_args(channel: NotificationChannel) -> tuple[str, ...]:
 
 def policy_list_args(display_name: str) -> tuple[str, ...]:
     wanted = f"displayName={_quoted(display_name)}"
-    fields = "--format=value(name,userLabels.aiexec-config)"
+    fields = "--format=value(name,userLabels)"  # the digest is one of the labels
     return (*ALPHA, "policies", "list", f"--filter={wanted}", fields)
 
 
