@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from aiexec.cli.main import main
+from infra.deploy.apply import Applier
 from infra.deploy.monitoring import (
     BUILTIN_METRICS,
     DASHBOARD_FILE,
@@ -21,6 +22,8 @@ from infra.deploy.monitoring import (
     USER_METRIC_PREFIX,
     alert_policies,
 )
+from infra.deploy.plan.monitoring import monitoring_steps
+from infra.deploy.plan.steps import Call
 from infra.settings import Settings
 from shared import worker as worker_module
 from shared.batch.jobs import Lane
@@ -34,7 +37,7 @@ from shared.model_lifecycle import configured_models
 from shared.providers.base import Completion, TransientError
 from shared.schemas import FieldProblem, TaskRequest
 from shared.sweep_observations import observe
-from tests.deploy.conftest import PROJECT, REGION
+from tests.deploy.conftest import PROJECT, REGION, FakeGcloud, production
 from tests.deploy.log_filters import captured_lines, counted, metric
 from tests.unit.worker_fakes import OK, FakeBus, FakeStore, run
 
@@ -352,3 +355,36 @@ def test_the_dashboard_charts_only_declared_or_builtin_metrics() -> None:
     cells = [(x, y) for t in tiles for x in range(t["xPos"], t["xPos"] + t["width"])
              for y in range(t["yPos"], t["yPos"] + t["height"])]  # fmt: skip
     assert len(cells) == len(set(cells)) and max(x for x, _ in cells) < 48
+
+
+def test_applying_twice_changes_nothing_and_a_new_threshold_updates_only_its_policy() -> None:
+    fake = FakeGcloud()
+    prod = production(alert_email="oncall@example.com")
+
+    def outcomes(settings_prod: Any) -> dict[str, str]:
+        applier = Applier(settings_prod, run=fake, echo=lambda _: None)
+        done = applier.apply(monitoring_steps(settings_prod))
+        calls = [(step.action, outcome) for step, outcome in done]
+        return {_named(c.payload): outcome for c, outcome in calls if isinstance(c, Call)}
+
+    first = outcomes(prod)
+    assert all(isinstance(s.action, Call) for s in monitoring_steps(prod))
+    assert set(first.values()) == {"created"}
+    assert len(first) == len(LOG_METRICS) + 1 + 6 + 1  # metrics, the channel, policies, dashboard
+    assert set(outcomes(prod).values()) == {"unchanged"}
+    again = outcomes(production(alert_email="oncall@example.com", alert_failure_rate=0.5))
+    changed = [text for text, outcome in again.items() if outcome != "unchanged"]
+    assert changed == ["aiexec: task failure rate over threshold"]
+    assert again[changed[0]] == "updated"
+    (policy,) = [c for (kind, _), c in fake.monitoring.items() if kind == "policy"
+                 and c["displayName"] == changed[0]]  # fmt: skip
+    assert policy["conditions"][0]["conditionThreshold"]["thresholdValue"] == 0.5
+    assert policy["notificationChannels"] == ["projects/p/notificationChannels/oncall@example.com"]
+
+
+def _named(payload: Any) -> str:
+    """A monitoring step's resource by its name (metric), display name or address."""
+    for attribute in ("display_name", "name", "email"):
+        if hasattr(payload, attribute):
+            return str(getattr(payload, attribute))
+    raise AssertionError(payload)
