@@ -33,8 +33,10 @@ from shared.providers.registry import SPECS
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = Path("build") / "functions"  # relative to the repository root
 
-# Every function: the functions-framework server, Firestore, Pub/Sub, settings, and jsonschema
-# (shared/schemas.py checks a task's `response_schema` with it, and every function reads tasks).
+# Every function: the functions-framework server, Firestore, Pub/Sub, settings, jsonschema
+# (shared/schemas.py checks a task's `response_schema` with it, and every function reads tasks),
+# and tracing: the OpenTelemetry SDK and the Cloud Trace exporter (shared/tracing.py; the OTLP
+# exporter only the local stack uses stays out).
 BASE_REQUIREMENTS = (
     "functions-framework",
     "google-cloud-firestore",
@@ -42,6 +44,8 @@ BASE_REQUIREMENTS = (
     "jsonschema",
     "pydantic",
     "pydantic-settings",
+    "opentelemetry-sdk",
+    "opentelemetry-exporter-gcp-trace",
 )
 # A worker loads only its provider's SDK (the registry imports adapters lazily); each provider's
 # spec (shared/providers/<name>/spec.py) names the distributions.

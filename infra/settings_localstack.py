@@ -34,6 +34,11 @@ class LocalStackSettings(BaseSettings):
         "time for jobs created afterwards.",
     )
     storage_port: int = Field(8087, description="Local Cloud Storage emulator port.")
+    trace_collector_port: int = Field(
+        4318,
+        description="Local trace collector port (OTLP over HTTP in; `GET /traces/<trace_id>` "
+        "out): the local stack's functions export their spans to it.",
+    )
     storage_bucket: str = Field(
         "demo-aiexec-attachments",
         pattern=r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$",

@@ -7,7 +7,7 @@ from typing import Any
 
 from google.cloud import pubsub_v1  # type: ignore[attr-defined, unused-ignore]
 
-from shared import opcount
+from shared import opcount, tracing
 from shared.settings import TaskSettings
 
 PUBLISH_TIMEOUT_S = 30.0
@@ -36,7 +36,11 @@ class Bus:
         return f"projects/{self.settings.project_id}/topics/{topic}"
 
     def publish(self, topic: str, data: bytes, **attributes: str) -> str:
-        """Publish and wait for the server's ack, so a returned id means the message is stored."""
+        """Publish and wait for the server's ack, so a returned id means the message is stored.
+
+        Inside a span, the message carries its W3C context (`traceparent`): the function it
+        reaches continues the trace (shared/tracing.py); an attribute given here wins."""
+        attributes = tracing.inject() | attributes
         future = self.client.publish(self.topic_path(topic), data, **attributes)
         message_id: str = future.result(timeout=PUBLISH_TIMEOUT_S)
         if self._count is not None:

@@ -40,6 +40,7 @@ from shared.settings import IngestSettings
 from shared.store import TaskStore
 from shared.structured_logs import log, task_context
 from shared.task_ids import doc_id_of
+from shared.tracing import set_attributes, task_span, task_trace
 
 # RequestProblemError is request_guard's, pubsub_client pubsub_clients': re-exported for callers.
 __all__ = ["Ingest", "RequestProblemError", "Submission", "pubsub_client"]
@@ -104,7 +105,9 @@ class Ingest:
             # A batch task calls no provider now: open circuits are the batcher's to weigh.
             batch = request.lane == "batch"
             skipped = [] if batch else self.router.skipped(chain, body)
-            creation = self.store.creation(task_id, client_id, body, chain, skipped, doc_id=doc_id)
+            creation = self.store.creation(
+                task_id, client_id, body, chain, skipped, doc_id=doc_id, trace=task_trace()
+            )
             if monthly_budget_usd is None:
                 self.store.commit_creation(creation)
             else:
@@ -116,11 +119,13 @@ class Ingest:
                 if _untouched(task) and task.get("mode") != "batch":
                     # The first submission may have died between create and publish; a second
                     # publish is harmless (workers deduplicate) and makes the retry complete it.
-                    self._enqueue(task, task["chain"], int(task.get("hop", 0)))
+                    with task_span(task, "ingest.resend"):  # in the task's own trace
+                        self._enqueue(task, task["chain"], int(task.get("hop", 0)))
                 log(logger, logging.INFO, "duplicate submission", status=task["status"])
                 return Submission(task, created=False)
             if not batch:  # a batch task waits, queued, for the batcher (batch-requests)
                 self._enqueue(task, chain, len(skipped))
+            set_attributes(task_id=task_id, chain=chain, hop=len(skipped))
             log(
                 logger,
                 logging.INFO,

@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from shared import tracing
 from shared.bus import Bus
 from shared.events import CALLBACK_ATTRIBUTE
 from shared.schemas import ResultEvent, TaskStatus
 from shared.settings_core import CoreSettings
 
 logger = logging.getLogger(__name__)
+COMPLETED_SPAN = "task.completed"
 
 
 def publish_result(bus: Bus, settings: CoreSettings, task: dict[str, Any]) -> None:
@@ -28,7 +30,16 @@ def publish_result(bus: Bus, settings: CoreSettings, task: dict[str, Any]) -> No
     )
     wants_callback = bool((task.get("request") or {}).get("callback_url"))
     attributes = {CALLBACK_ATTRIBUTE: "1"} if wants_callback else {}
-    try:
-        bus.publish(settings.topic_results, event.model_dump_json().encode(), **attributes)
-    except Exception:  # the task is already terminal; a lost event is only logged
-        logger.exception("could not publish the completion event")
+    # The end of the task's trace (the callbacks function, if any, continues from here).
+    with tracing.span(
+        COMPLETED_SPAN,
+        task_id=event.task_id,
+        status=event.status.value,
+        provider=event.provider,
+        model=event.model,
+        error_code=event.error_code,
+    ):
+        try:
+            bus.publish(settings.topic_results, event.model_dump_json().encode(), **attributes)
+        except Exception:  # the task is already terminal; a lost event is only logged
+            logger.exception("could not publish the completion event")

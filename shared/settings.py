@@ -29,6 +29,7 @@ from shared.settings_models import ModelSettings
 from shared.settings_providers import ProviderSections
 from shared.settings_reports import ReportSettings
 from shared.settings_security import SecuritySettings
+from shared.settings_tracing import TracingSettings
 
 
 class ProvidersSettings(
@@ -37,10 +38,13 @@ class ProvidersSettings(
     """Every provider's section (a new provider adds its section here) and the shared models."""
 
 
-class TaskSettings(CoreSettings, ProvidersSettings, CallbackSettings, BatchSettings):
+class TaskSettings(
+    CoreSettings, ProvidersSettings, CallbackSettings, TracingSettings, BatchSettings
+):
     """What every function that handles tasks reads (worker, finalizer, sweeper, callbacks);
-    the callback section too, since ingest checks a `callback_url` the way delivery does; the
-    batch lane's, since the batcher, the poller, the sweeper and /health read its jobs."""
+    the callback section too, since ingest checks a `callback_url` the way delivery does;
+    tracing (`settings_tracing.py`), since every function exports spans; the batch lane's,
+    since the batcher, the poller, the sweeper and /health read its jobs."""
 
     model_config = SETTINGS_CONFIG
 

@@ -31,6 +31,7 @@ from shared.structured_logs import log, task_context
 from shared.sweep_batch_lane import move_near_deadline
 from shared.sweep_observations import observe
 from shared.task_ids import doc_id_of
+from shared.tracing import task_span
 
 logger = logging.getLogger(__name__)
 BATCH = 500
@@ -74,7 +75,7 @@ class Sweeper:
             self._republish(task, TaskStatus.QUEUED, report)
         untried = now - timedelta(seconds=self.settings.callback_requeue_after_s)
         for task in self.store.untried_callbacks(untried, BATCH):
-            with task_context(str(task["task_id"])):
+            with task_context(str(task["task_id"])), task_span(task, "sweeper.callback"):
                 publish_result(self.bus, self.settings, task)
                 report.callbacks.append(doc_id_of(task))
                 log(logger, logging.WARNING, "re-sent a lost completion event (callback)")
@@ -97,7 +98,8 @@ class Sweeper:
             }
             failed = self.store.fail(doc_id, error)
             if failed is not None:
-                publish_result(self.bus, self.settings, failed)
+                with task_span(failed, "sweeper.expire"):
+                    publish_result(self.bus, self.settings, failed)
                 report.expired.append(doc_id)
                 log(logger, logging.WARNING, "task expired")
                 metric_events.task_finished(logger, failed, by="sweeper")
@@ -114,7 +116,9 @@ class Sweeper:
                 task_id=task_id, doc_id=doc_id, chain=chain, hop=hop, reason="sweeper"
             )
             topic = fallback.topic_for_hop(self.settings, chain, hop)
-            self.bus.publish(topic, message.model_dump_json().encode())
+            # The task's own trace continues (its stored context), not the sweep's.
+            with task_span(task, "sweeper.republish", hop=hop, status=status.value):
+                self.bus.publish(topic, message.model_dump_json().encode())
             report.republished.append(doc_id)
             log(
                 logger,

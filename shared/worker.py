@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from shared import fallback, metric_events
+from shared import call_spans, fallback, metric_events
 from shared.bus import Bus
 from shared.catalog import known_name
 from shared.circuit import CircuitBreaker, CircuitState, Decision
@@ -196,6 +196,7 @@ class Worker:
                 completion = self.provider.complete(call)
             except ProviderError as error:
                 calls.append(CallRecord.failure(me, model, started, utcnow(), error))
+                call_spans.record_call(calls[-1], attempt)
                 counted = self._counts(error, model)
                 log(
                     logger,
@@ -215,7 +216,9 @@ class Worker:
                     failed = Outcome(TaskStatus.FAILED, error=_error("invalid_task", error))
                     return calls, failed, counted
                 if isinstance(error, TransientError) and attempt < budget and not self._opened():
-                    pause(self._backoff(attempt, error))
+                    delay = self._backoff(attempt, error)
+                    with call_spans.backoff(delay, attempt):
+                        pause(delay)
                     continue
                 return calls, Outcome(TaskStatus.QUEUED, next_hop=hop + 1), counted
             record = CallRecord.success(me, model, started, utcnow(), completion)
@@ -225,9 +228,11 @@ class Worker:
             value, problem = structured_answer(call.response_schema, completion.text)
             if problem is None:
                 calls.append(record)
+                call_spans.record_call(record, attempt)
                 result = _result(me, model, completion, value, call.response_schema is not None)
                 return calls, Outcome(TaskStatus.SUCCEEDED, result=result), True
             calls.append(_invalid_output(record))
+            call_spans.record_call(calls[-1], attempt)
             invalid_answers += 1
             log(logger, logging.WARNING, "answer does not follow the response schema",
                 provider=me, model=model, attempt=attempt, reason=problem)  # fmt: skip

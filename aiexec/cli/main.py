@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "aiexec.cli.keys",
     "aiexec.cli.bench",
     "aiexec.cli.upload",
+    "aiexec.cli.traces",
     "aiexec.cli.batch",
     "aiexec.cli.dashboard",
 )

@@ -127,6 +127,7 @@ _APIS = (
     ("iam.googleapis.com", "one service account per function"),
     ("cloudresourcemanager.googleapis.com", "project IAM bindings, the project number"),
     ("logging.googleapis.com", "function and build logs"),
+    ("cloudtrace.googleapis.com", "one trace per task (the functions export spans)"),
     ("monitoring.googleapis.com", "the log-based metrics' alert policies and dashboard"),
 )
 

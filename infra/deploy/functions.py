@@ -60,6 +60,8 @@ LOCAL_ONLY = frozenset(
         "simulator_port",
         "storage_port",
         "storage_bucket",
+        "trace_collector_port",
+        "trace_otlp_endpoint",  # the local collector
         "sweep_schedule",
         "batch_bucket_delete_after_days",
         "provider_key_secrets",
@@ -123,6 +125,9 @@ def runtime_env(settings: Settings, project: str) -> dict[str, str]:
             continue
         if value != info.get_default(call_default_factory=True):
             env[env_name(name, info)] = _encode(value)
+    # Spans go to Cloud Trace unless the deployer turned tracing off (AIEXEC_TRACE_EXPORTER=none).
+    off = "trace_exporter" in settings.model_fields_set and settings.trace_exporter == "none"
+    env["AIEXEC_TRACE_EXPORTER"] = "none" if off else "cloud_trace"
     return env
 
 

@@ -67,6 +67,7 @@ SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"  # noqa: S105 - a role na
 INVOKER = "roles/run.invoker"
 SERVICE_ACCOUNT_USER = "roles/iam.serviceAccountUser"
 STORAGE_OBJECT_VIEWER = "roles/storage.objectViewer"  # attachments (gs://): ingest, workers
+TRACE_AGENT = "roles/cloudtrace.agent"  # every function exports its spans (shared/tracing.py)
 STORAGE_OBJECT_USER = "roles/storage.objectUser"  # the batch functions: their job files
 STORAGE_OBJECT_CREATOR = "roles/storage.objectCreator"  # Vertex AI writes a job's output
 # Project roles a provider's worker needs beyond Firestore, as its spec declares them (Vertex AI
@@ -131,6 +132,8 @@ def _runtime(settings: Settings, target: Target, functions: Iterable[Function]) 
                 database_condition(target.project),
             )
         )
+        why = f"{fn.name}: its spans to Cloud Trace"
+        bindings.append(Binding("project", target.project, TRACE_AGENT, who, why))
         provider = fn.name.removeprefix("worker-") if fn.name.startswith("worker-") else None
         for role in PROVIDER_PROJECT_ROLES.get(provider or "", ()):
             bindings.append(Binding("project", target.project, role, who, f"{fn.name}: model"))

@@ -24,6 +24,7 @@ PUBSUB = "pubsub"
 FIRESTORE = "firestore"
 SIMULATOR = "simulator"
 STORAGE = "storage"
+TRACE_COLLECTOR = "trace-collector"
 EMULATORS = (PUBSUB, FIRESTORE, STORAGE)
 PUBSUB_DATA_DIR = "pubsub-data"  # under the state dir: the emulator's env.yaml
 
@@ -142,6 +143,14 @@ def _simulator(settings: Settings) -> Component:
     return _make(settings, SIMULATOR, argv, port, ("/_sim/health", "200"))
 
 
+def _trace_collector(settings: Settings) -> Component:
+    port = settings.trace_collector_port
+    argv = (
+        sys.executable, "-m", "infra.trace_collector", "--host", settings.host, "--port", str(port),
+    )  # fmt: skip
+    return _make(settings, TRACE_COLLECTOR, argv, port, ("/health", "200"))
+
+
 def _functions(settings: Settings, repo_root: Path) -> list[Component]:
     executable = functions_framework()
     components = []
@@ -166,9 +175,11 @@ def _functions(settings: Settings, repo_root: Path) -> list[Component]:
 
 
 def stack_components(settings: Settings, state_dir: Path, repo_root: Path) -> list[Component]:
-    """Every process of the stack, emulators first, then the simulator and the functions."""
+    """Every process of the stack, emulators first, then the simulator, the trace collector
+    and the functions."""
     return [
         *_emulators(settings, state_dir),
         _simulator(settings),
+        _trace_collector(settings),
         *_functions(settings, repo_root),
     ]

@@ -75,6 +75,16 @@ def connection_env(settings: Settings) -> dict[str, str]:
         "GOOGLE_CLOUD_PROJECT": settings.project_id,
         "AIEXEC_INGEST_URL": base_url(settings, settings.ingest_port),
         "AIEXEC_SIMULATOR_URL": base_url(settings, settings.simulator_port),
+    } | trace_env(settings)
+
+
+def trace_env(settings: Settings) -> dict[str, str]:
+    """The stack's functions export their spans to its collector, which shows each trace."""
+    collector = base_url(settings, settings.trace_collector_port)
+    return {
+        "AIEXEC_TRACE_EXPORTER": "otlp",
+        "AIEXEC_TRACE_OTLP_ENDPOINT": f"{collector}/v1/traces",
+        "AIEXEC_TRACE_LINK_TEMPLATE": f"{collector}/traces/{{trace_id}}",
     }
 
 

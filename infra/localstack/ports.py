@@ -32,6 +32,7 @@ def port_uses(settings: Settings) -> list[PortUse]:
         ("pubsub_port", "Pub/Sub emulator"),
         ("firestore_port", "Firestore emulator"),
         ("storage_port", "Cloud Storage emulator"),
+        ("trace_collector_port", "trace collector"),
         ("simulator_port", "provider simulator"),
         ("ingest_port", "ingest function"),
         ("ingest_events_port", "ingest-events function"),
@@ -65,7 +66,13 @@ def port_free(host: str, port: int, *, reuse_addr: bool = True) -> bool:
 
 
 # The settings of the ports another stack's emulators and simulator hold (`functions_only`).
-SERVICE_PORTS = ("pubsub_port", "firestore_port", "storage_port", "simulator_port")
+SERVICE_PORTS = (
+    "pubsub_port",
+    "firestore_port",
+    "storage_port",
+    "simulator_port",
+    "trace_collector_port",
+)
 
 
 def check_ports(settings: Settings, *, skip: tuple[str, ...] = ()) -> None:
@@ -118,6 +125,7 @@ def free_port_settings(base: Settings) -> Settings:
                 "firestore_port",
                 "storage_port",
                 "simulator_port",
+                "trace_collector_port",
                 "ingest_port",
                 "ingest_events_port",
                 "finalizer_port",

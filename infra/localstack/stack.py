@@ -12,6 +12,7 @@ from infra.localstack.components import (
     EMULATORS,
     PUBSUB_DATA_DIR,
     SIMULATOR,
+    TRACE_COLLECTOR,
     Component,
     stack_components,
 )
@@ -111,7 +112,8 @@ class LocalStack:
         check_ports(self.settings, skip=SERVICE_PORTS if self.functions_only else ())
         components = stack_components(self.settings, self.state_dir, self.repo_root)
         if self.functions_only:
-            components = [c for c in components if c.name not in (*EMULATORS, SIMULATOR)]
+            shared = (*EMULATORS, SIMULATOR, TRACE_COLLECTOR)
+            components = [c for c in components if c.name not in shared]
         self._components = {c.name: c for c in components}
         self._state = new_state(self.state_dir, self.settings.project_id)
         (self.state_dir / PUBSUB_DATA_DIR).mkdir(parents=True, exist_ok=True)

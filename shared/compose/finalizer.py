@@ -10,13 +10,13 @@ from shared.compose.pubsub import delivered_message
 from shared.finalizer import Finalizer
 from shared.settings import task_settings
 from shared.store import TaskStore
-from shared.structured_logs import configure
+from shared.tracing import entry_span, set_attributes, start_function
 
 
 @lru_cache(maxsize=1)
 def finalizer_service() -> Finalizer:
-    configure("finalizer")
     settings = task_settings()
+    start_function("finalizer", settings, settings.project_id)
     return Finalizer(settings, TaskStore(settings), Bus(settings))
 
 
@@ -24,4 +24,5 @@ def handle_finalizer_event(event: Any) -> None:
     finalizer = finalizer_service()
     message = delivered_message(event)
     if message is not None:
-        finalizer.process(message)
+        with entry_span("finalizer", message.attributes, message_id=message.message_id):
+            set_attributes(result=finalizer.process(message))

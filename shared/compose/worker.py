@@ -18,7 +18,8 @@ from shared.providers.registry import SPECS, get_provider
 from shared.schemas import TaskMessage
 from shared.settings import task_settings
 from shared.store import TaskStore
-from shared.structured_logs import configure, log, task_context
+from shared.structured_logs import log, task_context
+from shared.tracing import entry_span, set_attributes, start_function
 from shared.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def worker_service() -> Worker:
         raise ProviderNotSetError(
             "a worker needs PROVIDER (or AIEXEC_PROVIDER) set to its provider"
         )
-    configure(f"worker-{settings.provider}")
+    start_function(f"worker-{settings.provider}", settings, settings.project_id)
     store = TaskStore(settings)
     breaker = CircuitBreaker(settings, lambda: store.client, settings.provider)
     spec = SPECS.get(settings.provider)
@@ -60,5 +61,15 @@ def handle_worker_event(event: Any) -> None:
             reason=str(error.errors(include_url=False)[0].get("msg")),
         )
         return
-    with task_context(task_message.task_id):
-        worker.process(task_message, message.dead_letter_source)
+    # One span per hop, in the task's trace (the publisher's `traceparent`).
+    hop = entry_span(
+        f"worker-{worker.provider.name}",
+        message.attributes,
+        task_id=task_message.task_id,
+        hop=task_message.hop,
+        provider=worker.provider.name,
+        message_id=message.message_id,
+        reason=task_message.reason,
+    )
+    with hop, task_context(task_message.task_id):
+        set_attributes(result=worker.process(task_message, message.dead_letter_source))

@@ -36,7 +36,8 @@ from shared.reports.period import Period, PeriodError, ReportRequest, parse_requ
 from shared.reports.render import chat_message, to_markdown, to_text
 from shared.reports.tables import headline, title
 from shared.settings import ReportServiceSettings, report_settings
-from shared.structured_logs import configure, log
+from shared.structured_logs import log
+from shared.tracing import entry_span, start_function
 
 logger = logging.getLogger(__name__)
 CLAIM_MARGIN_S = 30.0
@@ -194,8 +195,9 @@ class ReportService:
 
 @lru_cache(maxsize=1)
 def report_service() -> ReportService:
-    configure("report")
-    return ReportService(report_settings())
+    settings = report_settings()
+    start_function("report", settings, settings.project_id)
+    return ReportService(settings)
 
 
 def handle_report_event(event: Any) -> None:
@@ -208,4 +210,5 @@ def handle_report_event(event: Any) -> None:
     except (MalformedEnvelopeError, PeriodError) as error:
         log(logger, logging.ERROR, "bad report request; acked", reason=str(error))
         return
-    service.run(request)
+    with entry_span("report", message.attributes, message_id=message.message_id):
+        service.run(request)

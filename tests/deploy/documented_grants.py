@@ -11,8 +11,8 @@ INVOKER_ROLE = f"projects/{PROJECT}/roles/aiexecInvokerAdmin"
 DATABASE_ONLY = f'resource.name == "projects/{PROJECT}/databases/(default)"'
 MODIFIED_GRANTS = "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', [])"
 IAM_ADMIN_ONLY = (
-    f"{MODIFIED_GRANTS}.hasOnly(['roles/aiplatform.user', 'roles/datastore.user', "
-    "'roles/storage.objectViewer'])"
+    f"{MODIFIED_GRANTS}.hasOnly(['roles/aiplatform.user', 'roles/cloudtrace.agent', "
+    "'roles/datastore.user', 'roles/storage.objectViewer'])"
 )
 # Roles that would work but that the docs make unnecessary (or that are far too broad).
 NEVER_GRANTED = {

@@ -135,6 +135,7 @@ def test_the_build_accounts_get_exactly_the_documented_roles() -> None:
     runtime_roles = {b.role for b in prod.bindings if b.kind == "project"}
     assert runtime_roles == {
         "roles/datastore.user", "roles/aiplatform.user", "roles/storage.objectViewer",
+        "roles/cloudtrace.agent",
     }  # fmt: skip
     iam_admin = grants[(DEPLOYER, "roles/resourcemanager.projectIamAdmin")]
     assert iam_admin is not None
@@ -143,7 +144,8 @@ def test_the_build_accounts_get_exactly_the_documented_roles() -> None:
     narrowed = next(b for b in openai_only if b.role == "roles/resourcemanager.projectIamAdmin")
     assert narrowed.condition is not None
     assert narrowed.condition.expression == (
-        f"{MODIFIED_GRANTS}.hasOnly(['roles/datastore.user', 'roles/storage.objectViewer'])"
+        f"{MODIFIED_GRANTS}.hasOnly(['roles/cloudtrace.agent', 'roles/datastore.user', "
+        "'roles/storage.objectViewer'])"
     )
     # No mounted secret (keys off, no provider key): no Secret Manager role at all.
     keyless = production(

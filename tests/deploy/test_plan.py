@@ -217,7 +217,11 @@ def test_each_identity_publishes_only_where_its_code_does() -> None:
     project_roles = {(b.member, b.role) for b in prod.bindings if b.kind == "project"}
     assert {role for _, role in project_roles} == {
         "roles/datastore.user", "roles/aiplatform.user", "roles/storage.objectViewer",
+        "roles/cloudtrace.agent",
     }  # fmt: skip
+    # Every function exports its spans to Cloud Trace (shared/tracing.py).
+    tracers = {m for m, r in project_roles if r == "roles/cloudtrace.agent"}
+    assert tracers == {f"serviceAccount:{fn.service_account}" for fn in prod.functions}
     aiplatform = [m for m, r in project_roles if r == "roles/aiplatform.user"]
     assert aiplatform == [f"serviceAccount:aiexec-worker-vertex@{PROJECT}.iam.gserviceaccount.com"]
     # Attachments: ingest checks a gs:// object, the workers read it; nobody else.
@@ -390,9 +394,10 @@ def test_the_callbacks_function_has_its_own_least_privileged_identity() -> None:
     mine = [b for b in prod.bindings if b.member == f"serviceAccount:{CALLBACKS_ACCOUNT}"]
     assert {(b.kind, b.resource, b.role) for b in mine} == {
         ("project", PROJECT, "roles/datastore.user"),  # tasks, and api_keys' client secrets
+        ("project", PROJECT, "roles/cloudtrace.agent"),  # its spans
         ("secret", "aiexec-callback-secret", "roles/secretmanager.secretAccessor"),
     }
-    [firestore] = [b for b in mine if b.kind == "project"]
+    [firestore] = [b for b in mine if b.role == "roles/datastore.user"]
     assert firestore.condition is not None
     assert firestore.condition.expression == (
         f'resource.name == "projects/{PROJECT}/databases/(default)"'

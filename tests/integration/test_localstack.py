@@ -63,6 +63,7 @@ def test_every_part_answers(stack: Any) -> None:
         "firestore",
         "storage",
         "simulator",
+        "trace-collector",
         "ingest",
         "ingest-events",
         "worker-openai",
@@ -254,8 +255,9 @@ def test_settings_env_round_trips_overrides() -> None:
 def test_free_port_settings_are_distinct_and_free() -> None:
     settings = free_port_settings(Settings(providers=["a1", "b1", "c1"]))
     ports = [u.port for u in port_uses(settings)]
-    # 10 fixed (emulators, simulator, functions) + 3 workers
-    assert len(set(ports)) == len(ports) == 13
+    # 13 fixed (emulators, simulator, trace collector, functions incl. the batch lane's) + 3
+    # workers
+    assert len(set(ports)) == len(ports) == 16
     assert settings.ingest_url == f"http://127.0.0.1:{settings.ingest_port}"
     check_ports(settings)
 

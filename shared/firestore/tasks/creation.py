@@ -75,12 +75,15 @@ class IngestWrites(TaskCommits):
         skipped: list[CallRecord] | None = None,
         *,
         doc_id: str | None = None,
+        trace: dict[str, str] | None = None,
     ) -> TaskCreation:
         """A queued task to create at `tasks/{doc_id}` (default: the task id; see
         shared/task_ids.py), for `commit_creation` or for a commit together with a budget
         reservation.
 
         `skipped` records leading hops not called (open circuits): the task starts after them.
+        `trace` is the task's trace (`trace_id`, `trace_context`: shared/tracing.py), kept for
+        whatever continues the task without a message carrying its context.
         """
         now = self._now()
         skipped = skipped or []
@@ -107,6 +110,7 @@ class IngestWrites(TaskCommits):
         }
         if request.get("callback_url"):
             doc["callback"] = {"status": "pending", "attempts": 0}
+        doc.update(trace or {})
         return TaskCreation(self.task_ref(doc_id), doc)
 
     def commit_creation(self, creation: TaskCreation) -> tuple[dict[str, Any], bool]:
