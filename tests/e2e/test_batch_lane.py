@@ -242,6 +242,32 @@ def test_a_task_no_lane_can_run_fails_with_the_reason(pipeline: Pipeline) -> Non
         assert outcomes[1:] and all(lane == "online" and o != "ok" for lane, o in outcomes[1:])
 
 
+def test_a_job_too_slow_for_a_deadline_is_cancelled_and_its_tasks_run_online(
+    pipeline: Pipeline,
+) -> None:
+    sim_batches(pipeline, delay_s=60.0)  # the job would run a minute
+    ids = submit(pipeline, unique("late"), 10, mode="batch", providers=["openai"], deadline_s=3600)
+    pipeline.bus.publish(pipeline.settings.topic_batch_requests, b"{}")
+    jobs = pipeline.store.client.collection(pipeline.settings.collection_batch_jobs)
+
+    def state() -> str:
+        (job_id,) = jobs_of(pipeline, ids) or {"-"}
+        job = jobs.document(job_id).get().to_dict() or {}
+        return str(job.get("state"))
+
+    wait_until(lambda: state() in ("submitted", "running"))
+    # A poller for which the tasks' deadline (an hour) is near (a margin of almost the whole
+    # hour): it cancels the job. Run again until it is the run that polled the job (another
+    # may hold the lease).
+    margin = {"AIEXEC_BATCH_ONLINE_MARGIN_S": "3599"}
+    wait_until(lambda: run_poller(margin) and state() == "cancelling")
+    flush()  # the stack's poller finds the job cancelled: its tasks go online
+
+    for task in finished(pipeline, ids).values():
+        assert task["status"] == "succeeded"
+        assert lane_outcomes(task) == [("batch", "batch_deadline"), ("online", "ok")]
+
+
 def test_a_duplicated_trigger_submits_each_task_once(pipeline: Pipeline) -> None:
     sim_batches(pipeline, delay_s=0.3)
     ids = submit(pipeline, unique("dup"), 30, mode="batch", providers=["openai"])
@@ -254,6 +280,21 @@ def test_a_duplicated_trigger_submits_each_task_once(pipeline: Pipeline) -> None
     done = finished(pipeline, ids)
     assert {t["status"] for t in done.values()} == {"succeeded"}
     assert len(batch_usage(pipeline, jobs_of(pipeline, ids))) == 30
+
+
+def run_poller(env: dict[str, str]) -> bool:
+    """One poller run in a process of its own, with `env` on top of the stack's settings."""
+    code = "from shared.compose.poller import poller_service; poller_service().run()"
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        env=os.environ | env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    return True
 
 
 def crashed_batcher(pipeline: Pipeline, point: str) -> None:
