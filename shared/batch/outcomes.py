@@ -67,7 +67,7 @@ class LaneExits:
                 doc_id,
                 job_id,
                 lambda task: settle.to_online(
-                    task, job_id or "", lane, outcome=outcome, error=error, now=now
+                    task, job_id, lane, outcome=outcome, error=error, now=now
                 ),
             )
             if written is None:

@@ -89,7 +89,7 @@ def answered(
 
 def to_online(
     task: dict[str, Any],
-    job_id: str,
+    job_id: str | None,
     lane: Lane,
     *,
     outcome: str,
@@ -128,5 +128,6 @@ def _online_fields(task: dict[str, Any], lane: Lane, outcome: str) -> dict[str, 
     }
 
 
-def _marks(job_id: str) -> dict[str, Any]:
+def _marks(job_id: str | None) -> dict[str, Any]:
+    """An attempts entry of the batch lane (no job: it left the queue before any job)."""
     return {"lane": LANE, "job_id": job_id}
