@@ -127,6 +127,18 @@ def _weekly_report() -> None:
     aiexec(["report", "--week", "current"])
 
 
+def _fallback_trace(outage: list[dict[str, Any]]) -> None:
+    """One trace of a task that fell back: ingest, OpenAI's failed calls, Vertex AI's answer."""
+    from aiexec.cli.traces import print_trace
+
+    fell = [t for t in outage if (t.get("result") or {}).get("provider") == "vertex"]
+    if not fell:
+        return
+    task_id = str(fell[0]["task_id"])
+    print(f"\n== Where the time went: the trace of a fallback task (`aiexec trace {task_id}`)\n")
+    print_trace(task_id)
+
+
 def _models() -> None:
     """The models this configuration calls, against the catalog and the providers' lists."""
     from aiexec.cli.main import main as aiexec
@@ -170,6 +182,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"\n== Summary: {done}/{len(tasks)} succeeded; {fell_back}/{len(outage)} of the outage "
         "tasks answered by Vertex AI after OpenAI failed. Results are in Firestore `tasks/`."
     )
+    _fallback_trace(outage)
     print(
         f"\n== Status page: {status_url(get_settings().ingest_url)} (`aiexec dashboard` opens it "
         "while the stack runs: `make up`)"
