@@ -34,7 +34,7 @@ from shared.bus import Bus
 
 BATCH_TASKS = 10_000
 SIM_DELAY_S = 2.0  # the simulator's job time (AIEXEC_SIM_BATCH_DELAY_S, set at run time)
-TRIGGER_EVERY_S = 2.0  # deployed: AIEXEC_BATCH_SCHEDULE, every 5 minutes
+TRIGGER_EVERY_S = 1.0  # deployed: AIEXEC_BATCH_SCHEDULE, every 5 minutes
 TRIGGER = b'{"source": "aiexec bench"}'
 FIELDS = {"mode": "batch"}  # the deadline is the lane's default (24 h)
 ONLINE_REFERENCE = "pipeline_topic"  # the online lane's batch the lane is shown beside

@@ -14,7 +14,9 @@ import pytest
 from aiexec.cli.main import EXIT_OK, main
 from benchmarks.report import render
 
-pytestmark = pytest.mark.stack
+# The whole benchmark runs in the module's fixture (its own stack, every measurement, the batch
+# lane): longer than the suite's 300 s per test on a loaded 2-core machine.
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(600)]
 
 BATCHES = ("floor_topic", "pipeline_topic", "floor_http", "pipeline_http", "primary_down")
 SINGLES = (
@@ -25,6 +27,7 @@ SINGLES = (
     "idle_primary_down",
 )
 TASKS = 5
+BATCH_TASKS = 20  # the batch lane's measurement (10,000 by default)
 # The peer: LiteLLM, in the `bench` group that `make install` syncs for `make test` and
 # `make bench` alike (a missing one fails here rather than skipping the comparison).
 PEERS = ("peer_healthy", "peer_down")
@@ -36,6 +39,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = base / "results.json"
     argv = ["bench", "--tasks", str(TASKS), "--repeat", "1", "--singles", "1"]
     argv += ["--latency-tasks", "3", "--no-warmup", "--state-dir", str(base), "--out", str(out)]
+    argv += ["--batch-tasks", str(BATCH_TASKS)]
     assert main(argv) == EXIT_OK
     loaded: dict[str, Any] = json.loads(out.read_text())
     return loaded
@@ -95,6 +99,22 @@ def test_the_table_renders(results: dict[str, Any]) -> None:
     assert "throughput (tasks/s)" in table
     assert "Firestore ops per successful task" in table
     assert "peak RSS (MiB): worker-openai" in table
+
+
+def test_the_batch_lane_beside_the_online_one(results: dict[str, Any]) -> None:
+    lane = results["batch_lane"]
+    assert (lane["tasks"], lane["succeeded"], lane["lost"]) == (BATCH_TASKS, BATCH_TASKS, 0)
+    # every task answered in the batch, one usage document per line, in one job or more
+    assert lane["answered_in_batch"] == lane["usage_docs"] == BATCH_TASKS
+    assert lane["jobs"] >= 1 and lane["triggers"] >= 1
+    batch, online = lane["usd_provider_batch"], lane["usd_provider_online_prices"]
+    assert 0 < batch < online
+    assert lane["usd_provider_saved"] == pytest.approx(online - batch, abs=0.02)
+    assert lane["usd_infra_total"] > 0
+    # each task: its creation, its claim, its settlement (with its usage document and rollups)
+    assert lane["firestore_writes"] >= 3
+    assert lane["invocations"] >= 1  # ingest; the batcher's and poller's runs are per job
+    assert f"Batch lane, {BATCH_TASKS} tasks once" in render(results)
 
 
 def test_the_slow_provider_runs_calls_concurrently(results: dict[str, Any]) -> None:
