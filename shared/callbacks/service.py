@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared import tracing
 from shared.callbacks.address import pinned_callback
 from shared.callbacks.delivery import Answer, post
 from shared.callbacks.signing import headers as signed_headers
@@ -87,7 +88,8 @@ class Callbacks:
             return self._final(doc_id, hook, attempt, Answer(None, "address_refused"))
         view = public_view({k: v for k, v in task.items() if k != "callback"})
         body = json.dumps(view, separators=(",", ":"), ensure_ascii=False).encode()
-        headers = signed_headers(secret, hook, int(time.time()), body)
+        # The receiver may continue the task's trace: `traceparent` of this delivery's span.
+        headers = signed_headers(secret, hook, int(time.time()), body) | tracing.inject()
         answer = post(pinned, headers, body, self.settings.callback_timeout_s)
         log(
             logger,

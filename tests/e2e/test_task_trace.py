@@ -14,6 +14,7 @@ import pytest
 
 from aiexec.cli.main import main
 from aiexec.cli.traces import fetch_spans
+from aiexec.cli.webhook_receiver import Receiver
 from infra.settings import get_settings
 from infra.trace_tree import children_of
 from shared import tracing
@@ -35,6 +36,17 @@ def only(spans: list[dict[str, Any]], name: str, parent: dict[str, Any]) -> dict
 
 def under(spans: list[dict[str, Any]], name: str, parent: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for s in spans if s["name"] == name and s["parent_span_id"] == parent["span_id"]]
+
+
+def spans_with(trace_id: str, name: str) -> list[dict[str, Any]]:
+    """The trace's spans once one is called `name` (polled, bounded): the function that ends
+    it exports its spans as its delivery returns, after the task's document is written."""
+    deadline = time.monotonic() + WAIT_S
+    spans = fetch_spans(get_settings(), trace_id, 0)
+    while not any(s["name"] == name for s in spans) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        spans = fetch_spans(get_settings(), trace_id, 0)
+    return spans
 
 
 def test_a_task_that_falls_back_is_one_trace_across_its_hops(
@@ -122,11 +134,29 @@ def test_a_task_the_sweeper_republishes_continues_its_trace(pipeline: Pipeline) 
     assert pipeline.wait(task_id)["status"] == "succeeded"
 
     # The worker's hop joins the stored trace (under the sweeper's span, made in this process).
-    deadline = time.monotonic() + WAIT_S
-    spans = fetch_spans(get_settings(), trace["trace_id"], 0)
-    while not any(s["name"] == "task.completed" for s in spans) and time.monotonic() < deadline:
-        time.sleep(0.2)
-        spans = fetch_spans(get_settings(), trace["trace_id"], 0)
+    spans = spans_with(trace["trace_id"], "task.completed")
     hop = next(s for s in spans if s["name"] == "worker-openai")
     assert hop["attributes"]["aiexec.reason"] == "sweeper"
     assert only(spans, "task.completed", hop)["attributes"]["aiexec.status"] == "succeeded"
+
+
+def test_a_callback_is_the_last_span_and_its_post_carries_the_trace(pipeline: Pipeline) -> None:
+    receiver = Receiver(0).start()
+    try:
+        task_id = unique("traced-callback")
+        body = {"task_id": task_id, "task_description": "hello", "callback_url": receiver.url}
+        assert pipeline.post("/tasks", body).status_code == 202
+        trace_id = pipeline.wait(task_id)["trace_id"]
+        deadline = time.monotonic() + WAIT_S
+        while not receiver.for_task(task_id) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [posted] = receiver.for_task(task_id)
+    finally:
+        receiver.stop()
+    spans = spans_with(trace_id, "callbacks")
+    (ingest,) = children_of(spans)[None]
+    hop = only(spans, "worker-openai", ingest)
+    callbacks = only(spans, "callbacks", only(spans, "task.completed", hop))
+    assert callbacks["attributes"]["aiexec.result"] == "delivered"
+    # The receiver can continue the trace: the POST's traceparent is the callbacks span's.
+    assert posted.headers["traceparent"].split("-")[1:3] == [trace_id, callbacks["span_id"]]
