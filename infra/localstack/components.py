@@ -11,10 +11,12 @@ from infra.localstack.errors import StackError
 from infra.localstack.preflight import functions_framework
 from infra.settings import Settings
 from infra.topology import (
+    FUNCTION_BATCHER,
     FUNCTION_CALLBACKS,
     FUNCTION_FINALIZER,
     FUNCTION_INGEST,
     FUNCTION_INGEST_EVENTS,
+    FUNCTION_POLLER,
     FUNCTION_REPORT,
     FUNCTION_SWEEPER,
     worker_function,
@@ -86,11 +88,10 @@ def function_sources(settings: Settings) -> list[tuple[FunctionSource, int, str 
         FUNCTION_CALLBACKS, "functions/callbacks/main.py", "callbacks", "cloudevent"
     )
     entries.append((callbacks, settings.callbacks_port, None))
-    # The batch lane, both pushed by `batch-requests` (`aiexec batch flush`); named as the
-    # topology's batch functions (infra/topology.py), whose subscriptions need their endpoints.
-    batcher = FunctionSource("batcher", "functions/batcher/main.py", "batcher", "cloudevent")
+    # The batch lane, both pushed by `batch-requests` (`aiexec batch flush`).
+    batcher = FunctionSource(FUNCTION_BATCHER, "functions/batcher/main.py", "batcher", "cloudevent")
     entries.append((batcher, settings.batcher_port, None))
-    poller = FunctionSource("poller", "functions/poller/main.py", "poller", "cloudevent")
+    poller = FunctionSource(FUNCTION_POLLER, "functions/poller/main.py", "poller", "cloudevent")
     entries.append((poller, settings.poller_port, None))
     return entries
 
