@@ -32,7 +32,7 @@ def test_provider_dollars_are_per_million_tasks_at_both_prices() -> None:
 
 
 def test_jobs_and_how_the_tasks_ended() -> None:
-    docs = {
+    docs: dict[str, dict[str, Any]] = {
         "a": {"status": "succeeded", "result": {"lane": "batch"}, "batch": {"job_id": "bj_1"}},
         "b": {"status": "succeeded", "result": {"lane": "online"}, "batch": {"job_id": "bj_2"}},
         "c": {"status": "failed", "batch": {"job_id": "bj_2"}},
