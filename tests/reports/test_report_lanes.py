@@ -1,9 +1,11 @@
 """The report's lane breakdown (issue 16) against the `usage` documents, on the Firestore emulator.
 
-Online tasks go through the production store (workload.py). A batch line is committed the way
-the finishing path commits one: its usage document (`lane: "batch"`, `job_id`, batch-priced
-`cost_usd` and `online_cost_usd`) created in the same commit as the rollup update that counts it
-and its task. The expected savings are summed here from the usage documents read back.
+Online tasks go through the production store (workload.py); batch tasks through the batch
+lane's production writes: created `mode: batch`, claimed into a job (`BatchJobs.claim`), and
+settled by an output line (`BatchJobs.settle` with `shared.batch.settle.answered`: the usage
+document at batch prices with `online_cost_usd`, in the same commit as the task's result and the
+rollups) or moved to the online lane (`settle.to_online`) and finished there by a worker. The
+expected savings are summed here from the usage documents read back.
 """
 
 from __future__ import annotations
@@ -15,18 +17,20 @@ from typing import Any
 import pytest
 
 from infra.settings import Settings
-from shared.firestore.usage import UsageDocuments
+from shared.batch import settle
+from shared.batch.jobs import Lane
+from shared.batch.provider import LineResult
+from shared.firestore.batches import BatchJobs
 from shared.providers.base import Completion
 from shared.reports.period import iso_week
 from shared.reports.render import chat_message
 from shared.reports.service import ReportService
 from shared.reports.tables import usd
-from shared.rollups import BATCH_LANE, Rollups, add_call, add_task, task_lane
-from shared.usage import CallRecord
+from shared.rollups import BATCH_LANE, add_call, add_task, task_lane
 from tests.reports.test_report_totals import at
 from tests.reports.workload import Workload, ok
 
-JOB = "bj_0123456789abcdef"
+PRICED, UNPRICED = "gpt-6.1-terra", "mystery-model"  # the latter in no price table
 
 
 def batch_line(
@@ -35,37 +39,44 @@ def batch_line(
     *,
     prompt: int,
     output: int,
-    priced: bool = True,
+    model: str = PRICED,
     final_lane: str = BATCH_LANE,
 ) -> None:
-    """One output line of a batch job finishing its task: usage document + rollups, one commit.
-    `final_lane="online"`: the line failed and the task then finished in the online lane."""
+    """A batch task submitted an hour before `when`, claimed into a job of its own and settled
+    at `when` by its output line; `final_lane="online"`: the line failed, the task went online
+    and a worker answered it there."""
     task_id = f"b-{prompt}-{output}-{when:%d%H%M}"
-    completion = Completion("t", "gpt-6.1-terra", "stop", prompt, output, prompt + output)
-    record = CallRecord.success("openai", "gpt-6.1-terra", when, when, completion)
-    online = record.cost_usd if priced else None
-    usage = record.usage_document(task_id, "team-a", 1) | {
-        "lane": BATCH_LANE,
-        "job_id": JOB,
-        "cost_usd": None if online is None else round(online / 2, 10),  # half price
-        "online_cost_usd": online,
-    }
-    attempt = {"provider": "openai", "model": "gpt-6.1-terra", "lane": BATCH_LANE, "job_id": JOB}
-    attempts = [attempt] if final_lane == BATCH_LANE else [attempt, {"provider": "openai"}]
-    task = {
-        "task_id": task_id,
-        "client_id": "team-a",
-        "status": "succeeded",
-        "chain": ["openai", "vertex"],
-        "result": {"provider": "openai", "model": "gpt-6.1-terra"},
-        "attempts": attempts,
-        "created_at": when - timedelta(hours=1),
-    }
-    client = w.store.client
-    writer = client.batch()
-    UsageDocuments(w.settings, lambda: client).stage_create(writer, task_id, 1, usage)
-    Rollups(w.settings).record(writer, client, [usage], task, when)
-    writer.commit()
+    w.now = when - timedelta(hours=1)
+    request = {"task_description": "x", "mode": "batch"}
+    w.store.commit_creation(w.store.creation(task_id, "team-a", request, ["openai", "vertex"]))
+    jobs = BatchJobs(w.settings, w.store.client, now=lambda: w.now)
+    queued = [q for q in jobs.queued_batch_tasks(100) if q.doc_id == task_id]
+    job_id, lane = f"bj_{task_id}", Lane("openai", model)
+    job = {"job_id": job_id, "provider": "openai", "model": model, "state": "preparing",
+           "task_ids": [task_id], "task_count": 1, "created_at": w.now}  # fmt: skip
+    assert jobs.claim(job, queued, lease_s=300) == [task_id]
+    w.now = when
+    if final_lane == BATCH_LANE:
+        completion = Completion("t", model, "stop", prompt, output, prompt + output)
+        line = LineResult(task_id, completion)
+        started = when - timedelta(minutes=30)
+        settled = jobs.settle(
+            task_id,
+            job_id,
+            lambda task: settle.answered(task, job_id, lane, line, started=started, now=when),
+        )
+        assert settled is not None and settled["status"] == "succeeded"
+        return
+    error = {"code": "batch_line_error", "message": "x"}
+    moved = jobs.settle(
+        task_id,
+        job_id,
+        lambda task: settle.to_online(
+            task, job_id, lane, outcome="batch_line_error", error=error, now=when
+        ),
+    )
+    assert moved is not None and moved["status"] == "queued"
+    assert w.hop(task_id, int(moved["hop"]), "openai", [ok(PRICED)])["status"] == "succeeded"
 
 
 def _by_lane(usage: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -88,7 +99,7 @@ def test_the_lane_breakdown_equals_the_usage_documents(settings: Settings) -> No
     w.task(at("2021-11-16T09:00"), "team-b", [("openai", [ok("gpt-6.2-sol", output=700)])])
     batch_line(w, at("2021-11-16T10:00"), prompt=12_000, output=3_000)
     batch_line(w, at("2021-11-17T10:00"), prompt=40_000, output=9_000)
-    batch_line(w, at("2021-11-17T11:00"), prompt=700, output=100, priced=False)
+    batch_line(w, at("2021-11-17T11:00"), prompt=700, output=100, model=UNPRICED)
     batch_line(w, at("2021-11-18T10:00"), prompt=500, output=50, final_lane="online")
 
     period = iso_week("2021-W46", settings.report_timezone)
