@@ -15,7 +15,8 @@ from shared.bus import Bus
 from shared.firestore.batches import BatchJobs
 from shared.providers.registry import get_batch_provider
 from shared.settings import task_settings
-from shared.structured_logs import configure, log
+from shared.structured_logs import log
+from shared.tracing import entry_span, start_function
 
 logger = logging.getLogger(__name__)
 
@@ -30,13 +31,18 @@ def lane_parts() -> LaneParts:
 
 @lru_cache(maxsize=1)
 def batcher_service() -> Batcher:
-    configure("batcher")
+    settings = task_settings()
+    start_function("batcher", settings, settings.project_id)
     return Batcher(lane_parts())
 
 
 def handle_batcher_event(event: Any) -> None:
     """Any message on `batch-requests` triggers one batcher run; its content does not matter."""
     del event
-    run = batcher_service().run()
+    service = batcher_service()
+    # A trace of its own, exported before the delivery returns; work on a task joins the task's
+    # trace with shared.tracing.task_span(task, name) (its stored trace_context).
+    with entry_span("batcher"):
+        run = service.run()
     log(logger, logging.INFO, "batcher run", submitted=run.submitted, reconciled=run.reconciled,
         online=len(run.online))  # fmt: skip
