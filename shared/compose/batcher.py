@@ -44,5 +44,5 @@ def handle_batcher_event(event: Any) -> None:
     # trace with shared.tracing.task_span(task, name) (its stored trace_context).
     with entry_span("batcher"):
         run = service.run()
-    log(logger, logging.INFO, "batcher run", submitted=run.submitted, reconciled=run.reconciled,
-        online=len(run.online))  # fmt: skip
+        log(logger, logging.INFO, "batcher run", submitted=run.submitted,
+            reconciled=run.reconciled, online=len(run.online))  # fmt: skip

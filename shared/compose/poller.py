@@ -29,5 +29,5 @@ def handle_poller_event(event: Any) -> None:
     service = poller_service()
     with entry_span("poller"):  # see shared/compose/batcher.py
         run = service.run()
-    log(logger, logging.INFO, "poller run", polled=len(run.polled), finished=run.finished,
-        **dict(run.counts))  # fmt: skip
+        log(logger, logging.INFO, "poller run", polled=len(run.polled), finished=run.finished,
+            **dict(run.counts))  # fmt: skip
