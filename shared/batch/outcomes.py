@@ -24,6 +24,7 @@ from shared.schemas import TaskMessage, TaskStatus
 from shared.settings import TaskSettings
 from shared.structured_logs import log, task_context
 from shared.task_ids import doc_id_of, split_doc_id
+from shared.tracing import task_span
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +49,14 @@ class LaneExits:
             )
             if written is None:
                 return None
-            if written["status"] == TaskStatus.SUCCEEDED:
-                publish_result(self.bus, self.settings, written)
-                metric_events.task_finished(logger, written, by="poller", job_id=job_id)
-                return TaskStatus.SUCCEEDED.value
-            self._publish(written, lane, settle.BATCH_LINE_ERROR)
-            return TaskStatus.QUEUED.value
+            # In the task's own trace (its stored context), not the poller's run.
+            with task_span(written, "batch.answered", job_id=job_id, provider=lane.provider):
+                if written["status"] == TaskStatus.SUCCEEDED:
+                    publish_result(self.bus, self.settings, written)
+                    metric_events.task_finished(logger, written, by="poller", job_id=job_id)
+                    return TaskStatus.SUCCEEDED.value
+                self._publish(written, lane, settle.BATCH_LINE_ERROR)
+                return TaskStatus.QUEUED.value
 
     def online(
         self, doc_id: str, job_id: str | None, lane: Lane, outcome: str, reason: str
@@ -72,7 +75,8 @@ class LaneExits:
             )
             if written is None:
                 return False
-            self._publish(written, lane, outcome)
+            with task_span(written, "batch.online", job_id=job_id, outcome=outcome):
+                self._publish(written, lane, outcome)
             return True
 
     def _publish(self, task: dict[str, Any], lane: Lane, outcome: str) -> None:

@@ -10,11 +10,13 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from aiexec.cli.main import main
 from aiexec.cli.traces import fetch_spans
 from aiexec.cli.webhook_receiver import Receiver
+from aiexec.client import AIExecClient
 from infra.settings import get_settings
 from infra.trace_tree import children_of
 from shared import tracing
@@ -160,3 +162,18 @@ def test_a_callback_is_the_last_span_and_its_post_carries_the_trace(pipeline: Pi
     assert callbacks["attributes"]["aiexec.result"] == "delivered"
     # The receiver can continue the trace: the POST's traceparent is the callbacks span's.
     assert posted.headers["traceparent"].split("-")[1:3] == [trace_id, callbacks["span_id"]]
+
+
+def test_a_batch_task_finished_by_the_poller_ends_in_its_own_trace(pipeline: Pipeline) -> None:
+    task_id = unique("traced-batch")
+    with AIExecClient(pipeline.settings) as client:
+        client.submit({"task_id": task_id, "task_description": "later", "mode": "batch"})
+    httpx.post(f"{pipeline.stack.simulator_url}/_sim/batch", json={"delay_s": 0.5}, timeout=10)
+    assert main(["batch", "flush", "--wait", str(WAIT_S), "--every", "0.5"]) == 0
+    task = pipeline.wait(task_id)
+    assert task["status"] == "succeeded"
+    spans = spans_with(task["trace_id"], "task.completed")
+    (ingest,) = children_of(spans)[None]
+    answered = only(spans, "batch.answered", ingest)  # the poller's span, in the task's trace
+    assert answered["attributes"]["aiexec.task_id"] == task_id
+    assert only(spans, "task.completed", answered)["attributes"]["aiexec.status"] == "succeeded"
