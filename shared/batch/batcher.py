@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.attachments.resolve import FileReadingProvider
@@ -131,10 +131,16 @@ class Batcher:
                 )
                 continue
             self._crash("claimed")
-            kept = set(claimed)
-            self._submit(job, [line for line in group if line.doc_id in kept], report)
+            kept = [line for line in group if line.doc_id in claimed]
+            self._submit(job, kept, report, claimed)
 
-    def _submit(self, job: dict[str, Any], lines: list[Line], report: BatchRun) -> None:
+    def _submit(
+        self,
+        job: dict[str, Any],
+        lines: list[Line],
+        report: BatchRun,
+        claimed: Mapping[str, datetime] | None = None,
+    ) -> None:
         job_id = job["job_id"]
         if not lines:
             self.jobs.update_job(job_id, state=JobState.FINISHED.value, finished_at=utcnow())
@@ -149,7 +155,7 @@ class Batcher:
             self._release(job_id, error)
             return
         self._crash("submitted")
-        self._record(job, made)
+        self._record(job, made, claimed)
         report.submitted.append(job_id)
         log(
             logger,
@@ -162,7 +168,11 @@ class Batcher:
             bytes=len(payload),
         )
 
-    def _record(self, job: dict[str, Any], made: ProviderJob) -> None:
+    def _record(
+        self, job: dict[str, Any], made: ProviderJob, claimed: Mapping[str, datetime] | None = None
+    ) -> None:
+        """The provider's job on ours, then on its tasks (`claimed`: the update times of this
+        run's claim, so the tasks are marked without reading them again)."""
         now = utcnow()
         refs = _refs(made)
         state = made.state if made.state is not JobState.PREPARING else JobState.SUBMITTED
@@ -175,7 +185,8 @@ class Batcher:
             **refs,
         )
         ids = list(job.get("task_ids") or [])
-        self.jobs.mark_tasks(ids, job["job_id"], {"state": "submitted", "submitted_at": now})
+        marked = {"state": "submitted", "submitted_at": now}
+        self.jobs.mark_tasks(ids, job["job_id"], marked, claimed)
 
     def _give_up(
         self, job: dict[str, Any], lines: list[Line], error: ProviderError, report: BatchRun

@@ -76,19 +76,23 @@ class BatchJobs(TaskCommits):
         )
         return [QueuedTask(s.id, s.to_dict() or {}, s.update_time) for s in query.stream()]
 
-    def claim(self, job: dict[str, Any], tasks: list[QueuedTask], lease_s: float) -> list[str]:
+    def claim(
+        self, job: dict[str, Any], tasks: list[QueuedTask], lease_s: float
+    ) -> dict[str, datetime]:
         """Create the job (`preparing`, leased to its creator) and claim its tasks; returns the
-        document ids claimed. The first commit holds the job's creation: if the job exists (a
-        duplicate trigger made it) or one of those tasks changed, nothing is claimed; a later
-        chunk that loses a race ends the claim there (its tasks stay queued for the next run)."""
+        document ids claimed, each with its update time as the claim wrote it (what
+        `mark_tasks` conditions on instead of reading the task again). The first commit holds
+        the job's creation: if the job exists (a duplicate trigger made it) or one of those
+        tasks changed, nothing is claimed; a later chunk that loses a race ends the claim there
+        (its tasks stay queued for the next run)."""
         now = self._now()
         job = job | {"lease_until": now + timedelta(seconds=lease_s), "updated_at": now}
-        claimed: list[str] = []
+        claimed: dict[str, datetime] = {}
         for start in range(0, len(tasks), CLAIM_CHUNK):
             chunk = tasks[start : start + CLAIM_CHUNK]
             first = start == 0
 
-            def commit(chunk: list[QueuedTask] = chunk, first: bool = first) -> bool:
+            def commit(chunk: list[QueuedTask] = chunk, first: bool = first) -> list[Any]:
                 batch = self.client.batch()
                 if first:
                     batch.create(self.job_ref(job["job_id"]), job)
@@ -98,14 +102,16 @@ class BatchJobs(TaskCommits):
                         _claim_fields(job, now),
                         option=self._unchanged_since(item.version),
                     )
-                batch.commit(retry=None)
-                return True
+                results: list[Any] = batch.commit(retry=None)
+                return results[1:] if first else results  # the tasks' writes, in order
 
-            if not retry_on_conflict(commit, tries=1, exhausted=lambda: False):
+            written = retry_on_conflict(commit, tries=1, exhausted=lambda: [])
+            if not written:
                 break
-            claimed += [item.doc_id for item in chunk]
+            claimed |= {item.doc_id: w.update_time for item, w in zip(chunk, written, strict=True)}
         if claimed and len(claimed) < len(tasks):
-            self.update_job(job["job_id"], task_ids=claimed, task_count=len(claimed))
+            ids = list(claimed)
+            self.update_job(job["job_id"], task_ids=ids, task_count=len(ids))
         return claimed
 
     def take_submission(self, job_id: str, lease_s: float) -> dict[str, Any] | None:
@@ -140,22 +146,49 @@ class BatchJobs(TaskCommits):
     def update_job(self, job_id: str, **fields: Any) -> None:
         self.job_ref(job_id).update(fields | {"updated_at": self._now()})
 
-    def mark_tasks(self, doc_ids: list[str], job_id: str, fields: Mapping[str, Any]) -> None:
-        """Set `batch.<field>` on the job's tasks still batched in it (chunks of commits, each
-        task conditioned on its status in a transaction-free way: a settled task is skipped)."""
+    def mark_tasks(
+        self,
+        doc_ids: list[str],
+        job_id: str,
+        fields: Mapping[str, Any],
+        claimed: Mapping[str, datetime] | None = None,
+    ) -> None:
+        """Set `batch.<field>` on the job's tasks still batched in it (chunks of commits; a
+        settled task is skipped). With `claimed` (the update times `claim` wrote), a chunk is
+        written without reading it, each task conditioned on being unchanged since its claim;
+        a chunk that lost that race (a task settled meanwhile), or without its claim's times
+        (a reconciled job), is read and its tasks still in the job written."""
+        update = {f"batch.{k}": v for k, v in fields.items()}
         for start in range(0, len(doc_ids), CLAIM_CHUNK):
             chunk = doc_ids[start : start + CLAIM_CHUNK]
-            found = self.get_many(chunk)
+            if claimed is None or not self._mark_unchanged(chunk, update, claimed):
+                self._mark_read(chunk, job_id, update)
+
+    def _mark_unchanged(
+        self, chunk: list[str], update: dict[str, Any], claimed: Mapping[str, datetime]
+    ) -> bool:
+        if any(doc_id not in claimed for doc_id in chunk):
+            return False
+
+        def commit() -> bool:
             batch = self.client.batch()
-            writes = 0
-            for doc_id, task in found.items():
-                if _in_job(task, job_id):
-                    batch.update(
-                        self.task_ref(doc_id), {f"batch.{k}": v for k, v in fields.items()}
-                    )
-                    writes += 1
-            if writes:
-                batch.commit()
+            for doc_id in chunk:
+                option = self._unchanged_since(claimed[doc_id])
+                batch.update(self.task_ref(doc_id), update, option=option)
+            batch.commit(retry=None)
+            return True
+
+        return retry_on_conflict(commit, tries=1, exhausted=lambda: False)
+
+    def _mark_read(self, chunk: list[str], job_id: str, update: dict[str, Any]) -> None:
+        batch = self.client.batch()
+        writes = 0
+        for doc_id, task in self.get_many(chunk).items():
+            if _in_job(task, job_id):
+                batch.update(self.task_ref(doc_id), update)
+                writes += 1
+        if writes:
+            batch.commit()
 
     def settle(
         self, doc_id: str, job_id: str | None, decide: Callable[[dict[str, Any]], Settlement]

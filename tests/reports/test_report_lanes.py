@@ -54,7 +54,7 @@ def batch_line(
     job_id, lane = f"bj_{task_id}", Lane("openai", model)
     job = {"job_id": job_id, "provider": "openai", "model": model, "state": "preparing",
            "task_ids": [task_id], "task_count": 1, "created_at": w.now}  # fmt: skip
-    assert jobs.claim(job, queued, lease_s=300) == [task_id]
+    assert list(jobs.claim(job, queued, lease_s=300)) == [task_id]
     w.now = when
     if final_lane == BATCH_LANE:
         completion = Completion("t", model, "stop", prompt, output, prompt + output)

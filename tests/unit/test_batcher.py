@@ -6,7 +6,7 @@ submission sending its tasks online, a passing failure leaving the job for the n
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -55,10 +55,12 @@ class FakeJobs:
     def queued_batch_tasks(self, limit: int) -> list[QueuedTask]:
         return self.tasks if self.queued else []
 
-    def claim(self, job: dict[str, Any], tasks: list[QueuedTask], lease_s: float) -> list[str]:
+    def claim(
+        self, job: dict[str, Any], tasks: list[QueuedTask], lease_s: float
+    ) -> dict[str, datetime]:
         self.events.append(f"claim {job['provider']} {len(tasks)}")
         self.jobs[job["job_id"]] = job
-        return [task.doc_id for task in tasks]
+        return {task.doc_id: task.version for task in tasks}
 
     def get_many(self, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
         found = {t.doc_id: t.task for t in self.tasks}
@@ -67,7 +69,13 @@ class FakeJobs:
     def update_job(self, job_id: str, **fields: Any) -> None:
         self.updates.setdefault(job_id, {}).update(fields)
 
-    def mark_tasks(self, doc_ids: list[str], job_id: str, fields: dict[str, Any]) -> None:
+    def mark_tasks(
+        self,
+        doc_ids: list[str],
+        job_id: str,
+        fields: dict[str, Any],
+        claimed: dict[str, datetime] | None = None,
+    ) -> None:
         self.events.append(f"mark {len(doc_ids)}")
 
 
