@@ -146,7 +146,8 @@ def test_status_shows_the_stack_providers_circuits_and_counts(cli: Cli, stack: A
     assert all(part["answers"] for part in status["stack"].values())
     assert [p["name"] for p in status["providers"]] == stack.settings.providers
     assert {p["circuit"] for p in status["providers"]} == {"closed"}
-    assert set(status["tasks"]) == {"queued", "running", "succeeded", "failed", "rejected"}
+    statuses = {"queued", "batched", "running", "succeeded", "failed", "rejected"}
+    assert set(status["tasks"]) == statuses
 
     run = cli("status")
     assert run.code == EXIT_OK and "providers (chain order):" in run.out

@@ -171,7 +171,9 @@ def wait_for_attempts(pipeline: Pipeline, task_id: str, attempts: int) -> dict[s
     task: dict[str, Any] | None = None
     while time.monotonic() < deadline:
         task = pipeline.store.get(task_id)
-        if task and (task.get("callback") or {}).get("attempts", 0) >= attempts:
+        callback = (task or {}).get("callback") or {}
+        # The claim counts an attempt before the POST; its outcome (`error`) is written after.
+        if task and callback.get("attempts", 0) >= attempts and "error" in callback:
             return task
         time.sleep(0.1)
     raise AssertionError(f"callback of {task_id}: fewer than {attempts} attempts: {task}")
