@@ -30,7 +30,9 @@ from shared.providers.base import ProviderError
 from shared.structured_logs import log
 
 logger = logging.getLogger(__name__)
-SETTLE_THREADS = 8  # settlements in flight (each a transaction of its own)
+# Settlements in flight, each a transaction of its own that mostly waits on its round trips: at
+# 8 a 3,000-task lane took 53 s on the emulator, at 32 (and marks without reads) 30 s (lane_s).
+SETTLE_THREADS = 32
 POLLED_STATES = [s.value for s in JobState if s.open or s.ended]
 # What a task without an answer is told, by the job's end (fixed sentences: provider text is
 # logged, never stored on the task).
