@@ -157,6 +157,7 @@ def run(options: Options, progress: Progress = stderr_progress) -> dict[str, Any
         "medians": medians,
         "cost": cost_summary(medians, prices),
         "paired_throughput_ratios": paired_ratios(repeats),
+        "paired_primary_down": paired_primary_down(repeats),
         "runs": repeats,
         "crash": crash,
         "batch_lane": lane,
@@ -224,6 +225,21 @@ def paired_ratios(repeats: list[dict[str, Figures]]) -> dict[str, list[float | N
             for r in repeats
         ]
         for via in ("topic", "http")
+    }
+
+
+def paired_primary_down(repeats: list[dict[str, Figures]]) -> dict[str, list[float | None]]:
+    """The batch with the primary down against the healthy batch of the same repeat (their
+    targets: throughput >= 0.90 of it, p50 <= it + 1 s): each repeat's throughput ratio and p50
+    difference, so that a change of machine load between repeats cancels out."""
+    pairs = [(r["primary_down"], r["pipeline_topic"]) for r in repeats]
+    deltas: list[float | None] = []
+    for down, healthy in pairs:
+        late, base = down.get("latency_p50_ms"), healthy.get("latency_p50_ms")
+        deltas.append(round(late - base, 1) if late is not None and base is not None else None)
+    return {
+        "throughput_ratios": [ratio(d.get("throughput"), h.get("throughput")) for d, h in pairs],
+        "p50_delta_ms": deltas,
     }
 
 

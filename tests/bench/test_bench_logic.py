@@ -14,7 +14,7 @@ from benchmarks.batch import BatchRun
 from benchmarks.hotdoc import at_peak, doc_writes, hot_figures
 from benchmarks.peer import PeerRun, expected_calls, first_answers, peer_figures, read_answers
 from benchmarks.report import peer_rows
-from benchmarks.run import peer_summary
+from benchmarks.run import paired_primary_down, peer_summary
 from benchmarks.scenarios import submit_figures
 from infra.settings import Settings
 from shared import opcount
@@ -196,3 +196,16 @@ def test_scaling_plan_is_the_per_task_figures_times_the_rate() -> None:
     assert memory_tier(400.0) == 1024
     text = render(_results())
     assert "| 10 tasks/s | 100 tasks/s | 1,000 tasks/s |" in text
+
+
+def test_primary_down_is_paired_with_the_healthy_batch_of_its_repeat() -> None:
+    def repeat(healthy: tuple[float, float], down: tuple[float | None, float | None]) -> Any:
+        return {
+            "pipeline_topic": {"throughput": healthy[0], "latency_p50_ms": healthy[1]},
+            "primary_down": {"throughput": down[0], "latency_p50_ms": down[1]},
+        }
+
+    paired = paired_primary_down(
+        [repeat((40.0, 6000.0), (36.0, 7500.0)), repeat((50.0, 5000.0), (None, None))]
+    )
+    assert paired == {"throughput_ratios": [0.9, None], "p50_delta_ms": [1500.0, None]}
