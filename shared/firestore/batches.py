@@ -23,6 +23,7 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from shared.batch.provider import JobState
 from shared.firestore.conditional import retry_on_conflict
 from shared.firestore.tasks.commits import TaskCommits
 from shared.schemas import TaskStatus
@@ -120,11 +121,18 @@ class BatchJobs(TaskCommits):
 
     def take_poll(self, job_id: str, lease_s: float) -> dict[str, Any] | None:
         """The job, its polling leased to this caller for `lease_s`, if no other run polls it
-        (concurrent runs settling one job's lines would only contend on the same tasks)."""
-        return self._take(job_id, "poll_lease_until", lease_s)
+        (concurrent runs settling one job's lines would only contend on the same tasks). A job
+        already finished is not taken: a run that listed it before another run finished it
+        would otherwise re-open it (its state back to the provider's) and finish it again."""
+        return self._take(job_id, "poll_lease_until", lease_s, unless=JobState.FINISHED.value)
 
     def _take(
-        self, job_id: str, field_name: str, lease_s: float, state: str | None = None
+        self,
+        job_id: str,
+        field_name: str,
+        lease_s: float,
+        state: str | None = None,
+        unless: str | None = None,
     ) -> dict[str, Any] | None:
         ref = self.job_ref(job_id)
 
@@ -133,6 +141,8 @@ class BatchJobs(TaskCommits):
             job = snap.to_dict() if snap.exists else None
             now = self._now()
             if job is None or (state is not None and job.get("state") != state):
+                return None
+            if unless is not None and job.get("state") == unless:
                 return None
             if job.get(field_name) and job[field_name] > now:
                 return None

@@ -75,3 +75,17 @@ def test_without_the_claims_times_the_tasks_are_read(stack: Any) -> None:
 
     assert jobs.reads == [ids]
     assert [batch_state(jobs, doc_id) for doc_id in ids] == ["submitted", "submitted"]
+
+
+def test_a_finished_job_is_not_taken_for_polling_again(stack: Any) -> None:
+    """A poller run that listed a job before another run finished it must not take it: it
+    would write the provider's state back on it (re-opening it) and finish it a second time."""
+    jobs, _, ids = claimed_jobs(stack, 1)
+    job_id = (jobs.task_ref(ids[0]).get().to_dict() or {})["batch"]["job_id"]
+    jobs.update_job(job_id, state="completed")
+    taken = jobs.take_poll(job_id, lease_s=60)
+    assert taken is not None and taken["state"] == "completed"
+    jobs.update_job(job_id, state="finished", poll_lease_until=None)
+
+    assert jobs.take_poll(job_id, lease_s=60) is None
+    assert (jobs.job_ref(job_id).get().to_dict() or {})["state"] == "finished"
