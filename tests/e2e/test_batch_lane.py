@@ -121,12 +121,13 @@ def test_a_thousand_batch_tasks_succeed_at_batch_prices_beside_online_ones(
     pipeline: Pipeline,
 ) -> None:
     sim_batches(pipeline, delay_s=0.5)
+    flush()  # an empty lane first: batch tasks other tests left queued would join these jobs
     saved_before = saved_nusd(pipeline)
+    before = len(sim_batches(pipeline)["jobs"])
     prefix = unique("bulk")
     openai_ids = submit(pipeline, f"{prefix}-o", 700, mode="batch", providers=["openai", "vertex"])
     vertex_ids = submit(pipeline, f"{prefix}-v", 300, mode="batch", providers=["vertex", "openai"])
     online_ids = submit(pipeline, f"{prefix}-n", 3)
-    before = len(sim_batches(pipeline)["jobs"])
 
     flush()
 
@@ -142,9 +143,11 @@ def test_a_thousand_batch_tasks_succeed_at_batch_prices_beside_online_ones(
         assert len(task["attempts"]) == 1 and entry["job_id"] == task["batch"]["job_id"]
     assert {done[i]["result"]["provider"] for i in vertex_ids} == {"vertex"}
     assert {done[i]["result"]["provider"] for i in openai_ids} == {"openai"}
-    # Split at 400 lines, each line submitted once: 700 → 400 + 300, 300 → 300.
-    assert sorted(sim_lines(pipeline, "openai", before)) == [300, 400]
-    assert sim_lines(pipeline, "vertex", before) == [300]
+    # Split at 400 lines, each line submitted once. Where a job is cut depends on when a
+    # trigger lands (a late one from the flush above may take the tasks submitted so far).
+    for provider, count in (("openai", 700), ("vertex", 300)):
+        lines = sim_lines(pipeline, provider, before)
+        assert sum(lines) == count and max(lines) <= 400, (provider, lines)
 
     usage = batch_usage(pipeline, jobs_of(pipeline, batch_ids))
     assert len(usage) == 1000  # exactly one usage document per line
