@@ -4,49 +4,12 @@ unless a section says otherwise), their ratio, and the target where the issue se
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from benchmarks.report_rows import Row, Target, at_least, at_most, row
 from benchmarks.stats import ratio
 
-Row = tuple[str, str, str, str, str]  # label, reference, pipeline, ratio, target (+ verdict)
 _WIDTHS = (50, 11, 11, 7)
-
-
-@dataclass(frozen=True)
-class Target:
-    text: str
-    met: bool | None
-
-    def render(self) -> str:
-        if self.met is None:
-            return self.text
-        return f"{self.text}  {'met' if self.met else 'MISSED'}"
-
-
-def fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        if abs(value) >= 100:
-            return f"{value:.0f}"
-        return f"{value:.1f}" if abs(value) >= 1 else f"{value:.3g}"
-    return str(value)
-
-
-def row(
-    label: str, ref: Any, pipe: Any, target: Target | None = None, *, ratio_of: bool = True
-) -> Row:
-    r = ratio(pipe, ref) if ratio_of and isinstance(pipe, int | float) else None
-    return (label, fmt(ref), fmt(pipe), fmt(r), target.render() if target else "")
-
-
-def _at_least(value: float | None, bound: float, text: str) -> Target:
-    return Target(text, None if value is None else value >= bound)
-
-
-def _at_most(value: float | None, bound: float, text: str) -> Target:
-    return Target(text, None if value is None else value <= bound)
 
 
 def path_rows(m: Mapping[str, Any], via: str) -> list[Row]:
@@ -56,11 +19,11 @@ def path_rows(m: Mapping[str, Any], via: str) -> list[Row]:
     idle = ratio(idle_p["client_p50_ms"], idle_f["client_p50_ms"])
     rows = [
         row("throughput (tasks/s)", floor["throughput"], pipe["throughput"],
-            _at_least(tput, 0.70, ">= 0.70")),
+            at_least(tput, 0.70, ">= 0.70")),
         *_spread_rows(floor, pipe, "latency", "ms, created -> completed"),
         *_spread_rows(floor, pipe, "client", "ms, submit -> event", prefix="client "),
         row("idle single task, client p50 (ms)", idle_f["client_p50_ms"],
-            idle_p["client_p50_ms"], _at_most(idle, 1.5, "<= 1.50")),
+            idle_p["client_p50_ms"], at_most(idle, 1.5, "<= 1.50")),
         row("idle single task, p50 (ms, documents)", idle_f["latency_p50_ms"],
             idle_p["latency_p50_ms"]),
         # The functions' own time, free of the emulator's push polling that dominates the above.
@@ -156,7 +119,7 @@ def cost_rows(m: Mapping[str, Any], cost: Mapping[str, Any]) -> list[Row]:
             "Firestore ops per successful task, the task's own",
             floor.get("firestore_ops_per_success"),
             ops,
-            _at_most(ops, 6, "<= 6"),
+            at_most(ops, 6, "<= 6"),
         ),
     ]
     per_task = (
@@ -278,7 +241,7 @@ def hot_rows(m: Mapping[str, Any]) -> list[Row]:
                 f"  ... AIEXEC_PEAK_TASKS_PER_S={target_rate:.0f} (mean per shard)",
                 None,
                 at_peak,
-                _at_most(at_peak, 1.0, "<= 1 (Firestore)"),
+                at_most(at_peak, 1.0, "<= 1 (Firestore)"),
             ),
         ]
     return rows

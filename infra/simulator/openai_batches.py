@@ -38,7 +38,7 @@ from infra.simulator.batch_engine import (
     new_id,
 )
 from infra.simulator.openai_files import bad, fault
-from infra.simulator.wire import BadRequest, Reply, request_id
+from infra.simulator.wire import BadRequest, Reply, json_body, request_id
 
 PROVIDER = "openai"
 ENDPOINT = "/v1/chat/completions"
@@ -141,7 +141,7 @@ def _creation(ctx: BatchContext, body: Any) -> tuple[StoredFile, dict[str, Any]]
 
 def create_batch(ctx: BatchContext, match: re.Match[str], request: BatchRequest) -> Reply:
     try:
-        stored, body = _creation(ctx, _json(request.raw))
+        stored, body = _creation(ctx, json_body(request.raw))
     except BadRequest as exc:
         return bad(exc.message, exc.param)
     lines, errors, model = _parse_input(stored.data)
@@ -152,13 +152,6 @@ def create_batch(ctx: BatchContext, match: re.Match[str], request: BatchRequest)
     job.data.update(input_file_id=stored.id, metadata=body.get("metadata"), model=model,
                     errors=errors or None)  # fmt: skip
     return Reply(200, batch_object(ctx, job))
-
-
-def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw) if raw else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
 
 
 # --- batches: what a job shows --------------------------------------------------------------

@@ -32,7 +32,7 @@ from infra.simulator.faults import (
 from infra.simulator.models import ModelRegistry
 from infra.simulator.structured import invalid_output
 from infra.simulator.textgen import PromptCache
-from infra.simulator.wire import Reply
+from infra.simulator.wire import Reply, json_body
 from shared.errors import AIExecError
 
 logger = logging.getLogger("aiexec.simulator")
@@ -144,7 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
             if call is not None:
                 if self.command != "POST":
                     return _plain_error(405, f"{self.command} is not allowed on {path}")
-                return self._generate(dialect, call, fields, _parse_json(raw))
+                return self._generate(dialect, call, fields, json_body(raw))
         return _plain_error(404, f"no such endpoint: {self.command} {path}")
 
     def _generate(
@@ -254,7 +254,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _set_batch(self, raw: bytes) -> Reply:
         """`{"delay_s": S}`: the delay of batch jobs created from now on."""
-        spec = _parse_json(raw)
+        spec = json_body(raw)
         delay = spec.get("delay_s") if isinstance(spec, dict) else None
         if set(spec or {}) != {"delay_s"} or isinstance(delay, bool) or \
                 not isinstance(delay, int | float) or delay < 0:  # fmt: skip
@@ -271,7 +271,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if raw is None:
                 return Reply(200, self.server.models.view(provider, model).as_dict())
-            spec = _parse_json(raw)
+            spec = json_body(raw)
             if not isinstance(spec, dict):
                 return _plain_error(400, 'the body must be a JSON object like {"retired": true}')
             return Reply(200, self.server.models.change(provider, model, spec).as_dict())
@@ -279,7 +279,7 @@ class _Handler(BaseHTTPRequestHandler):
             return _plain_error(400, str(exc))
 
     def _set_fault(self, provider: str, raw: bytes) -> Reply:
-        spec = _parse_json(raw)
+        spec = json_body(raw)
         if not isinstance(spec, dict):
             return _plain_error(400, 'the body must be a JSON object like {"mode": "down"}')
         try:
@@ -317,13 +317,6 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             # The client gave up (typically its timeout during a "slow" fault).
             self.close_connection = True
-
-
-def _parse_json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw) if raw else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
 
 
 def make_server(

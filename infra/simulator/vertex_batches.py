@@ -51,7 +51,7 @@ from infra.simulator.batch_engine import (
     get_handler,
 )
 from infra.simulator.faults import Outcome
-from infra.simulator.wire import BadRequest, Reply
+from infra.simulator.wire import BadRequest, Reply, json_body
 
 PROVIDER = "vertex"
 MODEL_PREFIX = "publishers/google/models/"
@@ -135,7 +135,7 @@ def _lines(uris: list[str]) -> list[Line]:
 
 
 def create_job(ctx: BatchContext, match: re.Match[str], request: BatchRequest) -> Reply:
-    body = _json(request.raw)
+    body = json_body(request.raw)
     try:
         model, uris, prefix = _parse(body)
     except BadRequest as exc:
@@ -160,13 +160,6 @@ def create_job(ctx: BatchContext, match: re.Match[str], request: BatchRequest) -
         input_unreadable=failure is not None,
     )
     return Reply(200, job_resource(ctx, job))
-
-
-def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw) if raw else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
 
 
 # --- running: predictions.jsonl -------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,14 @@ class BadRequest(AIExecError):  # noqa: N818 - mirrors the HTTP status name on p
         super().__init__(message)
         self.message = message
         self.param = param
+
+
+def json_body(raw: bytes) -> Any:
+    """A request's JSON body; None for an empty or unreadable one (the caller names the field)."""
+    try:
+        return json.loads(raw) if raw else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
 
 
 def request_id(*parts: str) -> str:
