@@ -6,96 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from benchmarks.report_rows import Row, Target, at_least, at_most, row
-from benchmarks.stats import ratio
+from benchmarks.report_paths import down_rows, latency_rows, path_rows
+from benchmarks.report_rows import Row, at_most, row
 
 _WIDTHS = (50, 11, 11, 7)
-
-
-def path_rows(m: Mapping[str, Any], via: str) -> list[Row]:
-    floor, pipe = m[f"floor_{via}"], m[f"pipeline_{via}"]
-    idle_f, idle_p = m[f"idle_floor_{via}"], m[f"idle_pipeline_{via}"]
-    tput = ratio(pipe["throughput"], floor["throughput"])
-    idle = ratio(idle_p["client_p50_ms"], idle_f["client_p50_ms"])
-    rows = [
-        row("throughput (tasks/s)", floor["throughput"], pipe["throughput"],
-            at_least(tput, 0.70, ">= 0.70")),
-        *_spread_rows(floor, pipe, "latency", "ms, created -> completed"),
-        *_spread_rows(floor, pipe, "client", "ms, submit -> event", prefix="client "),
-        row("idle single task, client p50 (ms)", idle_f["client_p50_ms"],
-            idle_p["client_p50_ms"], at_most(idle, 1.5, "<= 1.50")),
-        row("idle single task, p50 (ms, documents)", idle_f["latency_p50_ms"],
-            idle_p["latency_p50_ms"]),
-        # The functions' own time, free of the emulator's push polling that dominates the above.
-        row("idle single task, handler time (ms)", idle_f["handler_ms"], idle_p["handler_ms"]),
-        row("lost", floor["lost"], pipe["lost"], Target("0", pipe["lost"] == 0), ratio_of=False),
-    ]  # fmt: skip
-    return rows
-
-
-def _spread_rows(
-    floor: Mapping[str, Any], pipe: Mapping[str, Any], key: str, unit: str, prefix: str = ""
-) -> list[Row]:
-    return [
-        row(f"{prefix}latency p{q} ({unit})", floor[f"{key}_p{q}_ms"], pipe[f"{key}_p{q}_ms"])
-        for q in (50, 95, 99)
-    ]
-
-
-def down_rows(m: Mapping[str, Any]) -> list[Row]:
-    healthy, down = m["pipeline_topic"], m["primary_down"]
-    idle_h, idle_d = m["idle_pipeline_topic"], m["idle_primary_down"]
-    return [
-        _plus_one_s(
-            "batch latency p50 (ms, created -> completed)",
-            healthy["latency_p50_ms"],
-            down["latency_p50_ms"],
-        ),
-        row("batch latency p95 (ms)", healthy["latency_p95_ms"], down["latency_p95_ms"]),
-        row("batch client latency p50 (ms)", healthy["client_p50_ms"], down["client_p50_ms"]),
-        row("batch throughput (tasks/s)", healthy["throughput"], down["throughput"]),
-        _plus_one_s(
-            "single task, client p50 (ms)", idle_h["client_p50_ms"], idle_d["client_p50_ms"]
-        ),
-        _plus_one_s(
-            "single task, p50 (ms, created -> completed)",
-            idle_h["latency_p50_ms"],
-            idle_d["latency_p50_ms"],
-        ),
-        row("fallback rate", 0.0, down.get("fallback_rate"), ratio_of=False),
-        row("provider calls per task", healthy.get("provider_calls"), down.get("provider_calls")),
-        row("failed", healthy["failed"], down["failed"], ratio_of=False),
-        row("lost", healthy["lost"], down["lost"], Target("0", down["lost"] == 0), ratio_of=False),
-    ]
-
-
-def _plus_one_s(label: str, healthy: Any, down: Any) -> Row:
-    met = None if healthy is None or down is None else down <= healthy + 1000
-    return row(label, healthy, down, Target("<= healthy + 1000 ms", met))
-
-
-def latency_rows(m: Mapping[str, Any], options: Mapping[str, Any]) -> list[Row]:
-    slow = m["provider_latency"]
-    ideal = options["worker_threads"] / (options["provider_latency_ms"] / 1000)
-    return [
-        row("throughput (tasks/s; ref: threads / latency)", ideal, slow["throughput"]),
-        row(
-            "provider calls in flight, most at once",
-            options["worker_threads"],
-            slow.get("calls_in_flight_max"),
-        ),
-        row(
-            "provider calls in flight, mean",
-            options["worker_threads"],
-            slow.get("calls_in_flight_mean"),
-        ),
-        row(
-            "latency p50 (ms, created -> completed)",
-            options["provider_latency_ms"],
-            slow["latency_p50_ms"],
-        ),
-        row("lost", 0, slow["lost"], Target("0", slow["lost"] == 0), ratio_of=False),
-    ]
 
 
 def cost_rows(m: Mapping[str, Any], cost: Mapping[str, Any]) -> list[Row]:
@@ -283,10 +197,17 @@ def render(results: Mapping[str, Any]) -> str:
     meta, m = results["meta"], results["medians"]
     opts = meta["options"]
     primary = str(results.get("primary", "openai"))
+    tput = results.get("paired_throughput_ratios") or {"topic": [], "http": []}
     sections: list[tuple[str, list[Row]]] = [
-        ("Via the `tasks` topic (reference: the floor)", path_rows(m, "topic")),
-        ("Via HTTP POST /tasks (reference: the floor's HTTP entry)", path_rows(m, "http")),
-        (f"{primary} down, via the topic (reference: healthy pipeline)", down_rows(m)),
+        ("Via the `tasks` topic (reference: the floor)", path_rows(m, "topic", tput["topic"])),
+        (
+            "Via HTTP POST /tasks (reference: the floor's HTTP entry)",
+            path_rows(m, "http", tput["http"]),
+        ),
+        (
+            f"{primary} down, via the topic (reference: healthy pipeline)",
+            down_rows(m, results.get("paired_primary_down") or {}),
+        ),
         (
             f"Provider at {opts['provider_latency_ms']:.0f} ± {opts['provider_jitter_ms']:.0f} ms, "
             f"{opts['latency_tasks']} tasks (reference: ideal)",

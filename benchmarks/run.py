@@ -136,7 +136,13 @@ def run(options: Options, progress: Progress = stderr_progress) -> dict[str, Any
     """The whole benchmark; returns the results (also what `--out` gets)."""
     started = time.monotonic()
     load_before = os.getloadavg()
-    with running_bench(options, progress) as bench:
+    timeline: list[tuple[float, str]] = []  # where the run's time went, in the JSON
+
+    def noted(message: str) -> None:
+        timeline.append((round(time.monotonic() - started, 1), message))
+        progress(message)
+
+    with running_bench(options, noted) as bench:
         if options.warmup:
             warm_up(bench)
         repeats = [one_repeat(bench, i) for i in range(options.repeat)]
@@ -153,6 +159,7 @@ def run(options: Options, progress: Progress = stderr_progress) -> dict[str, Any
     prices = load_prices()
     return {
         "meta": _meta(options, load_before, time.monotonic() - started),
+        "timeline": timeline,
         "primary": primary,
         "medians": medians,
         "cost": cost_summary(medians, prices),

@@ -209,3 +209,40 @@ def test_primary_down_is_paired_with_the_healthy_batch_of_its_repeat() -> None:
         [repeat((40.0, 6000.0), (36.0, 7500.0)), repeat((50.0, 5000.0), (None, None))]
     )
     assert paired == {"throughput_ratios": [0.9, None], "p50_delta_ms": [1500.0, None]}
+
+
+def _batch(throughput: float, p50: float) -> dict[str, Any]:
+    spread = {f"{k}_p{q}_ms": p50 for k in ("latency", "client") for q in (50, 95, 99)}
+    return {"throughput": throughput, "lost": 0, "failed": 0, **spread}
+
+
+def _idle() -> dict[str, Any]:
+    return {"client_p50_ms": 100.0, "latency_p50_ms": 50.0, "handler_ms": 10.0}
+
+
+def test_ratio_targets_are_judged_on_the_median_of_each_repeats_pair() -> None:
+    from benchmarks.report_paths import down_rows, path_rows
+
+    # The medians' ratio (40 / 100 = 0.4) would miss; the repeats' own ratios say otherwise.
+    m = {
+        "floor_topic": _batch(100.0, 1000.0),
+        "pipeline_topic": _batch(40.0, 5000.0),
+        "primary_down": _batch(30.0, 7000.0),
+        "idle_floor_topic": _idle(),
+        "idle_pipeline_topic": _idle(),
+        "idle_primary_down": _idle(),
+    }
+    topic = {r[0]: r for r in path_rows(m, "topic", [0.72, 0.8, None])}
+    judged = topic["  ratio per repeat, paired: 0.72, 0.8, -"]
+    assert (judged[3], judged[4]) == ("0.76", ">= 0.70 (median)  met")
+    missed = {r[0]: r for r in path_rows(m, "topic", [0.5, 0.69, 0.9])}
+    assert missed["  ratio per repeat, paired: 0.5, 0.69, 0.9"][4].endswith("MISSED")
+
+    paired = {"throughput_ratios": [0.95, 0.85, 0.92], "p50_delta_ms": [1200.0, 300.0, 900.0]}
+    down = {r[0]: r for r in down_rows(m, paired)}
+    delta = down["  p50 difference per repeat, paired (ms): 1200, 300, 900"]
+    assert (delta[2], delta[4]) == ("900", "<= +1000 ms (median)  met")
+    tput = down["  ratio per repeat, paired: 0.95, 0.85, 0.92"]
+    assert (tput[3], tput[4]) == ("0.92", ">= 0.90 (median)  met")
+    late = {r[0]: r for r in down_rows(m, {"p50_delta_ms": [1200.0, 1100.0, 0.0]})}
+    assert late["  p50 difference per repeat, paired (ms): 1200, 1100, 0"][4].endswith("MISSED")
