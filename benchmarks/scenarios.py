@@ -105,6 +105,10 @@ def cost_figures(
     figures["cpu_ms_functions"] = 1000 * sum(cpu.get(f, 0.0) for f in target.functions) / tasks
     figures["cpu_ms_firestore"] = 1000 * cpu.get("firestore", 0.0) / tasks
     figures["cpu_ms_pubsub"] = 1000 * cpu.get("pubsub", 0.0) / tasks
+    if tasks:  # which function the CPU goes to (the lever when the machine is the limit)
+        figures["cpu_ms_by_function"] = {
+            f: round(1000 * cpu.get(f, 0.0) / tasks, 2) for f in target.functions
+        }
     if tasks:  # where the writes go (docs/scaling.md: per-collection limits)
         figures["firestore_writes_by_collection"] = {
             key.removeprefix("firestore.writes."): round(value / tasks, 3)

@@ -34,8 +34,16 @@ class TracingSettings(BaseSettings):
         5.0,
         gt=0,
         le=60,
-        description="Longest a function waits at the end of a request for its spans to be "
-        "exported (Cloud Run throttles the CPU once the response is sent).",
+        description="Longest a function waits at the end of its last request in flight for its "
+        "spans to be exported (Cloud Run throttles the CPU once no request is in flight).",
+    )
+    trace_export_interval_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="While other requests are in flight, spans are exported in the background "
+        "at most this often; the last request in flight exports what is left before it "
+        "returns.",
     )
     trace_link_template: str = Field(
         DEFAULT_TRACE_LINK,

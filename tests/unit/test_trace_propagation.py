@@ -196,3 +196,47 @@ def test_the_span_tree_nests_hops_and_says_when_it_is_whole() -> None:
         "      ├─ provider.call outcome=ok",
         "      └─ task.completed status=succeeded",
     ]
+
+
+def test_only_the_last_entry_span_in_flight_flushes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While another request is in flight the batch processor exports on its own thread; the
+    last one to end exports what is queued before the instance may go idle."""
+    flushes: list[int] = []
+    monkeypatch.setattr(tracing, "flush", lambda: flushes.append(tracing._State.in_flight))
+    with tracing.entry_span("first"):
+        with tracing.entry_span("overlapping"):
+            pass
+        assert flushes == []  # "first" is still in flight
+    assert flushes == [0]
+    with tracing.entry_span("alone"):
+        pass
+    assert flushes == [0, 0]
+    with pytest.raises(RuntimeError), tracing.entry_span("failing"):
+        raise RuntimeError("the request failed")
+    assert flushes == [0, 0, 0]
+    assert tracing._State.in_flight == 0
+
+
+def test_the_export_interval_is_the_batch_processors_schedule() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from shared.settings_tracing import TracingSettings
+
+    saved = tracing._State.provider, tracing._State.flush_timeout_ms
+    tracing._State.provider = None
+    try:
+        settings = TracingSettings(
+            trace_exporter="otlp", trace_otlp_endpoint="http://127.0.0.1:9/v1/traces",
+            trace_export_interval_s=0.25,
+        )  # fmt: skip
+        tracing.setup("test", settings)
+        provider = tracing._State.provider
+        assert isinstance(provider, TracerProvider)
+        processors = provider._active_span_processor._span_processors
+        batch = [p for p in processors if isinstance(p, BatchSpanProcessor)]
+        assert len(batch) == 1
+        assert batch[0]._batch_processor._schedule_delay == 0.25
+        provider.shutdown()
+    finally:
+        tracing._State.provider, tracing._State.flush_timeout_ms = saved
