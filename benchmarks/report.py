@@ -210,7 +210,7 @@ def render(results: Mapping[str, Any]) -> str:
         ),
         (
             f"Provider at {opts['provider_latency_ms']:.0f} ± {opts['provider_jitter_ms']:.0f} ms, "
-            f"{opts['latency_tasks']} tasks (reference: ideal)",
+            f"{opts['latency_tasks']} tasks, once (reference: ideal)",
             latency_rows(m, opts),
         ),
         ("Cost per task (reference: the floor; via the topic)", cost_rows(m, results["cost"])),
@@ -221,7 +221,7 @@ def render(results: Mapping[str, Any]) -> str:
         ),
         (
             "Beside a peer, LiteLLM's Router: same simulator, chain, N, concurrency (reference: "
-            "the peer)\n  down = primary down; crash = killed at 50 % and restarted, once",
+            "the peer)\n  down = primary down, once; crash = killed at 50 % and restarted, once",
             peer_rows(results.get("peer")),
         ),
         *(

@@ -246,3 +246,16 @@ def test_ratio_targets_are_judged_on_the_median_of_each_repeats_pair() -> None:
     assert (tput[3], tput[4]) == ("0.92", ">= 0.90 (median)  met")
     late = {r[0]: r for r in down_rows(m, {"p50_delta_ms": [1200.0, 1100.0, 0.0]})}
     assert late["  p50 difference per repeat, paired (ms): 1200, 1100, 0"][4].endswith("MISSED")
+
+
+def test_a_measurement_made_in_one_repeat_only_has_its_own_figures_as_medians() -> None:
+    from benchmarks.run import medians_of
+
+    repeats: list[dict[str, Any]] = [
+        {"pipeline_topic": {"throughput": 40.0}},
+        {"pipeline_topic": {"throughput": 60.0}},
+        {"pipeline_topic": {"throughput": 50.0}, "peer_down": {"throughput": 45.0}},
+    ]
+    medians = medians_of(repeats)
+    assert medians["pipeline_topic"]["throughput"] == 50.0
+    assert medians["peer_down"]["throughput"] == 45.0
