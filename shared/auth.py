@@ -114,6 +114,11 @@ class Caller:
     limit: Limit | None = None
     monthly_budget_usd: float | None = None
 
+    @property
+    def rate_per_s(self) -> float | None:
+        """The client's peak of accepted submissions: its rate limit, if it has one."""
+        return self.limit.rate_per_s if self.limit is not None else None
+
 
 class KeyStore:
     """`api_keys/{hash}` in Firestore, and a short per-instance cache of lookups."""

@@ -33,12 +33,26 @@ time; a lost race reads again). So:
   keeps its reservation) and the request is tried again: budgets far from full cost no
   settlement work. A reservation without its task (left by versions that reserved before
   creating, or a task deleted by hand) is released after 5 minutes.
-- **No hot document.** The month is split over `AIEXEC_BUDGET_SHARDS` documents
+- **No hot document.** The month is split over shard documents
   `budgets/{client}:{YYYY-MM}:{shard}`, each allowed an equal share of the budget; a shard
   never commits more than its share, so the shards together never commit more than the budget.
-  A reservation writes one random shard; only when that one is short does it read all shards
-  and take parts from several in one commit (the reservation records its parts, and settlement
-  charges the actual cost back onto the same parts).
+  Their count follows the client's own peak (shared/budget_count.py): `ceil(its rate limit /
+  0.8)`, or `AIEXEC_PEAK_TASKS_PER_S / 0.8` for a client without one (up to 2,000; fewer when
+  the budget holds fewer than 4 reservations a shard; an explicit `AIEXEC_BUDGET_SHARDS` for
+  every client), so each shard takes ~0.8 writes/s on average at that peak. A reservation
+  writes one random shard; when that one is short, it reads a random sample of 17 and takes
+  parts from several in one commit; only when the sample cannot cover the amount (the month is
+  nearly exhausted) does it read every shard, so the answer, 402 or accepted, is exact (up to
+  400 parts: one commit stays under Firestore's 500 writes). The reservation records its
+  parts, and settlement charges the actual cost back onto the same parts.
+- **A month keeps its count.** The month's first reservation records the count it used on
+  `budgets/{client}:{YYYY-MM}` (`shards`, created in the same commit, so of two first
+  reservations one decides and the other decides again on it); every later reservation,
+  `committed()` and the 402's total use the recorded count, so a rate limit (or setting)
+  changed mid-month takes effect next month, and shards above a new lower count are never
+  lost. Settlement finds its shards by the ids its reservations recorded. A month written
+  before counts were recorded (shard documents without the record) records the old global
+  count (`AIEXEC_BUDGET_SHARDS`, capped at 64 then), which is what its shards were split by.
 
 Months follow `AIEXEC_REPORT_TIMEZONE`, like the weekly report. Amounts are integer nano-USD,
 so sums are exact. (The usage rollups hold the same costs per day; reading a month of them on
@@ -52,12 +66,13 @@ shared/budget_settlement.py.
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, NoReturn, Protocol
 
 from shared import metric_events
+from shared.budget_count import MAX_PARTS, SCOPES, Scope, legacy_count, pick, shard_count
 from shared.budget_math import NANOS_PER_USD, take, to_nusd, usd
 from shared.budget_settlement import BudgetSettlement
 from shared.budget_shards import committed_nusd
@@ -99,6 +114,7 @@ class _Ask:
     doc_id: str
     amount: int  # nano-USD
     limit: int  # nano-USD
+    peak_tasks_per_s: float | None  # the client's rate limit, if it has one
 
     def document(self, parts: dict[str, int], now: datetime) -> dict[str, Any]:
         return {
@@ -121,6 +137,22 @@ class _Exists:
 _EXISTS = _Exists()
 
 
+@dataclass(frozen=True)
+class _Short:
+    """The shards read cannot cover the amount; `committed`: the month's total, when every
+    shard was read."""
+
+    committed: int | None
+
+
+@dataclass(frozen=True)
+class _Month:
+    """The month's shard count; `new`: not recorded yet (this reservation records it)."""
+
+    count: int
+    new: bool
+
+
 class BudgetExceededError(RequestProblemError):
     def __init__(self, client_id: str, month: str, committed: int, limit: int, need: int) -> None:
         problem = FieldProblem(
@@ -141,76 +173,82 @@ class Budgets(BudgetSettlement):
         amount: int,
         limit_usd: float,
         task: TaskCreation | None = None,
+        *,
+        peak_tasks_per_s: float | None = None,
     ) -> Reservation | None:
         """Reserve `amount` nano-USD for the task `tasks/{doc_id}`, or raise BudgetExceededError
         (402). With `task`, its creation is staged in the same commit (`task.created` says
         whether it was written); None: a task holds the id already, nothing was reserved.
+        `peak_tasks_per_s`: the client's rate limit (its shard count, shared/budget_count.py).
         """
-        ask = _Ask(client_id, self.month(), doc_id, amount, to_nusd(limit_usd))
-
-        def attempt(everywhere: bool) -> Reservation | _Exists | None:
-            return self._retrying(lambda: self._reserve_once(ask, task, everywhere=everywhere))
-
-        found = attempt(False)
-        if found is None:  # that shard is short: take from several
-            found = attempt(True)
+        limit = to_nusd(limit_usd)
+        ask = _Ask(client_id, self.month(), doc_id, amount, limit, peak_tasks_per_s)
+        found = self._escalating(ask, task)
         if (
-            found is None
+            isinstance(found, _Short)
             and self._settle_due(client_id, ask.month)
             and self.settle(client_id, ask.month)
         ):
-            found = attempt(True)
+            found = self._retrying(lambda: self._reserve_once(ask, task, Scope.ALL))
         if isinstance(found, _Exists):
             return None
-        if found is None:
-            refs = self.shard_refs(client_id, ask.month)
-            committed = sum(committed_nusd(s) for s in self.documents.read(refs))
-            log(
-                logger,
-                logging.WARNING,
-                "monthly budget exceeded",
-                client_id=client_id,
-                month=ask.month,
-                committed_usd=committed / NANOS_PER_USD,
-                budget_usd=limit_usd,
-            )
-            used = 100.0 * committed / ask.limit if ask.limit else 100.0
-            metric_events.budget_threshold(logger, client_id, ask.month, 100, used)
-            raise BudgetExceededError(client_id, ask.month, committed, ask.limit, amount)
+        if isinstance(found, _Short):
+            self._refuse(ask, found.committed)
         return found
 
+    def _escalating(self, ask: _Ask, task: TaskCreation | None) -> Reservation | _Exists | _Short:
+        """One random shard; if short, a sample; if still short, every shard."""
+        found: Reservation | _Exists | _Short = _Short(None)
+        for scope in SCOPES:
+            found = self._retrying(partial(self._reserve_once, ask, task, scope))
+            if not isinstance(found, _Short):
+                return found
+        return found
+
+    def _refuse(self, ask: _Ask, committed: int | None) -> NoReturn:
+        if committed is None:
+            committed = self.committed(ask.client_id, ask.month)[0]
+        log(
+            logger,
+            logging.WARNING,
+            "monthly budget exceeded",
+            client_id=ask.client_id,
+            month=ask.month,
+            committed_usd=committed / NANOS_PER_USD,
+            budget_usd=ask.limit / NANOS_PER_USD,
+        )
+        used = 100.0 * committed / ask.limit if ask.limit else 100.0
+        metric_events.budget_threshold(logger, ask.client_id, ask.month, 100, used)
+        raise BudgetExceededError(ask.client_id, ask.month, committed, ask.limit, ask.amount)
+
     def _reserve_once(
-        self, ask: _Ask, task: TaskCreation | None, *, everywhere: bool
-    ) -> Reservation | _Exists | None:
-        """Read the shards, decide, and commit the parts with preconditions (all or nothing),
-        with the task's creation when there is one.
+        self, ask: _Ask, task: TaskCreation | None, scope: Scope
+    ) -> Reservation | _Exists | _Short:
+        """Read the shards `scope` says, decide, and commit the parts with preconditions (all or
+        nothing), with the task's creation when there is one.
 
         Conditional writes rather than a transaction: no locks held, so concurrent requests
         never wait on each other; a lost race is decided again (`_retrying`).
         """
-        reservation_ref = self.reservation_ref(ask.doc_id)
-        read = [reservation_ref] if task is None else [reservation_ref, task.ref]
-        snaps_by_path = {snap.reference.path: snap for snap in self.documents.read(read)}
-        if task is not None and not task.read(snaps_by_path[task.ref.path]):
-            return _EXISTS  # answered as it is: a retried submission reserves nothing
-        existing = snaps_by_path[reservation_ref.path]
-        if existing.exists:  # a reservation without its task (see the module docstring)
-            if task is not None:
-                batch = self.documents.batch()
-                task.stage(batch)
-                batch.commit()
-                task.created = True
-            return _from_doc(existing.to_dict() or {}, ask.doc_id, new=False)
-        every = self.shard_refs(ask.client_id, ask.month)
-        allowances = self.allowances(ask.limit)
-        chosen = range(len(every)) if everywhere else [secrets.randbelow(len(every))]
+        first = self._first_read(ask, task)
+        if not isinstance(first, _Month):
+            return first
+        chosen = pick(scope, first.count, self._rng)
+        if chosen is None:
+            return _Short(None)
+        every = self.shard_refs(ask.client_id, ask.month, first.count)
+        allowances = self.allowances(ask.limit, first.count)
         by_id = {snap.id: snap for snap in self.documents.read([every[i] for i in chosen])}
         snaps = [by_id[every[i].id] for i in chosen]
         free = [allowances[i] - committed_nusd(snap) for i, snap in zip(chosen, snaps, strict=True)]
-        parts = take(ask.amount, free)
+        parts = take(ask.amount, free, MAX_PARTS)
         if parts is None:
-            return None
+            total = sum(committed_nusd(snap) for snap in snaps) if scope is Scope.ALL else None
+            return _Short(total)
         batch = self.documents.batch()
+        if first.new:
+            ref = self.documents.month_ref(ask.client_id, ask.month)
+            self.documents.stage_month(batch, ref, ask.client_id, ask.month, first.count)
         for index, part in parts.items():
             self.documents.stage_shard(batch, snaps[index], committed_nusd(snaps[index]) + part)
         named = {snaps[index].id: part for index, part in parts.items()}
@@ -223,6 +261,34 @@ class Budgets(BudgetSettlement):
         for index, part in parts.items():
             _crossed_warning(ask, allowances[chosen[index]], committed_nusd(snaps[index]), part)
         return Reservation(ask.client_id, ask.month, ask.doc_id, ask.amount, named, new=True)
+
+    def _first_read(self, ask: _Ask, task: TaskCreation | None) -> Reservation | _Exists | _Month:
+        """The reservation, the task and (until known) the month's record, in one read: the
+        task or the reservation may exist already; else the month's shard count."""
+        reservation_ref = self.reservation_ref(ask.doc_id)
+        month_ref = self.documents.month_ref(ask.client_id, ask.month)
+        read = [reservation_ref] + ([] if task is None else [task.ref])
+        known = self._counts.get(f"{ask.client_id}:{ask.month}")
+        read += [] if known else [month_ref]
+        snaps_by_path = {snap.reference.path: snap for snap in self.documents.read(read)}
+        if task is not None and not task.read(snaps_by_path[task.ref.path]):
+            return _EXISTS  # answered as it is: a retried submission reserves nothing
+        existing = snaps_by_path[reservation_ref.path]
+        if existing.exists:  # a reservation without its task (see the module docstring)
+            if task is not None:
+                batch = self.documents.batch()
+                task.stage(batch)
+                batch.commit()
+                task.created = True
+            return _from_doc(existing.to_dict() or {}, ask.doc_id, new=False)
+        record = None if known else snaps_by_path[month_ref.path]
+        count = known or self.recorded_count(ask.client_id, ask.month, record)
+        if count:
+            return _Month(count, new=False)
+        if self.documents.has_shards(ask.client_id, ask.month):  # written before the record
+            return _Month(legacy_count(self.settings), new=True)
+        count = shard_count(self.settings, ask.peak_tasks_per_s, ask.limit, ask.amount)
+        return _Month(count, new=True)
 
 
 def _crossed_warning(ask: _Ask, allowance: int, before: int, part: int) -> None:

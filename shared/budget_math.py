@@ -55,12 +55,13 @@ def _changed(info: ModelInfo) -> list[Prices]:
     return [change.prices for change in info.price_changes]
 
 
-def take(amount: int, free: list[int]) -> dict[int, int] | None:
-    """Parts of `amount` from the shards with room, fullest first; None if it does not fit."""
+def take(amount: int, free: list[int], most: int | None = None) -> dict[int, int] | None:
+    """Parts of `amount` from the shards with room, the most room first (so as few parts as
+    can be), at most `most` of them; None if it does not fit."""
     parts: dict[int, int] = {}
     left = amount
     for index in sorted(range(len(free)), key=lambda i: free[i], reverse=True):
-        if left == 0 or free[index] <= 0:
+        if left == 0 or free[index] <= 0 or len(parts) == most:
             break
         part = min(left, free[index])
         parts[index] = part

@@ -1,7 +1,8 @@
 """A client's month of budget split over shards (`budgets/{client}:{YYYY-MM}:{shard}`), each
-allowed an equal share (no hot document), and what every budget decision shares: the month, the
-allowances, and deciding again when a commit lost its race (shared/budget.py explains the
-design; the documents are shared/firestore/budgets.py's).
+allowed an equal share (no hot document), and what every budget decision shares: the month, its
+shard count (recorded on `budgets/{client}:{YYYY-MM}` by its first reservation, fixed for the
+month), the allowances, and deciding again when a commit lost its race (shared/budget.py
+explains the design; the documents are shared/firestore/budgets.py's).
 
 Conditional writes rather than transactions: no locks held, so concurrent requests never wait on
 each other; a commit that lost its race is decided again, at most MAX_CONFLICTS times.
@@ -9,11 +10,13 @@ each other; a commit that lost its race is decided again, at most MAX_CONFLICTS 
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
+from shared.budget_count import legacy_count
 from shared.clock import utcnow
 from shared.firestore.budgets import BudgetDocuments, committed_nusd
 from shared.firestore.client import ClientSource
@@ -48,27 +51,50 @@ class BudgetShards:
         self.documents = BudgetDocuments(settings, client)
         self._now = now
         self._zone = ZoneInfo(settings.report_timezone)
+        self._counts: dict[str, int] = {}  # client:month -> its recorded shard count
+        self._rng: random.Random = random.SystemRandom()  # which shards a reservation reads
 
     def month(self) -> str:
         return self._now().astimezone(self._zone).strftime("%Y-%m")
 
-    def shard_refs(self, client_id: str, month: str) -> list[Any]:
-        return self.documents.shard_refs(client_id, month)
+    def shard_refs(self, client_id: str, month: str, count: int) -> list[Any]:
+        return self.documents.shard_refs(client_id, month, count)
 
     def reservation_ref(self, doc_id: str) -> Any:
         return self.documents.reservation_ref(doc_id)
 
-    def allowances(self, limit: int) -> list[int]:
+    @staticmethod
+    def allowances(limit: int, count: int) -> list[int]:
         """The budget split over the shards, exactly (the remainder goes to shard 0)."""
-        count = self.settings.budget_shards
         share = limit // count
         return [share + (limit - share * count if i == 0 else 0) for i in range(count)]
+
+    def recorded_count(self, client_id: str, month: str, snap: Any) -> int | None:
+        """The month's shard count from its record `snap` (None: not recorded yet). A record
+        never changes, so it is kept in memory for the month."""
+        key = f"{client_id}:{month}"
+        if key in self._counts:
+            return self._counts[key]
+        if snap is None or not snap.exists:
+            return None
+        count = int((snap.to_dict() or {})["shards"])
+        self._counts[key] = count
+        return count
+
+    def month_count(self, client_id: str, month: str) -> int:
+        """The shards of a client's month: recorded, else the count of versions that did not
+        record it (its documents, if any, were written with that count)."""
+        key = f"{client_id}:{month}"
+        if key in self._counts:
+            return self._counts[key]
+        snap = self.documents.month_ref(client_id, month).get()
+        return self.recorded_count(client_id, month, snap) or legacy_count(self.settings)
 
     def committed(self, client_id: str, month: str | None = None) -> tuple[int, int]:
         """(committed nano-USD, open reservations) of a client's month (for `aiexec keys`)."""
         month = month or self.month()
-        shards = self.documents.read(self.shard_refs(client_id, month))
-        committed = sum(committed_nusd(s) for s in shards)
+        refs = self.shard_refs(client_id, month, self.month_count(client_id, month))
+        committed = sum(committed_nusd(s) for s in self.documents.read(refs))
         return committed, self.documents.count_open(f"{client_id}:{month}")
 
     @staticmethod

@@ -196,7 +196,10 @@ class HttpApi:
         # client already waits on this task_id: that request is answered at once.
         with self.waits.hold(caller.client_id, task_request.task_id, wait_s) as may_wait:
             submission = self.ingest.submit(
-                task_request, caller.client_id, caller.monthly_budget_usd
+                task_request,
+                caller.client_id,
+                caller.monthly_budget_usd,
+                rate_per_s=caller.rate_per_s,
             )
             task = submission.task
             if may_wait and TaskStatus(task["status"]) not in _TERMINAL:
@@ -302,7 +305,10 @@ class HttpApi:
         wait_s = _lane_wait(request_body, self.settings.sync_wait_s)
         with self.waits.hold(caller.client_id, request_body.task_id, wait_s) as may_wait:
             submission = self.ingest.submit(
-                request_body, caller.client_id, caller.monthly_budget_usd
+                request_body,
+                caller.client_id,
+                caller.monthly_budget_usd,
+                rate_per_s=caller.rate_per_s,
             )
             task_id = submission.task["task_id"]
             task = submission.task

@@ -88,13 +88,19 @@ class Ingest:
         return request
 
     def submit(
-        self, request: TaskRequest, client_id: str, monthly_budget_usd: float | None = None
+        self,
+        request: TaskRequest,
+        client_id: str,
+        monthly_budget_usd: float | None = None,
+        *,
+        rate_per_s: float | None = None,
     ) -> Submission:
         """Create and enqueue the task; the same `task_id` again returns the existing task.
 
         With a `monthly_budget_usd`, the task's worst-case cost is reserved in the same commit
         that creates it (402 when it does not fit; see shared/budget.py); a task that exists
-        already is answered without reserving.
+        already is answered without reserving. `rate_per_s`: the client's rate limit, the peak
+        its budget's shards are sized for (shared/budget_count.py).
         """
         chain = self._chain(request)
         check_request_readable(self.settings, request)  # each file exists, within the limit
@@ -112,7 +118,14 @@ class Ingest:
                 self.store.commit_creation(creation)
             else:
                 amount = reservation_nusd(self.settings, request, chain)
-                self.budgets.reserve(client_id, doc_id, amount, monthly_budget_usd, creation)
+                self.budgets.reserve(
+                    client_id,
+                    doc_id,
+                    amount,
+                    monthly_budget_usd,
+                    creation,
+                    peak_tasks_per_s=rate_per_s,
+                )
             task, created = creation.result
             if not created:
                 self._check_same(task, body, client_id)

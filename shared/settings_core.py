@@ -30,13 +30,13 @@ _CLIENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 WRITES_PER_DOC_PER_S = 0.8
 # Writes per task to each sharded family: one rollup increment per finished task; one budget
 # reservation per accepted task of a client with a budget (settlement only when short).
-SHARDED_WRITES_PER_TASK = {"rollup_shards": (1.0, 2000), "budget_shards": (1.0, 64)}
+SHARDED_WRITES_PER_TASK = {"rollup_shards": (1.0, 2000), "budget_shards": (1.0, 2000)}
 
 
 def shard_counts(peak_tasks_per_s: float) -> dict[str, int]:
-    """Shard counts that keep each shard document under ~1 write/s at this peak (capped:
-    a budget's shards are read together when one is short). Rate limits size their own shards
-    from each client's rate (shared/ratelimit.py `Plan`)."""
+    """Shard counts that keep each shard document under ~1 write/s at this peak (capped at
+    2,000). A client's budget shards follow that client's own peak (shared/budget_count.py);
+    rate limits size their shards from each client's rate (shared/ratelimit.py `Plan`)."""
     return {
         name: max(1, min(cap, math.ceil(peak_tasks_per_s * per_task / WRITES_PER_DOC_PER_S)))
         for name, (per_task, cap) in SHARDED_WRITES_PER_TASK.items()
@@ -164,8 +164,8 @@ class CoreSettings(BaseSettings):
         le=100_000,
         description="Peak tasks per second the deployment is sized for (one client's peak "
         "included): shard counts not set explicitly follow it, so that no document takes more "
-        "than ~1 write/s (AIEXEC_ROLLUP_SHARDS = peak / 0.8, AIEXEC_BUDGET_SHARDS = the same "
-        "up to 64).",
+        "than ~1 write/s (AIEXEC_ROLLUP_SHARDS = peak / 0.8; a client's budget shards = its "
+        "rate limit / 0.8, or this peak / 0.8 for a client without one).",
     )
     rollup_shards: int = Field(
         20,

@@ -1,5 +1,6 @@
 """The `budgets` and `budget_reservations` collections: a client's month of budget as shard
-documents `budgets/{client}:{YYYY-MM}:{shard}` (`committed_nusd`), and one reservation per task,
+documents `budgets/{client}:{YYYY-MM}:{shard}` (`committed_nusd`) and the month's record of
+their count, `budgets/{client}:{YYYY-MM}` (`shards`); one reservation per task,
 `budget_reservations/{doc_id}` (shared/budget.py explains the design).
 
 Every change is staged on a batch with preconditions on what was read (shared/firestore/
@@ -24,10 +25,34 @@ class BudgetDocuments:
         self.settings = settings
         self._client = client
 
-    def shard_refs(self, client_id: str, month: str) -> list[Any]:
+    def shard_refs(self, client_id: str, month: str, count: int) -> list[Any]:
         collection = self._client().collection(self.settings.collection_budgets)
-        count = self.settings.budget_shards
         return [collection.document(f"{client_id}:{month}:{i:02d}") for i in range(count)]
+
+    def month_ref(self, client_id: str, month: str) -> Any:
+        """The month's record of its shard count (`shards`), written with its first reservation."""
+        return (
+            self._client()
+            .collection(self.settings.collection_budgets)
+            .document(f"{client_id}:{month}")
+        )
+
+    def has_shards(self, client_id: str, month: str) -> bool:
+        """Whether the month has shard documents: without its record, only versions that did
+        not record the count wrote them (one query, on the month's first reservation)."""
+        query = (
+            self._client()
+            .collection(self.settings.collection_budgets)
+            .where(filter=FieldFilter("client_id", "==", client_id))
+            .where(filter=FieldFilter("month", "==", month))
+            .limit(1)
+        )
+        return any(True for _ in query.stream())
+
+    @staticmethod
+    def stage_month(batch: Any, ref: Any, client_id: str, month: str, count: int) -> None:
+        """The month's record, created once (a concurrent first reservation loses its race)."""
+        batch.create(ref, {"client_id": client_id, "month": month, "shards": count})
 
     def shard_ref(self, shard_id: str) -> Any:
         return self._client().collection(self.settings.collection_budgets).document(shard_id)

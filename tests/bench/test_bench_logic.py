@@ -141,11 +141,11 @@ def test_side_by_side_table_and_ratios() -> None:
 
 def test_shard_counts_follow_the_peak() -> None:
     assert shard_counts(16) == {"rollup_shards": 20, "budget_shards": 20}
-    assert shard_counts(1000) == {"rollup_shards": 1250, "budget_shards": 64}
+    assert shard_counts(1000) == {"rollup_shards": 1250, "budget_shards": 1250}
     assert shard_counts(0.5) == {"rollup_shards": 1, "budget_shards": 1}
     assert Settings(peak_tasks_per_s=100).rollup_shards == 125
     assert Settings(peak_tasks_per_s=100, rollup_shards=7).rollup_shards == 7  # explicit wins
-    assert Settings(peak_tasks_per_s=100).budget_shards == 64
+    assert Settings(peak_tasks_per_s=100).budget_shards == 125
 
 
 def _results() -> dict[str, Any]:
