@@ -7,6 +7,12 @@ fixed by the configured shard counts; at R tasks/s it takes writes_per_task x R 
 `AIEXEC_PEAK_TASKS_PER_S` = R, a sharded family (rollups, budgets) is spread over the shards
 derived for R: each takes (the family's writes per task) x R / shards on average. The target
 is Firestore's guidance for one document: about 1 sustained write per second.
+
+The ingest side (`per_client`): one client submitting at R tasks/s with a rate limit of R/s
+(and a monthly budget) writes its rate-limit shards once per lease of tokens (shared/ratelimit.py
+`Plan`: R / lease / shards writes/s each) and its budget shards once per reservation (R / the
+shards derived for its rate, shared/budget_count.py) — arithmetic from the same rules ingest
+runs, not a measurement.
 """
 
 from __future__ import annotations
@@ -15,8 +21,11 @@ from collections import Counter
 from collections.abc import Mapping
 
 from benchmarks.stats import Figures
+from shared.budget_count import shard_count
 from shared.opcount import DOC_PREFIX
-from shared.settings_core import shard_counts
+from shared.ratelimit import Limit, Plan
+from shared.settings import IngestSettings
+from shared.settings_core import SHARDED_WRITES_PER_TASK, shard_counts
 
 TARGET_TASKS_PER_S = 1000
 MAX_WRITES_PER_DOC_PER_S = 1.0
@@ -30,6 +39,22 @@ def at_peak(collection: str, family_per_task: float, doc_per_task: float, rate: 
     if setting is None:
         return doc_per_task * rate
     return family_per_task * rate / shard_counts(rate)[setting]
+
+
+def per_client(rate: float, settings: IngestSettings | None = None) -> Figures:
+    """One client at `rate` tasks/s, its rate limit `rate`/s (default burst) and a budget far
+    from full: its rate-limit and budget shards and the writes/s each takes on average."""
+    settings = settings or IngestSettings.model_construct()  # the rules' defaults, no env
+    plan = Plan.of(Limit.of(f"{rate:g}/s", None), settings.rate_limit_lease_s)
+    budget_shards = shard_count(settings, rate, 10**18, 1)  # the budget bounds nothing
+    per_task = SHARDED_WRITES_PER_TASK["budget_shards"][0]  # one reservation per task
+    return {
+        "client_tasks_per_s": rate,
+        "client_ratelimit_shards": plan.shards,
+        "client_ratelimit_writes_per_s_per_shard": round(rate / plan.lease / plan.shards, 3),
+        "client_budget_shards": budget_shards,
+        "client_budget_writes_per_s_per_shard": round(per_task * rate / budget_shards, 3),
+    }
 
 
 def family_writes(counts: Mapping[str, Counter[str]], collection: str) -> int:
@@ -60,9 +85,10 @@ def hot_figures(
 ) -> Figures:
     """The hottest document of a batch: which, its writes, per second sustained over the batch,
     per task, and per second at `at_tasks_per_s`; the hottest per collection too."""
+    client = per_client(at_tasks_per_s)
     writes = doc_writes(counts)
     if not writes or tasks <= 0:
-        return {"hot_doc": None}
+        return {"hot_doc": None} | client
     path, most = writes.most_common(1)[0]
     per_task = most / tasks
     collection = collection_of_doc(path)
@@ -83,4 +109,4 @@ def hot_figures(
         "hot_doc_family_writes_per_task": round(family, 4),
         "hot_doc_target_tasks_per_s": at_tasks_per_s,
         "hot_docs_by_collection": by_collection,
-    }
+    } | client

@@ -158,7 +158,36 @@ def hot_rows(m: Mapping[str, Any]) -> list[Row]:
                 at_most(at_peak, 1.0, "<= 1 (Firestore)"),
             ),
         ]
-    return rows
+    return rows + client_rows(m.get("pipeline_http") or m.get("pipeline_topic") or {})
+
+
+def client_rows(f: Mapping[str, Any]) -> list[Row]:
+    """Ingest's side: one client at the target rate, its rate-limit and budget shards
+    (benchmarks/hotdoc.py `per_client`: the rules' arithmetic)."""
+    if f.get("client_budget_shards") is None:
+        return []
+    limit = f.get("client_ratelimit_writes_per_s_per_shard")
+    budget = f.get("client_budget_writes_per_s_per_shard")
+    return [
+        row(
+            f"one client at {f['client_tasks_per_s']:.0f} tasks/s (= its rate limit)",
+            None,
+            None,
+            ratio_of=False,
+        ),
+        row(
+            f"  writes/s per rate-limit shard ({f['client_ratelimit_shards']} shards)",
+            None,
+            limit,
+            at_most(limit, 1.0, "<= 1 (Firestore)"),
+        ),
+        row(
+            f"  writes/s per budget shard ({f['client_budget_shards']} shards)",
+            None,
+            budget,
+            at_most(budget, 1.0, "<= 1 (Firestore)"),
+        ),
+    ]
 
 
 def ingest_rows(m: Mapping[str, Any], published: Mapping[str, Any]) -> list[Row]:

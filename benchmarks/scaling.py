@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.cost import load_prices
-from benchmarks.hotdoc import at_peak, collection_of_doc
+from benchmarks.hotdoc import at_peak, collection_of_doc, per_client
 from shared.settings_core import shard_counts
 
 RATES = (10, 100, 1000)
@@ -81,6 +81,7 @@ def plan(results: Mapping[str, Any], rate: float) -> dict[str, Any]:
         "hot_default_shards": rate * hot_per_task,
         "hot_peak_shards": at_peak(collection, family, hot_per_task, rate),
         "shards": shards,
+        "client": per_client(rate),
         "rpm": rate * 60 * (pt.get("provider_calls") or 1.0),
         "tpm": rate * 60 * tokens if tokens else None,
         "infra_usd_day": cost["usd_infra_total"] * rate * DAY_S / 1e6,
@@ -176,6 +177,10 @@ def _rows(
             "rollup shards / budget shards at that peak",
             [f"{p['shards']['rollup_shards']} / {p['shards']['budget_shards']}" for p in plans],
         ),
+        (
+            "one client at that rate: writes/s per rate-limit shard / per budget shard",
+            [_client(p["client"]) for p in plans],
+        ),
         ("**Providers**", ["" for _ in plans]),
         ("requests per minute (RPM), healthy chain", cells("rpm")),
         ("tokens per minute (TPM), the bench's prompt", cells("tpm")),
@@ -187,11 +192,22 @@ def _rows(
     ]
 
 
+def _client(c: Mapping[str, Any]) -> str:
+    limit, budget = (
+        c["client_ratelimit_writes_per_s_per_shard"],
+        c["client_budget_writes_per_s_per_shard"],
+    )
+    return (
+        f"{_n(limit, 2)} ({c['client_ratelimit_shards']} shards) / "
+        f"{_n(budget, 2)} ({c['client_budget_shards']:,} shards)"
+    )
+
+
 def _explain(
     results: Mapping[str, Any], plans: list[dict[str, Any]], prices: Mapping[str, Any]
 ) -> list[str]:
     top = plans[-1]
-    budget_at_top = top["rate"] / top["shards"]["budget_shards"]
+    client = top["client"]
     return [
         "## How each line is computed",
         "",
@@ -232,8 +248,9 @@ def _explain(
         "",
         "- **10 tasks/s**: the defaults (`AIEXEC_PEAK_TASKS_PER_S=16` covers it). One instance "
         "of each function is enough; nothing is near a limit.",
-        "- **100 tasks/s**: `AIEXEC_PEAK_TASKS_PER_S=100` (125 rollup shards per day, budget "
-        "shards 64); raise the workers' max instances to the table's count. The next limit is "
+        "- **100 tasks/s**: `AIEXEC_PEAK_TASKS_PER_S=100` (125 rollup shards per day, 125 "
+        "budget shards for a client without a rate limit); raise the workers' max instances to "
+        "the table's count. The next limit is "
         "Firestore's ramp-up rule for new traffic (start under 500 operations/s per "
         "collection, +50 % every 5 minutes: "
         "https://cloud.google.com/firestore/docs/best-practices) and the primary's RPM quota.",
@@ -246,11 +263,15 @@ def _explain(
         "field grows monotonically (`created_at`, `updated_at`, `lease_until` are such "
         "fields; `usage`, one write per task with its `created_at`, reaches it at 500 tasks/s: "
         "exempt the fields not queried from single-field indexing, or shard them — "
-        "https://firebase.google.com/docs/firestore/solutions/shard-timestamp); and a single "
-        f"client at that rate would put ~{budget_at_top:.0f} writes/s on each of its 64 budget "
-        "shards (the cap: a budget's shards are read together when one is short). Rate-limit "
-        "documents are already sized per client from its rate (shared/ratelimit.py `Plan`: "
-        "one write per lease of tokens, about 1/lease_s writes/s per shard). The provider "
+        "https://firebase.google.com/docs/firestore/solutions/shard-timestamp). A single "
+        "client at that rate stays within Firestore's guidance on the ingest side: its "
+        f"budget gets {client['client_budget_shards']:,} shards from its rate limit "
+        f"(~{_n(client['client_budget_writes_per_s_per_shard'], 2)} writes/s each; a "
+        "reservation whose shard is short reads a sample of 17, and every shard only when "
+        "the month is nearly exhausted: shared/budget_count.py), and its rate limit "
+        f"{client['client_ratelimit_shards']} shards, each written once per lease of tokens "
+        f"(~{_n(client['client_ratelimit_writes_per_s_per_shard'], 2)} writes/s: "
+        "shared/ratelimit.py `Plan`). The provider "
         f"quotas ({_n(top['rpm'])} RPM) are the other wall: spread over the chain.",
         "",
     ]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from benchmarks.batch import BatchRun
-from benchmarks.hotdoc import at_peak, doc_writes, hot_figures
+from benchmarks.hotdoc import at_peak, doc_writes, hot_figures, per_client
 from benchmarks.peer import PeerRun, expected_calls, first_answers, peer_figures, read_answers
 from benchmarks.report import peer_rows
 from benchmarks.run import paired_primary_down, peer_summary
@@ -100,7 +100,27 @@ def test_hottest_document_summed_over_components_and_scaled() -> None:
     assert f["hot_doc_writes_per_s_at_target_peak"] == pytest.approx(0.8)
     assert f["hot_docs_by_collection"]["circuits"] == ["circuits/openai", 0.012]
     assert at_peak("circuits", 5.0, 0.012, 1000) == 12.0  # not sharded by the peak
-    assert hot_figures({}, tasks=10, wall_s=1.0) == {"hot_doc": None}
+    assert hot_figures({}, tasks=10, wall_s=1.0)["hot_doc"] is None
+
+
+def test_one_client_at_the_target_rate_keeps_its_ingest_shards_under_1_write_per_s() -> None:
+    from benchmarks.report import client_rows
+
+    f = hot_figures({}, tasks=10, wall_s=1.0)  # the ingest side is arithmetic: always there
+    assert f["client_tasks_per_s"] == 1000
+    assert f["client_budget_shards"] == 1250  # ceil(1000 / 0.8), from its rate limit
+    assert f["client_budget_writes_per_s_per_shard"] == 0.8
+    # Rate limit 1000/s: leases of 250 tokens (0.25 s), 4 shards, one lease write/s each.
+    assert f["client_ratelimit_shards"] == 4
+    assert f["client_ratelimit_writes_per_s_per_shard"] == 1.0
+    rows = client_rows(f)
+    assert [r[0] for r in rows] == [
+        "one client at 1000 tasks/s (= its rate limit)",
+        "  writes/s per rate-limit shard (4 shards)",
+        "  writes/s per budget shard (1250 shards)",
+    ]
+    assert all(r[4].endswith("met") for r in rows[1:])
+    assert per_client(10)["client_budget_shards"] == 13
 
 
 def test_opcount_shows_only_documents_written_often(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -194,8 +214,10 @@ def test_scaling_plan_is_the_per_task_figures_times_the_rate() -> None:
     assert p["infra_usd_day"] == pytest.approx(864.0)
     assert p["provider_usd_day"] == pytest.approx(3456.0)
     assert memory_tier(400.0) == 1024
+    assert p["client"]["client_budget_writes_per_s_per_shard"] == 0.8
     text = render(_results())
     assert "| 10 tasks/s | 100 tasks/s | 1,000 tasks/s |" in text
+    assert "1.00 (4 shards) / 0.80 (1,250 shards)" in text
 
 
 def test_primary_down_is_paired_with_the_healthy_batch_of_its_repeat() -> None:
