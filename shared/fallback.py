@@ -31,7 +31,9 @@ def resolve_chain(settings: TaskSettings, requested: list[str] | None) -> list[s
 
 
 def hand_over(message: TaskMessage, next_hop: int, reason: str) -> TaskMessage:
-    return message.model_copy(update={"hop": next_hop, "reason": reason})  # same task, doc id
+    # Same task and document id; the first hop's snapshot is stale once that hop wrote.
+    update = {"hop": next_hop, "reason": reason, "task": None, "task_version": None}
+    return message.model_copy(update=update)
 
 
 def model_for(

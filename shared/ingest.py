@@ -13,17 +13,19 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from shared import fallback, metric_events
+from shared import fallback, hop_snapshot, metric_events
 from shared.attachments.request import check_request_limits, check_request_readable
 from shared.budget import Budgets
 from shared.budget_math import reservation_nusd
 from shared.bus import Bus
 from shared.callbacks.address import FIELD as CALLBACK_FIELD
 from shared.callbacks.address import pinned_callback
+from shared.firestore.conditional import version_text
 from shared.model_policy import check_models
 from shared.outbound_urls import OutboundUrlError
 from shared.pubsub_clients import pubsub_client
@@ -137,7 +139,7 @@ class Ingest:
                 log(logger, logging.INFO, "duplicate submission", status=task["status"])
                 return Submission(task, created=False)
             if not batch:  # a batch task waits, queued, for the batcher (batch-requests)
-                self._enqueue(task, chain, len(skipped))
+                self._enqueue(task, chain, len(skipped), creation.update_time)
             set_attributes(task_id=task_id, chain=chain, hop=len(skipped))
             log(
                 logger,
@@ -221,8 +223,16 @@ class Ingest:
                 status=409,
             )
 
-    def _enqueue(self, task: dict[str, Any], chain: list[str], hop: int) -> None:
+    def _enqueue(
+        self, task: dict[str, Any], chain: list[str], hop: int, version: datetime | None = None
+    ) -> None:
+        """Publish the task's hop message; with the `version` (update time) of the document
+        `task` is exactly, the message carries it (shared/hop_snapshot.py)."""
         message = TaskMessage(task_id=task["task_id"], doc_id=doc_id_of(task), chain=chain, hop=hop)
+        snapshot = hop_snapshot.encode(task) if version is not None else None
+        if snapshot is not None and version is not None:
+            text = version_text(version)
+            message = message.model_copy(update={"task": snapshot, "task_version": text})
         topic = fallback.topic_for_hop(self.settings, chain, hop)
         self.bus.publish(topic, message.model_dump_json().encode())
 

@@ -300,8 +300,10 @@ def _bounded_deadline(value: float | None) -> float | None:
 class TaskMessage(BaseModel):
     """What travels on `tasks-<provider>` and `tasks-dead`: a pointer to the task document.
 
-    The request itself stays in Firestore (the worker reads the document in its transaction
-    anyway), so messages stay small and a task's content is never duplicated on the bus.
+    The first hop's message of a small task also carries the document as ingest created it and
+    that write's update time (`task`, `task_version`: shared/hop_snapshot.py), so the worker
+    takes its lease without reading first; without them (older senders, hand-overs, large
+    tasks) the worker reads the document. Optional fields, so either version reads the other's.
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -314,6 +316,8 @@ class TaskMessage(BaseModel):
     chain: list[str] = Field(min_length=1)
     hop: int = Field(0, ge=0)
     reason: str | None = None  # why the previous hop handed over (for logs)
+    task: dict[str, Any] | None = None  # shared/hop_snapshot.py's encoding of the document
+    task_version: str | None = None  # its update time (RFC 3339, nanoseconds)
 
     @field_validator("task_id")
     @classmethod

@@ -23,14 +23,16 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from shared import call_spans, fallback, metric_events
+from shared import call_spans, fallback, hop_snapshot, metric_events
 from shared.bus import Bus
 from shared.catalog import known_name
 from shared.circuit import CircuitBreaker, CircuitState, Decision
 from shared.clock import utcnow
 from shared.error_summaries import summary
+from shared.firestore.conditional import version_of
 from shared.prompts import completion_request
 from shared.providers.base import (
     Completion,
@@ -79,7 +81,7 @@ class Worker:
         if self._skipping():
             return self._pass_on(message, hop, skipped)
         owner = f"{me}:{_INSTANCE}:{uuid.uuid4().hex[:8]}"
-        begin = self.store.begin(message.doc, hop, me, owner)
+        begin = self.store.begin(message.doc, hop, me, owner, known=_carried(message))
         if begin.kind is not BeginKind.START:
             return self._skip(begin.kind, begin.task, message)
         task = begin.task or {}
@@ -320,6 +322,18 @@ class Worker:
             # that wrote it was nacked); publishing again is safe because hops are idempotent.
             return self._forward(message, int(task["hop"]), "re-publishing a recorded hand-over")
         return kind.value
+
+
+def _carried(message: TaskMessage) -> tuple[dict[str, Any], datetime] | None:
+    """The task and its update time as the message carried them (shared/hop_snapshot.py), if
+    it did and they decode; None makes the lease read the document."""
+    if message.task is None or message.task_version is None:
+        return None
+    try:
+        return hop_snapshot.decode(message.task), version_of(message.task_version)
+    except (ValueError, TypeError):
+        log(logger, logging.WARNING, "unreadable task snapshot in the message; reading the task")
+        return None
 
 
 def _result(

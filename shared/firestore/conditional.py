@@ -13,10 +13,11 @@ tests/unit/test_data_layer.py checks it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from google.api_core import exceptions as gexc
+from google.api_core.datetime_helpers import DatetimeWithNanoseconds
 from google.cloud import firestore
 
 _T = TypeVar("_T")
@@ -100,3 +101,17 @@ def created(create: Callable[[], object]) -> bool:
     except gexc.AlreadyExists:
         return False
     return True
+
+
+def version_text(update_time: datetime) -> str:
+    """An update time as RFC 3339 with its nanoseconds, to carry in a message: a precondition
+    on it must match the document's exactly (shared/hop_snapshot.py)."""
+    if isinstance(update_time, DatetimeWithNanoseconds):
+        return str(update_time.rfc3339())  # type: ignore[no-untyped-call]
+    return update_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def version_of(text: str) -> datetime:
+    """The update time `version_text` wrote (ValueError if it is not one)."""
+    moment: datetime = DatetimeWithNanoseconds.from_rfc3339(text)  # type: ignore[no-untyped-call]
+    return moment

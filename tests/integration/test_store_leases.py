@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from infra.settings import Settings
-from shared import opcount
+from shared import hop_snapshot, opcount
+from shared.firestore.conditional import version_of, version_text
 from shared.providers.base import Completion
 from shared.schemas import TaskStatus
 from shared.store import TaskStore
@@ -223,3 +224,88 @@ def test_passing_on_refuses_a_task_that_is_not_this_deliverys_to_move(store: Tas
     task = store.get(leased)
     assert task is not None
     assert (task["status"], task["hop"], task["attempts"]) == ("running", 0, [])
+
+
+def created_with_version(store: TaskStore) -> tuple[str, dict[str, Any], Any]:
+    """A task created as ingest creates it: the document and its create's update time."""
+    task_id = f"lease-{next(_ids)}"
+    creation = store.creation(task_id, "c", {"task_description": "x"}, ["openai", "vertex"])
+    store.commit_creation(creation)
+    assert creation.update_time is not None
+    return task_id, creation.doc, creation.update_time
+
+
+def carried(doc: dict[str, Any], version: Any) -> tuple[dict[str, Any], Any]:
+    """What the worker gets back from the first hop's message (through the codec)."""
+    encoded = hop_snapshot.encode(doc)
+    assert encoded is not None
+    text = version_text(version)
+    return hop_snapshot.decode(encoded), version_of(text)
+
+
+def test_a_lease_on_the_task_the_message_carried_reads_nothing(
+    store: TaskStore, tmp_path: Any
+) -> None:
+    counting = store.settings.model_copy(update={"count_operations_dir": str(tmp_path)})
+    counted = TaskStore(counting)
+    task_id, doc, version = created_with_version(counted)
+    before = opcount.snapshot()
+
+    lease = counted.begin(task_id, 0, "openai", "w1", known=carried(doc, version))
+    assert lease.kind is BeginKind.START
+    assert counted.finish(task_id, "w1", one_call(), SUCCEEDED, lease=lease) is not None
+
+    after = opcount.snapshot()
+    delta = {key: after.get(key, 0) - before.get(key, 0) for key in after}
+    assert delta["firestore.reads"] == 0
+    assert delta["firestore.writes"] == 4  # lease; task, usage, rollup
+    task = counted.get(task_id)
+    assert task is not None
+    assert (task["status"], task["request"], task["chain"]) == (
+        "succeeded",
+        {"task_description": "x"},
+        ["openai", "vertex"],
+    )
+
+
+def test_a_stale_carried_task_is_read_and_decided_as_it_is_now(store: TaskStore) -> None:
+    """The message's snapshot is out of date once anyone wrote the task: the condition fails,
+    nothing of the stale lease lands, and the delivery decides on the document."""
+    task_id, doc, version = created_with_version(store)
+    first = store.begin(task_id, 0, "openai", "w1", known=carried(doc, version))
+    assert first.kind is BeginKind.START
+
+    duplicate = store.begin(task_id, 0, "openai", "w2", known=carried(doc, version))
+
+    assert duplicate.kind is BeginKind.LEASED  # w1 holds it; the stale snapshot said queued
+    task = store.get(task_id)
+    assert task is not None
+    assert task["lease_owner"] == "w1"
+    assert store.finish(task_id, "w1", one_call(), SUCCEEDED, lease=first) is not None
+    late = store.begin(task_id, 0, "openai", "w3", known=carried(doc, version))
+    assert late.kind is BeginKind.TERMINAL
+
+
+def test_ingest_sends_the_first_hop_the_task_it_created_and_that_writes_version(
+    store: TaskStore,
+) -> None:
+    from shared.ingest import Ingest
+    from shared.schemas import TaskMessage, TaskRequest
+
+    published: list[bytes] = []
+
+    class CapturingBus:
+        def publish(self, topic: str, data: bytes, **attributes: str) -> str:
+            published.append(data)
+            return "1"
+
+    ingest = Ingest(store.settings, store, CapturingBus())  # type: ignore[arg-type]
+    task_id = f"lease-{next(_ids)}"
+    request = TaskRequest.model_validate({"task_description": "hello", "task_id": task_id})
+    assert ingest.submit(request, "c").created
+
+    message = TaskMessage.model_validate_json(published[0])
+    assert message.task is not None and message.task_version is not None
+    snap = store.client.collection(store.settings.collection_tasks).document(task_id).get()
+    assert version_of(message.task_version) == snap.update_time
+    assert hop_snapshot.decode(message.task) == snap.to_dict()

@@ -47,8 +47,16 @@ class FakeStore:
         self.finished: list[tuple[list[CallRecord], Outcome]] = []
         self.leases: list[str] = []
 
-    def begin(self, task_id: str, hop: int, provider: str, owner: str) -> Begin:
+    def begin(
+        self,
+        task_id: str,
+        hop: int,
+        provider: str,
+        owner: str,
+        known: tuple[dict[str, Any], Any] | None = None,
+    ) -> Begin:
         self.leases.append(owner)
+        self.known = known
         return Begin(self.begin_kind, self.task)
 
     def pass_on(

@@ -7,7 +7,7 @@ or a newer rejection); a task's document is never overwritten.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from google.cloud import firestore
@@ -34,6 +34,7 @@ class TaskCreation:
         self.doc = doc
         self.existing: dict[str, Any] | None = None  # the task that holds the id, if any
         self.created = False
+        self.update_time: datetime | None = None  # of the create, when it was written alone
         self._rejection: Any = None  # the snapshot of a rejection this creation replaces
 
     def read(self, snap: Any) -> bool:
@@ -119,8 +120,10 @@ class IngestWrites(TaskCommits):
 
         Returns `creation.result`: `(existing, False)` if a task holds the document id.
         """
-        if created(lambda: creation.ref.create(creation.doc)):
+        written: list[Any] = []
+        if created(lambda: written.append(creation.ref.create(creation.doc))):
             creation.created = True
+            creation.update_time = written[0].update_time  # the first hop's snapshot version
             return creation.result
 
         def attempt() -> tuple[dict[str, Any], bool]:

@@ -24,14 +24,24 @@ from shared.usage import CallRecord, add_usage, attempt_entries, calls_made
 
 
 class LeaseWrites(TaskCommits):
-    def begin(self, task_id: str, hop: int, provider: str, owner: str) -> Begin:
+    def begin(
+        self,
+        task_id: str,
+        hop: int,
+        provider: str,
+        owner: str,
+        known: tuple[dict[str, Any], datetime] | None = None,
+    ) -> Begin:
         """Take the task for one delivery at `hop`, under a lease, unless someone else may.
 
         A read, then a write conditioned on the document's update time (not a transaction: two
         round trips instead of three, and no lock for a competing delivery to wait on). If the
         document changed in between, decide again on what it is now.
+
+        `known` is the task as the message carried it with its update time (the first hop:
+        shared/hop_snapshot.py): then the write alone, on the same condition; if the document
+        is no longer exactly that, read and decide as above.
         """
-        lease = timedelta(seconds=self.settings.lease_seconds(provider))
         ref = self.task_ref(task_id)
 
         def attempt() -> Begin:
@@ -39,28 +49,52 @@ class LeaseWrites(TaskCommits):
             if not snap.exists:
                 return Begin(BeginKind.MISSING)
             task: dict[str, Any] = snap.to_dict()
-            now = self._now()
             if task["status"] == TaskStatus.RUNNING and task.get("lease_owner") == owner:
                 # Our own write landed although its call reported an error (a retried commit).
                 return Begin(BeginKind.START, task, snap.update_time)
-            refused = refusal(task, hop, now)
-            if refused is not None:
-                return Begin(refused, task)
-            update = {
-                "status": TaskStatus.RUNNING.value,
-                "hop": hop,
-                "lease_owner": owner,
-                "lease_until": now + lease,
-                "updated_at": now,
-            }
-            # Fails if the task changed since our read (a competing delivery, most likely).
-            written = ref.update(update, option=self._unchanged_since(snap.update_time))
-            return Begin(BeginKind.START, task | update, written.update_time)
+            return self._take(ref, task, snap.update_time, hop=hop, provider=provider, owner=owner)
 
         def contended() -> NoReturn:
             raise StoreContentionError(f"task {task_id} kept changing while a delivery took it")
 
-        return retry_on_conflict(attempt, tries=CONTENDED_TRIES, exhausted=contended)
+        def after_reading() -> Begin:
+            return retry_on_conflict(attempt, tries=CONTENDED_TRIES, exhausted=contended)
+
+        if known is None or refusal(known[0], hop, self._now()) is not None:
+            return after_reading()  # (a refusal is decided on the document as it is now)
+        task, version = known
+        # One try: a failed condition means the document moved on; the read path decides.
+        return retry_on_conflict(
+            lambda: self._take(ref, task, version, hop=hop, provider=provider, owner=owner),
+            tries=1,
+            exhausted=after_reading,
+        )
+
+    def _take(
+        self,
+        ref: Any,
+        task: dict[str, Any],
+        version: datetime,
+        *,
+        hop: int,
+        provider: str,
+        owner: str,
+    ) -> Begin:
+        """The lease on `task`, as of `version`, unless the protocol refuses this delivery."""
+        now = self._now()
+        refused = refusal(task, hop, now)
+        if refused is not None:
+            return Begin(refused, task)
+        update = {
+            "status": TaskStatus.RUNNING.value,
+            "hop": hop,
+            "lease_owner": owner,
+            "lease_until": now + timedelta(seconds=self.settings.lease_seconds(provider)),
+            "updated_at": now,
+        }
+        # Fails if the task changed since `version` (a competing delivery, most likely).
+        written = ref.update(update, option=self._unchanged_since(version))
+        return Begin(BeginKind.START, task | update, written.update_time)
 
     def pass_on(
         self, task_id: str, hop: int, records: Callable[[dict[str, Any]], list[CallRecord]]
