@@ -41,16 +41,19 @@ time; a lost race reads again). So:
   the budget holds fewer than 4 reservations a shard; an explicit `AIEXEC_BUDGET_SHARDS` for
   every client), so each shard takes ~0.8 writes/s on average at that peak. A reservation
   writes one random shard; when that one is short, it reads a random sample of 17 and takes
-  parts from several in one commit; only when the sample cannot cover the amount (the month is
-  nearly exhausted) does it read every shard, so the answer, 402 or accepted, is exact (up to
-  400 parts: one commit stays under Firestore's 500 writes). The reservation records its
-  parts, and settlement charges the actual cost back onto the same parts.
+  parts from several in one commit; when the sample cannot cover the amount either, the
+  month's total (one aggregation query over its shards) answers 402 if the amount does not fit
+  the budget, and only if it does (room spread thin) does it read every shard. So the answer,
+  402 or accepted, is exact (up to 400 parts: one commit stays under Firestore's 500 writes),
+  and a flood of refusals reads ~20 documents each, not every shard. The reservation records
+  its parts, and settlement charges the actual cost back onto the same parts.
 - **A month keeps its count.** The month's first reservation records the count it used on
   `budgets/{client}:{YYYY-MM}` (`shards`, created in the same commit, so of two first
-  reservations one decides and the other decides again on it); every later reservation,
-  `committed()` and the 402's total use the recorded count, so a rate limit (or setting)
-  changed mid-month takes effect next month, and shards above a new lower count are never
-  lost. Settlement finds its shards by the ids its reservations recorded. A month written
+  reservations one decides and the other decides again on it); every later reservation uses
+  the recorded count, so a rate limit (or setting) changed mid-month takes effect next month.
+  The month's total (`committed()`, the 402) sums its shards by their fields (`client_id`,
+  `month`), whatever count wrote them, and settlement finds its shards by the ids its
+  reservations recorded: no shard is ever left uncounted. A month written
   before counts were recorded (shard documents without the record) records the old global
   count (`AIEXEC_BUDGET_SHARDS`, capped at 64 then), which is what its shards were split by.
 
@@ -189,7 +192,7 @@ class Budgets(BudgetSettlement):
             and self._settle_due(client_id, ask.month)
             and self.settle(client_id, ask.month)
         ):
-            found = self._retrying(lambda: self._reserve_once(ask, task, Scope.ALL))
+            found = self._escalating(ask, task)
         if isinstance(found, _Exists):
             return None
         if isinstance(found, _Short):
@@ -197,9 +200,16 @@ class Budgets(BudgetSettlement):
         return found
 
     def _escalating(self, ask: _Ask, task: TaskCreation | None) -> Reservation | _Exists | _Short:
-        """One random shard; if short, a sample; if still short, every shard."""
+        """One random shard; if short, a sample; if still short and the month's total leaves
+        room, every shard. The total (one aggregation query) refuses an exhausted month
+        without reading its shards: a flood of refusals costs a few reads each, not a read
+        per shard."""
         found: Reservation | _Exists | _Short = _Short(None)
         for scope in SCOPES:
+            if scope is Scope.ALL:
+                total = self.documents.committed_total(ask.client_id, ask.month)
+                if ask.limit - total < ask.amount:
+                    return _Short(total)
             found = self._retrying(partial(self._reserve_once, ask, task, scope))
             if not isinstance(found, _Short):
                 return found

@@ -9,8 +9,9 @@ reads (pure logic; shared/budget.py explains the design).
   burst): a shard that cannot hold a reservation sends every reservation past it. An explicit
   `AIEXEC_BUDGET_SHARDS` is every client's count.
 - **Escalation.** A reservation reads one random shard; when that one is short, a random
-  sample of SAMPLE + 1 shards, taking parts from several in one commit; only when those cannot
-  cover the amount, every shard (the month is then nearly exhausted, and the answer is exact).
+  sample of SAMPLE + 1 shards, taking parts from several in one commit; when those cannot
+  cover the amount, the month's total decides a 402, and only a month with room spread thin
+  has every shard read (shared/budget.py).
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
-from shared.budget_count import legacy_count
 from shared.clock import utcnow
 from shared.firestore.budgets import BudgetDocuments, committed_nusd
 from shared.firestore.client import ClientSource
@@ -81,20 +80,11 @@ class BudgetShards:
         self._counts[key] = count
         return count
 
-    def month_count(self, client_id: str, month: str) -> int:
-        """The shards of a client's month: recorded, else the count of versions that did not
-        record it (its documents, if any, were written with that count)."""
-        key = f"{client_id}:{month}"
-        if key in self._counts:
-            return self._counts[key]
-        snap = self.documents.month_ref(client_id, month).get()
-        return self.recorded_count(client_id, month, snap) or legacy_count(self.settings)
-
     def committed(self, client_id: str, month: str | None = None) -> tuple[int, int]:
-        """(committed nano-USD, open reservations) of a client's month (for `aiexec keys`)."""
+        """(committed nano-USD, open reservations) of a client's month (for `aiexec keys`):
+        every shard of the month, found by its fields whatever count it was written with."""
         month = month or self.month()
-        refs = self.shard_refs(client_id, month, self.month_count(client_id, month))
-        committed = sum(committed_nusd(s) for s in self.documents.read(refs))
+        committed = self.documents.committed_total(client_id, month)
         return committed, self.documents.count_open(f"{client_id}:{month}")
 
     @staticmethod

@@ -37,17 +37,25 @@ class BudgetDocuments:
             .document(f"{client_id}:{month}")
         )
 
-    def has_shards(self, client_id: str, month: str) -> bool:
-        """Whether the month has shard documents: without its record, only versions that did
-        not record the count wrote them (one query, on the month's first reservation)."""
-        query = (
+    def _month_query(self, client_id: str, month: str) -> Any:
+        """The month's documents, whatever their count (shards, and its record: no total)."""
+        return (
             self._client()
             .collection(self.settings.collection_budgets)
             .where(filter=FieldFilter("client_id", "==", client_id))
             .where(filter=FieldFilter("month", "==", month))
-            .limit(1)
         )
-        return any(True for _ in query.stream())
+
+    def has_shards(self, client_id: str, month: str) -> bool:
+        """Whether the month has shard documents: without its record, only versions that did
+        not record the count wrote them (one query, on the month's first reservation)."""
+        return any(True for _ in self._month_query(client_id, month).limit(1).stream())
+
+    def committed_total(self, client_id: str, month: str) -> int:
+        """What every shard of the month has committed, in one aggregation query (billed a read
+        per 1,000 shards), whatever the count they were written with."""
+        query = self._month_query(client_id, month).sum("committed_nusd")
+        return int(query.get()[0][0].value or 0)
 
     @staticmethod
     def stage_month(batch: Any, ref: Any, client_id: str, month: str, count: int) -> None:

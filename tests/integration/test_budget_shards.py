@@ -129,12 +129,35 @@ def test_exhaustion_still_answers_402_exactly(budgets_factory: Callable[[], Budg
         accepted += each
     assert limit - accepted < each  # refused only once it did not fit
     assert budgets.committed("acme")[0] == accepted
-    reads = _shard_reads(budgets)
     assert budgets.reserve("acme", "acme~rest", limit - accepted, limit / USD)  # the rest fits
-    assert max(reads) == 40  # from every shard: the sample could not cover it
     assert budgets.committed("acme")[0] == limit
     with pytest.raises(BudgetExceededError):
         budgets.reserve("acme", "acme~one-more", 1, limit / USD)
+
+
+def test_room_spread_over_every_shard_is_found_and_a_full_month_read_by_its_total(
+    budgets_factory: Callable[[], Budgets],
+) -> None:
+    budgets = budgets_factory()
+    limit = 40_000 / USD  # 40 shards of 1,000 (a peak of 32/s)
+    budgets._rng = _Fixed(0)
+    assert budgets.reserve("acme", "acme~first", 10, limit, peak_tasks_per_s=32)
+    assert _month_shards(budgets, "acme") == 40
+    assert budgets.reserve("acme", "acme~0", 980, limit)
+    for shard in range(1, 40):  # every shard left with 10 of room: 400 in all
+        budgets._rng = _Fixed(shard)
+        assert budgets.reserve("acme", f"acme~{shard}", 990, limit)
+    budgets._rng = random.Random(1)
+    reads = _shard_reads(budgets)
+    spread = budgets.reserve("acme", "acme~spread", 400, limit)  # the sample holds 170
+    assert spread is not None and len(spread.parts) == 40  # a part of every shard
+    assert [n for n in reads if n] == [1, SAMPLE + 1, 40]
+    assert budgets.committed("acme") == (40_000, 42)
+    reads.clear()
+    with pytest.raises(BudgetExceededError) as refused:
+        budgets.reserve("acme", "acme~full", 1, limit)
+    assert [n for n in reads if n] == [1, SAMPLE + 1]  # then the total: no read of every shard
+    assert "committed $0.00004 of its $0.00004" in refused.value.problem.message
 
 
 def test_racing_reservations_never_overspend(budgets_factory: Callable[[], Budgets]) -> None:
