@@ -137,6 +137,7 @@ def running_bench(options: Options, progress: Progress) -> Iterator[Bench]:
         floor_stack = FloorStack(stack)
         try:
             os.environ.update(stack.env)  # this process's clients talk to this stack
+            as_filtered_in_production(settings)
             floor_stack.start()
             with _clients(options, stack, floor_stack, progress) as bench:
                 yield bench
@@ -144,6 +145,23 @@ def running_bench(options: Options, progress: Progress) -> Iterator[Bench]:
             progress("stopping the stack ...")
             floor_stack.stop()
             stack.stop()
+
+
+def as_filtered_in_production(settings: Settings) -> None:
+    """Remove the callbacks function's subscription: in production its filter passes only the
+    completion events of tasks with a `callback_url` (none of the benchmark's), but the Pub/Sub
+    emulator ignores subscription filters and would push every completion to the function —
+    an invocation per task that production does not make."""
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    subscriber = pubsub_v1.SubscriberClient()
+    try:
+        path = subscriber.subscription_path(
+            settings.project_id, f"{settings.topic_results}-callbacks"
+        )
+        subscriber.delete_subscription(request={"subscription": path})
+    finally:
+        subscriber.close()
 
 
 @contextmanager
