@@ -91,6 +91,7 @@ def _collections(settings: Settings) -> dict[str, str]:
         "reports": settings.collection_reports,
         "rollups": settings.collection_rollups,
         "circuits": settings.collection_circuits,
+        "budgets": settings.collection_budgets,
     }
 
 

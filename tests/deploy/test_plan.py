@@ -279,6 +279,11 @@ def test_indexes_cover_the_queries_in_the_code() -> None:
     # time, or oldest first by completion time
     for field, order in (("created_at", "DESCENDING"), ("completed_at", "ASCENDING")):
         assert (("status", "ASCENDING"), (field, order)) in indexed, field
+    # A client's month of budget summed over its shards by field (shared/firestore/budgets.py
+    # `committed_total`): sum() scans an index holding the summed field.
+    budgets = {ix.fields for ix in production().indexes if ix.collection == "budgets"}
+    month = (("client_id", "ASCENDING"), ("month", "ASCENDING"))
+    assert (*month, ("committed_nusd", "ASCENDING")) in budgets
     assert INDEXES_FILE.name == "firestore.indexes.json"
     ttl = [o for o in production(usage_ttl_days=30).field_overrides if o.ttl]
     assert [(o.collection, o.field) for o in ttl] == [("usage", "expire_at")]
