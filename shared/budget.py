@@ -38,8 +38,9 @@ time; a lost race reads again). So:
   never commits more than its share, so the shards together never commit more than the budget.
   Their count follows the client's own peak (shared/budget_count.py): `ceil(its rate limit /
   0.8)`, or `AIEXEC_PEAK_TASKS_PER_S / 0.8` for a client without one (up to 2,000; fewer when
-  the budget holds fewer than 4 reservations a shard; an explicit `AIEXEC_BUDGET_SHARDS` for
-  every client), so each shard takes ~0.8 writes/s on average at that peak. A reservation
+  the budget holds fewer reservations of the month's first amount; an explicit
+  `AIEXEC_BUDGET_SHARDS` for every client), so each shard takes ~0.8 writes/s on average at
+  that peak. A reservation
   writes one random shard; when that one is short, it reads a random sample of 17 and takes
   parts from several in one commit; when the sample cannot cover the amount either, the
   month's total (one aggregation query over its shards) answers 402 if the amount does not fit

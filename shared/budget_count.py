@@ -4,9 +4,10 @@ reads (pure logic; shared/budget.py explains the design).
 - **Count.** A client's shards follow that client's peak: its own rate limit (tasks/s, from its
   API key) when it has one, else `AIEXEC_PEAK_TASKS_PER_S`, through the rule every sharded
   family uses (`ceil(peak x writes per task / 0.8)`, shared/settings_core.py `shard_counts`),
-  so each shard takes ~0.8 writes/s on average at that peak. Fewer when the budget is too small
-  for MIN_RESERVATIONS_PER_SHARD reservations a shard (as rate-limit shards never exceed the
-  burst): a shard that cannot hold a reservation sends every reservation past it. An explicit
+  so each shard takes ~0.8 writes/s on average at that peak. Fewer when the budget cannot give
+  each shard room for one reservation of the month's first amount (as rate-limit shards never
+  exceed the burst): a shard smaller than a reservation sends every reservation past it, and
+  such a budget fills in a fraction of a second at the peak anyway. An explicit
   `AIEXEC_BUDGET_SHARDS` is every client's count.
 - **Escalation.** A reservation reads one random shard; when that one is short, a random
   sample of SAMPLE + 1 shards, taking parts from several in one commit; when those cannot
@@ -23,7 +24,7 @@ from shared.settings import IngestSettings
 from shared.settings_core import shard_counts
 
 SAMPLE = 16  # more shards read when a reservation's own is short
-MIN_RESERVATIONS_PER_SHARD = 4
+MIN_RESERVATIONS_PER_SHARD = 1  # of the first amount: a bound for tiny budgets only
 LEGACY_MAX_SHARDS = 64  # the cap before counts were per client and recorded on the month
 MAX_PARTS = 400  # shards one reservation takes parts from: one commit stays under 500 writes
 

@@ -71,7 +71,7 @@ class SecuritySettings(BaseSettings):
         description="Documents every client's monthly budget is split over, when set (each "
         "takes ~1 write/s). Unset: per client, its rate limit / 0.8 (its peak of accepted "
         "submissions/s), or AIEXEC_PEAK_TASKS_PER_S / 0.8 without one, fewer for a budget too "
-        "small for 4 reservations a shard; a month keeps the count of its first reservation.",
+        "small for one reservation a shard; a month keeps the count of its first reservation.",
     )
     max_json_depth: int = Field(
         8, ge=2, le=64, description="Deepest JSON nesting accepted in a task request."

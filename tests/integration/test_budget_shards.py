@@ -102,7 +102,7 @@ def test_a_short_shard_is_covered_from_a_sample_without_reading_every_shard(
     allowance = 10_000  # 1,250 shards of 10,000 nano-USD
     limit_usd = 1250 * allowance / USD
     assert budgets.reserve("acme", "acme~first", 1_000, limit_usd, peak_tasks_per_s=1000)
-    assert _month_shards(budgets, "acme") == 1250  # room for 4 of the first amount a shard
+    assert _month_shards(budgets, "acme") == 1250  # room for the first amount in each
     assert budgets.reserve("acme", "acme~fill", 9_000, limit_usd, peak_tasks_per_s=1000)
     reads = _shard_reads(budgets)
     reservation = budgets.reserve(

@@ -36,10 +36,11 @@ def test_an_explicit_setting_is_every_clients_count() -> None:
     assert legacy_count(settings) == 7
 
 
-def test_a_small_budget_gets_shards_that_hold_a_few_reservations() -> None:
+def test_a_tiny_budget_gets_shards_that_hold_a_reservation_each() -> None:
     settings = Settings(peak_tasks_per_s=16)
-    assert shard_count(settings, 1000, 40_000, 1_000) == 10  # 4 reservations a shard
+    assert shard_count(settings, 1000, 10_500, 1_000) == 10  # 10.5 reservations: 10 shards
     assert shard_count(settings, 1000, 500, 1_000) == 1  # not even one: a single shard
+    assert shard_count(settings, 1000, 10**9, 1_000) == 1250  # a real budget: the rate decides
     assert shard_count(settings, 1000, 40_000, 0) == 1250  # a free task bounds nothing
 
 
