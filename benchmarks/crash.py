@@ -49,6 +49,7 @@ def pipeline_crash(bench: Bench, n: int, tag: str) -> Figures:
         began = time.monotonic()
         bench.stack.restart_function(worker)
         marks["restart_s"] = round(time.monotonic() - began, 2)
+        bench.progress(f"{tag}: {worker} killed at {len(seen)} answered, restarted ...")
         while not stop.wait(SWEEP_EVERY_S):
             marks["republished"] = marks.get("republished", 0) + len(sweeper.sweep().republished)
 
@@ -59,6 +60,7 @@ def pipeline_crash(bench: Bench, n: int, tag: str) -> Figures:
             submit_all(run, target.submit["topic"])
             target.completions.wait(seen, n, bench.timeout_s(n))
             run.seen = dict(seen)
+            bench.progress(f"{tag}: {len(seen)} answered; stopping the sweeps ...")
         finally:
             stop.set()
             thread.join()
