@@ -66,13 +66,14 @@ def test_counts_are_sane(results: dict[str, Any]) -> None:
     assert floor["firestore_writes"] == 5
     assert floor["pubsub_published"] == 3
     assert floor["invocations"] == 2
-    # The pipeline: one read (the worker's lease), five writes (the task's creation, lease
-    # and outcome, its usage document, a rollup), one push per hop; the breaker's polling
-    # (per instance, not per task) is counted apart.
+    # The pipeline: no read (the first hop's message carries the task the lease is
+    # conditioned on), five writes (the task's creation, lease and outcome, its usage
+    # document, a rollup), one push per hop; the breaker's polling (per instance, not per
+    # task) is counted apart.
     polling = pipeline["firestore_reads_circuits"]
-    assert pipeline["firestore_reads"] - polling == pytest.approx(1)
+    assert pipeline["firestore_reads"] - polling == pytest.approx(0)
     assert pipeline["firestore_writes"] == pytest.approx(5)
-    assert pipeline["firestore_task_ops_per_success"] == pytest.approx(6)
+    assert pipeline["firestore_task_ops_per_success"] == pytest.approx(5)
     assert pipeline["pubsub_published"] == 3  # the client's, the hand-over, the result event
     assert pipeline["invocations"] == 2  # ingest-events, the worker
     assert pipeline["provider_calls"] == 1
