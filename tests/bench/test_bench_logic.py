@@ -124,10 +124,25 @@ def test_one_client_at_the_target_rate_keeps_its_ingest_shards_under_1_write_per
 
 
 def test_opcount_shows_only_documents_written_often(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(opcount, "_doc_writes", Counter({"tasks/a": 3, "rollups/d-01": 8}))
+    from google.cloud.firestore_v1.types import Document, Write
+
+    monkeypatch.setattr(opcount, "_counts", Counter())
+    monkeypatch.setattr(opcount, "_doc_writes", Counter())
+    monkeypatch.setattr(opcount, "_hot_docs", set())
+    root = "projects/p/databases/(default)/documents/"
+
+    def write(path: str) -> Write:
+        return Write(update=Document(name=root + path))
+
+    commit = opcount._counted_commit(lambda **_: None)
+    for _ in range(opcount.HOT_DOC_MIN_WRITES):
+        commit(request={"writes": [write("rollups/d-01")]})
+    for _ in range(3):
+        commit(request={"writes": [write("tasks/a")]})
     snap = opcount.snapshot()
-    assert snap.get("doc.rollups/d-01") == 8
+    assert snap.get("doc.rollups/d-01") == opcount.HOT_DOC_MIN_WRITES
     assert "doc.tasks/a" not in snap
+    assert snap["firestore.writes.rollups"] == opcount.HOT_DOC_MIN_WRITES
     assert opcount.document_of("projects/p/databases/(default)/documents/x/y") == "x/y"
 
 
