@@ -321,6 +321,12 @@ class Worker:
             # The hand-over was recorded but its publish may not have happened (the delivery
             # that wrote it was nacked); publishing again is safe because hops are idempotent.
             return self._forward(message, int(task["hop"]), "re-publishing a recorded hand-over")
+        if kind is BeginKind.TERMINAL and task and int(task.get("hop", -1)) == message.hop:
+            # Finished at this very hop, yet delivered again: the delivery that finished it was
+            # not acked, and may have died before publishing the completion event. Publishing it
+            # again keeps events at least once (consumers deduplicate on task_id).
+            publish_result(self.bus, self.settings, task)
+            return "completion_republished"
         return kind.value
 
 

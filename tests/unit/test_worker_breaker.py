@@ -34,7 +34,8 @@ def test_an_open_circuit_hands_over_without_calling(sleeps: list[float]) -> None
 
 
 def test_an_open_circuit_leaves_a_finished_task_alone() -> None:
-    store, provider, bus = FakeStore(BeginKind.TERMINAL), FakeProvider([OK]), FakeBus()
+    finished = FakeStore(BeginKind.TERMINAL, status="succeeded", hop=1)  # by the next hop
+    store, provider, bus = finished, FakeProvider([OK]), FakeBus()
     worker = Worker(Settings(), store, bus, provider, FakeBreaker("skip"))  # type: ignore[arg-type]
     outcome = worker.process(TaskMessage(task_id="t1", chain=["openai", "vertex"], hop=0))
     assert (outcome, store.finished, bus.published) == ("terminal", [], [])

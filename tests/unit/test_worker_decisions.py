@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from infra.settings import Settings
@@ -87,8 +89,20 @@ def test_invalid_task_fails_without_trying_other_providers(sleeps: list[float]) 
 
 @pytest.mark.parametrize("kind", [BeginKind.TERMINAL, BeginKind.LEASED, BeginKind.MISSING])
 def test_duplicate_deliveries_never_call_the_provider(kind: BeginKind) -> None:
-    outcome, store, bus, provider = run([OK], store=FakeStore(kind))
+    finished_elsewhere = {"hop": 1, "status": "succeeded"}  # (TERMINAL: at another hop)
+    outcome, store, bus, provider = run([OK], store=FakeStore(kind, **finished_elsewhere))
     assert (outcome, provider.requests, store.finished, bus.published) == (kind.value, [], [], [])
+
+
+def test_a_redelivery_of_the_hop_that_finished_the_task_publishes_its_event_again() -> None:
+    """The delivery that finished the task was not acked (it may have died between its commit
+    and its publish): the completion event goes out again, the provider is not called."""
+    done = FakeStore(BeginKind.TERMINAL, status="succeeded", hop=0)
+    outcome, store, bus, provider = run([OK], store=done)
+    assert (outcome, provider.requests, store.finished) == ("completion_republished", [], [])
+    assert topics(bus) == ["task-results"]
+    event = json.loads(bus.published[0][1])
+    assert (event["task_id"], event["status"]) == ("t1", "succeeded")
 
 
 def test_stale_delivery_republishes_a_recorded_hand_over() -> None:
