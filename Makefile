@@ -49,7 +49,7 @@ down: install
 	$(BIN)/aiexec down
 
 # The pipeline against the floor of its infrastructure and a peer, LiteLLM's Router, then 10,000
-# tasks through the batch lane (own stack on free ports; 13 min 24 s on 2 cores under load, the
+# tasks through the batch lane (own stack on free ports; 10 min 9 s on 2 cores under load 4-5, the
 # batch lane ~2 min of it). The peer is in the `bench` dependency group, which `install` syncs.
 bench: install prereqs
 	$(BIN)/aiexec bench
