@@ -57,23 +57,35 @@ def test_burst_then_429_with_retry_after_then_refill(security: Security) -> None
         assert _post(http, security.a.url, key).status_code == 202
 
 
-def _hammer(url: str, key: str, until: float, counts: Counter[int], lock: threading.Lock) -> None:
+def _hammer(
+    url: str,
+    key: str,
+    until: float,
+    counts: Counter[int],
+    lock: threading.Lock,
+    marks: dict[str, float],
+) -> None:
+    """Post until `until`; `marks` keeps the first answer's arrival and the last send."""
     with httpx.Client(timeout=30, trust_env=False) as http:
-        while time.monotonic() < until:
+        while (sent := time.monotonic()) < until:
             status = _post(http, url, key).status_code
+            answered = time.monotonic()
             with lock:
                 counts[status] += 1
+                marks["first_answer"] = min(marks.get("first_answer", answered), answered)
+                marks["last_sent"] = max(marks.get("last_sent", sent), sent)
 
 
 def test_two_instances_share_one_clients_limit(security: Security) -> None:
     key, _ = security.key("shared", rate=f"{SHARED_RATE:g}/s", burst=SHARED_BURST)
     counts: Counter[int] = Counter()
     lock = threading.Lock()
+    marks: dict[str, float] = {}
     started = time.monotonic()
     until = started + WINDOW_S
     urls = [security.a.url, security.b.url] * THREADS_PER_SERVER
     with ThreadPoolExecutor(len(urls)) as pool:
-        for future in [pool.submit(_hammer, u, key, until, counts, lock) for u in urls]:
+        for future in [pool.submit(_hammer, u, key, until, counts, lock, marks) for u in urls]:
             future.result()
     window = time.monotonic() - started
     accepted = counts[202]
@@ -87,7 +99,12 @@ def test_two_instances_share_one_clients_limit(security: Security) -> None:
     )
     assert counts[429] > 0, "the load did not exceed the limit"
     assert accepted <= bound
-    # Below the ideal by at most what is not yet granted: a fraction of a token in each shard
-    # plus a lease per instance (shared/ratelimit.py), plus one token of window measurement.
+    # Below a single bucket by at most what is not yet granted: a fraction of a token in each
+    # shard plus a lease per instance (shared/ratelimit.py), plus one token of measurement. The
+    # bucket surely granted from the first lease (before the first answer arrived) until the
+    # last request was served (after it was sent): the client's own start and end would count
+    # the first request's way to the server, which a loaded machine makes long.
+    saturated = marks["last_sent"] - marks["first_answer"]
+    surely = SHARED_BURST + SHARED_RATE * saturated
     plan = Plan.of(Limit(SHARED_RATE, SHARED_BURST), security.settings.rate_limit_lease_s)
-    assert accepted >= ideal - plan.shards - 2 * plan.lease - 1
+    assert accepted >= surely - plan.shards - 2 * plan.lease - 1
