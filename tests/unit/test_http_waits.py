@@ -52,7 +52,14 @@ class FakeIngest:
     def parse(self, body: bytes) -> TaskRequest:
         return TaskRequest.model_validate_json(body)
 
-    def submit(self, request: TaskRequest, client_id: str, budget: float | None) -> Submission:
+    def submit(
+        self,
+        request: TaskRequest,
+        client_id: str,
+        budget: float | None,
+        *,
+        rate_per_s: float | None = None,
+    ) -> Submission:
         task_id = request.task_id or f"auto-{len(self.created)}"
         self.created.append(task_id)
         return Submission({"task_id": task_id, "status": "queued"}, created=True)
