@@ -17,15 +17,14 @@ conditional.py: `version_text`, `version_of`), since a precondition must match i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from shared.errors import AIExecError
 
-# A hop message stays small: Pub/Sub bills at least 1 KB per message and the worker decodes it
-# on every delivery; past this size reading the document costs less than carrying it.
+# A hop message carrying a task stays under this: Pub/Sub bills at least 1 KB per message and
+# the worker decodes it on every delivery; past it, reading the document costs less.
 MAX_SNAPSHOT_BYTES = 16 * 1024
 _TS = "$ts"
 
@@ -35,12 +34,11 @@ class _NotPlainError(AIExecError, ValueError):
 
 
 def encode(doc: Mapping[str, Any]) -> dict[str, Any] | None:
-    """`doc` as JSON-ready data, or None when it holds a value of another type or is too large."""
+    """`doc` as JSON-ready data, or None when it holds a value of another type. (The sender
+    checks the size on the message it serializes anyway: `MAX_SNAPSHOT_BYTES`.)"""
     try:
         plain = _plain(doc)
     except _NotPlainError:
-        return None
-    if len(json.dumps(plain, separators=(",", ":"))) > MAX_SNAPSHOT_BYTES:
         return None
     assert isinstance(plain, dict)
     return plain

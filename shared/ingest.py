@@ -229,12 +229,14 @@ class Ingest:
         """Publish the task's hop message; with the `version` (update time) of the document
         `task` is exactly, the message carries it (shared/hop_snapshot.py)."""
         message = TaskMessage(task_id=task["task_id"], doc_id=doc_id_of(task), chain=chain, hop=hop)
-        snapshot = hop_snapshot.encode(task) if version is not None else None
-        if snapshot is not None and version is not None:
-            text = version_text(version)
-            message = message.model_copy(update={"task": snapshot, "task_version": text})
+        data = None
+        if version is not None and (snapshot := hop_snapshot.encode(task)) is not None:
+            update = {"task": snapshot, "task_version": version_text(version)}
+            data = message.model_copy(update=update).model_dump_json().encode()
+        if data is None or len(data) > hop_snapshot.MAX_SNAPSHOT_BYTES:
+            data = message.model_dump_json().encode()  # a pointer: the worker reads the task
         topic = fallback.topic_for_hop(self.settings, chain, hop)
-        self.bus.publish(topic, message.model_dump_json().encode())
+        self.bus.publish(topic, data)
 
 
 def _unrecorded_reason(task_id: str | None) -> str:

@@ -309,3 +309,11 @@ def test_ingest_sends_the_first_hop_the_task_it_created_and_that_writes_version(
     snap = store.client.collection(store.settings.collection_tasks).document(task_id).get()
     assert version_of(message.task_version) == snap.update_time
     assert hop_snapshot.decode(message.task) == snap.to_dict()
+
+    # A task too large to carry goes as a pointer: the worker reads it.
+    big = "x" * hop_snapshot.MAX_SNAPSHOT_BYTES
+    large = TaskRequest.model_validate({"task_description": big, "task_id": f"{task_id}-big"})
+    assert ingest.submit(large, "c").created
+    pointer = TaskMessage.model_validate_json(published[1])
+    assert (pointer.task_id, pointer.task, pointer.task_version) == (f"{task_id}-big", None, None)
+    assert len(published[1]) < 1024

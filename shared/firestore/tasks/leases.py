@@ -60,15 +60,17 @@ class LeaseWrites(TaskCommits):
         def after_reading() -> Begin:
             return retry_on_conflict(attempt, tries=CONTENDED_TRIES, exhausted=contended)
 
-        if known is None or refusal(known[0], hop, self._now()) is not None:
-            return after_reading()  # (a refusal is decided on the document as it is now)
+        if known is None:
+            return after_reading()
         task, version = known
+
+        def carried() -> Begin:
+            taken = self._take(ref, task, version, hop=hop, provider=provider, owner=owner)
+            # A refusal is decided on the document as it is now, not on the message's copy.
+            return taken if taken.kind is BeginKind.START else after_reading()
+
         # One try: a failed condition means the document moved on; the read path decides.
-        return retry_on_conflict(
-            lambda: self._take(ref, task, version, hop=hop, provider=provider, owner=owner),
-            tries=1,
-            exhausted=after_reading,
-        )
+        return retry_on_conflict(carried, tries=1, exhausted=after_reading)
 
     def _take(
         self,
